@@ -1,0 +1,126 @@
+/* tpinfer: tensor-parallel inference of Hugging Face transformer checkpoints.
+ *
+ * The only header users include. Conventions:
+ * - Functions that can fail return 0 or a negative TPI_E* code and, when `err`
+ *   is not NULL, write a message naming the file, tensor or field, what was
+ *   expected and what was found.
+ * - Whoever creates frees: tpi_x_create/load pairs with tpi_x_free, and every
+ *   free function accepts NULL.
+ */
+#ifndef TPINFER_H
+#define TPINFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum {
+    TPI_OK = 0,
+    TPI_EIO = -1,          /* a file could not be opened, read or mapped */
+    TPI_EFORMAT = -2,      /* a file's content is malformed */
+    TPI_ECONFIG = -3,      /* a config field is missing or has a bad value */
+    TPI_ENOMEM = -4,
+    TPI_EINVAL = -5,       /* a bad argument from the caller (ids, sizes) */
+    TPI_EUNSUPPORTED = -6, /* well-formed, but not something tpinfer runs */
+    TPI_ECOMM = -7,        /* the communicator failed */
+    TPI_ELIMIT = -8,       /* a context or size limit was reached */
+};
+
+typedef struct tpi_error {
+    int code;
+    char msg[1024];
+} tpi_error;
+
+/* ---- communicator (one rank per process; see DESIGN.md) ---------------- */
+
+typedef struct tpi_comm tpi_comm;
+
+/* Creates the communicator for this process. kind: "self", "mpi", or NULL/"auto"
+ * (mpi when started by a launcher, else self). argc/argv may be NULL. */
+int tpi_comm_create(tpi_comm **out, const char *kind, int *argc, char ***argv, tpi_error *err);
+int tpi_comm_rank(const tpi_comm *c);
+int tpi_comm_size(const tpi_comm *c);
+/* Ends the whole job (all ranks) with `code`; used when one rank fails. */
+void tpi_comm_abort(tpi_comm *c, int code);
+void tpi_comm_free(tpi_comm *c);
+
+/* ---- model ------------------------------------------------------------- */
+
+typedef struct tpi_model tpi_model;
+
+typedef struct tpi_load_opts {
+    tpi_comm *comm;           /* NULL: a world of one */
+    const char *tp_plan_file; /* NULL: config's base_model_tp_plan, else "auto" */
+    int n_threads;            /* kernel threads in this rank; 0: all cores / ranks */
+} tpi_load_opts;
+
+typedef struct tpi_model_info {
+    const char *architecture; /* "LlamaForCausalLM", ... */
+    int64_t vocab_size, hidden_size, n_layers, n_heads, n_kv_heads, head_dim;
+    int64_t max_position_embeddings;
+    int32_t bos_id;           /* -1 when none */
+    int32_t eos_ids[8];
+    int n_eos;
+    int64_t weight_bytes;     /* bytes of weights this rank holds */
+} tpi_model_info;
+
+/* Loads the checkpoint directory `dir` (config.json, model.safetensors or
+ * model.safetensors.index.json). Collective: every rank of opts->comm calls it. */
+int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err);
+void tpi_model_free(tpi_model *m);
+void tpi_model_get_info(const tpi_model *m, tpi_model_info *info);
+
+/* KV cache of one rank: n_seq sequences of up to max_ctx positions each. */
+typedef struct tpi_kv tpi_kv;
+int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err);
+void tpi_kv_free(tpi_kv *kv);
+/* Forgets sequence `seq` (or all with seq = -1). */
+void tpi_kv_clear(tpi_kv *kv, int64_t seq);
+/* Number of positions cached for sequence `seq`. */
+int64_t tpi_kv_len(const tpi_kv *kv, int64_t seq);
+
+enum tpi_logits_which {
+    TPI_LOGITS_ALL = 0,  /* one row per new token */
+    TPI_LOGITS_LAST = 1, /* one row per sequence with new tokens: its last */
+};
+
+/* Appends n_new[s] tokens to each sequence s of kv (ids concatenated in
+ * sequence order, sum(n_new) in all) and runs them through the model in one
+ * pass. Collective. On rank 0 `logits` (may be NULL elsewhere) receives float32
+ * rows [rows, vocab_size] as chosen by `which`. */
+int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+                      enum tpi_logits_which which, float *logits, tpi_error *err);
+
+/* Like tpi_model_forward with TPI_LOGITS_LAST, but returns on every rank only
+ * the argmax token of each sequence with new tokens (ties: lowest id), without
+ * gathering the logits. */
+int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+                             int32_t *next_ids, tpi_error *err);
+
+/* Convenience: logits of every position of n_seq independent sequences
+ * (lengths seq_lens, ids concatenated) into logits [sum(seq_lens), vocab] on
+ * rank 0. Collective. */
+int tpi_model_logits(tpi_model *m, const int32_t *ids, const int64_t *seq_lens, int64_t n_seq,
+                     float *logits, tpi_error *err);
+
+/* ---- checkpoint writing (make-model) ----------------------------------- */
+
+/* Writes a checkpoint directory with random weights for a named shape ("tiny",
+ * "llama-1b", ...) in dtype "f32", "bf16" or "f16". */
+int tpi_make_model(const char *shape, const char *dtype, const char *out_dir, uint64_t seed,
+                   tpi_error *err);
+/* NULL-terminated list of shape names for make-model. */
+const char *const *tpi_make_model_shapes(void);
+
+/* ---- tokenizer --------------------------------------------------------- */
+/* TOKENIZER-API: declarations owned by the tokenizer work (src/tokenizer). */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,57 @@
+#ifndef TPI_BACKEND_H
+#define TPI_BACKEND_H
+/* A backend owns the kernels the model graph calls (DESIGN.md "Backends and
+ * kernels"). The graph never knows which implementation runs. Activations
+ * are float32, row-major; weights keep their stored dtype. */
+#include <stdint.h>
+
+#include "core/dtype.h"
+
+/* A weight matrix [out_features, in_features] (transformers' nn.Linear
+ * layout), row-major, in its stored dtype. */
+typedef struct tpi_weight {
+    tpi_dtype dtype;
+    int64_t rows, cols;
+    const void *data;  /* rows * cols elements; may point into a file mapping */
+    void *owned;       /* non-NULL when data was copied (strided slice, misaligned) */
+    void *packed;      /* backend-private repacked copy, or NULL */
+    int64_t packed_bytes;
+} tpi_weight;
+
+/* Shape of one attention call: the local query heads of this rank and the
+ * KV heads they read. Query head h reads KV head (q_head0 + h) / group - kv_head0. */
+typedef struct tpi_attn_shape {
+    int64_t n_heads, head_dim;
+    int64_t q_head0, group, kv_head0;
+    int64_t kv_stride;  /* floats per cached position (local KV heads x head_dim) */
+    int64_t window;     /* 0: full causal; else key j visible iff 0 <= pos - j < window */
+    float scale;
+} tpi_attn_shape;
+
+typedef struct tpi_backend {
+    const char *name;
+    /* Optional: repack w into w->packed for faster matmul (may be NULL). */
+    int (*prepare_weight)(tpi_weight *w);
+    /* y[n, w->rows] = x[n, w->cols] @ w^T */
+    void (*matmul)(float *y, const float *x, int64_t n, const tpi_weight *w);
+    /* y = x / rms(x) * g, per row of `dim` (y may equal x) */
+    void (*rmsnorm)(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps);
+    /* Rotate-half RoPE (transformers' apply_rotary_pos_emb) on n rows of
+     * n_heads heads, row stride `stride`; cos/sin are [n, head_dim/2]. */
+    void (*rope)(float *x, int64_t n, int64_t stride, int64_t n_heads, int64_t head_dim, const float *cos,
+                 const float *sin);
+    /* Causal attention of n queries of one sequence at positions pos[] (q and
+     * out [n, n_heads*head_dim]) over cached keys/values [0, max pos]. */
+    void (*attention)(float *out, const float *q, int64_t n, const int64_t *pos, const float *k,
+                      const float *v, const tpi_attn_shape *s);
+    /* g = silu(g) * u over n floats */
+    void (*silu_mul)(float *g, const float *u, int64_t n);
+} tpi_backend;
+
+/* The plain C reference kernels. */
+const tpi_backend *tpi_backend_cpu_ref(void);
+/* The fastest CPU kernels this processor runs; $TPI_KERNELS=ref forces the
+ * reference. */
+const tpi_backend *tpi_backend_cpu(void);
+void tpi_backend_set_threads(int n);
+#endif

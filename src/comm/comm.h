@@ -1,0 +1,38 @@
+#ifndef TPI_COMM_COMM_H
+#define TPI_COMM_COMM_H
+/* The communicator (DESIGN.md "Communicator"): one implementation per
+ * transport behind a small table of operations. Every operation is
+ * collective over the world; each returns 0 or a negative TPI_E* code. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tpinfer.h"
+
+typedef struct tpi_comm_ops {
+    int (*barrier)(tpi_comm *c);
+    int (*bcast)(tpi_comm *c, void *buf, size_t bytes, int root);
+    /* Element-wise float32 sum, result on every rank. */
+    int (*allreduce_sum)(tpi_comm *c, float *buf, int64_t n);
+    /* Rank r sends counts[r] floats; root receives them back to back. */
+    int (*gatherv)(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root);
+    /* Element-wise (value, index) maximum, ties to the lowest index (MPI_MAXLOC). */
+    int (*argmax)(tpi_comm *c, float *vals, int32_t *idx, int64_t n);
+    /* Element-wise maximum of int32 values (agreeing on a status flag). */
+    int (*allreduce_max_i32)(tpi_comm *c, int32_t *buf, int64_t n);
+    void (*abort)(tpi_comm *c, int code);
+    void (*free)(tpi_comm *c);
+} tpi_comm_ops;
+
+struct tpi_comm {
+    int rank, size;
+    const tpi_comm_ops *ops;
+    void *impl;
+    const char *kind;
+};
+
+int tpi_comm_self_create(tpi_comm **out, tpi_error *err);
+int tpi_comm_mpi_create(tpi_comm **out, int *argc, char ***argv, tpi_error *err);
+/* 1 when this process was started by an MPI launcher (mpirun/mpiexec). */
+int tpi_comm_mpi_launched(void);
+
+#endif

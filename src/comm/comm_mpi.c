@@ -1,0 +1,164 @@
+/* The MPI transport: standard MPI-3 calls only, so Open MPI and MPICH both
+ * build it. MPI is used for set-up and collectives; the model never calls it. */
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm/comm.h"
+#include "core/error.h"
+
+typedef struct mpi_impl {
+    MPI_Comm comm;
+    int we_initialized;
+    int *counts, *displs; /* gatherv scratch, one per rank */
+} mpi_impl;
+
+static MPI_Comm world(tpi_comm *c)
+{
+    return ((mpi_impl *)c->impl)->comm;
+}
+
+static int check(int rc)
+{
+    return rc == MPI_SUCCESS ? 0 : TPI_ECOMM;
+}
+
+static int mpi_barrier(tpi_comm *c)
+{
+    return check(MPI_Barrier(world(c)));
+}
+
+static int mpi_bcast(tpi_comm *c, void *buf, size_t bytes, int root)
+{
+    /* MPI counts are int: send large buffers in pieces. */
+    for (size_t off = 0; off < bytes;) {
+        size_t n = bytes - off > (1u << 30) ? (1u << 30) : bytes - off;
+        if (MPI_Bcast((char *)buf + off, (int)n, MPI_BYTE, root, world(c)) != MPI_SUCCESS)
+            return TPI_ECOMM;
+        off += n;
+    }
+    return 0;
+}
+
+static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
+{
+    for (int64_t off = 0; off < n;) {
+        int64_t k = n - off > (1 << 28) ? (1 << 28) : n - off;
+        if (MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, world(c)) != MPI_SUCCESS)
+            return TPI_ECOMM;
+        off += k;
+    }
+    return 0;
+}
+
+static int mpi_gatherv(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root)
+{
+    mpi_impl *m = c->impl;
+    int64_t off = 0;
+    for (int r = 0; r < c->size; r++) {
+        if (counts[r] > INT32_MAX || off > INT32_MAX)
+            return TPI_ECOMM;
+        m->counts[r] = (int)counts[r];
+        m->displs[r] = (int)off;
+        off += counts[r];
+    }
+    return check(MPI_Gatherv(send, m->counts[c->rank], MPI_FLOAT, recv, m->counts, m->displs, MPI_FLOAT, root,
+                             m->comm));
+}
+
+static int mpi_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)
+{
+    struct { float v; int i; } *pairs = malloc((size_t)n * sizeof *pairs);
+    if (!pairs)
+        return TPI_ENOMEM;
+    for (int64_t k = 0; k < n; k++) {
+        pairs[k].v = vals[k];
+        pairs[k].i = idx[k];
+    }
+    int rc = check(MPI_Allreduce(MPI_IN_PLACE, pairs, (int)n, MPI_FLOAT_INT, MPI_MAXLOC, world(c)));
+    for (int64_t k = 0; k < n; k++) {
+        vals[k] = pairs[k].v;
+        idx[k] = pairs[k].i;
+    }
+    free(pairs);
+    return rc;
+}
+
+static int mpi_max_i32(tpi_comm *c, int32_t *buf, int64_t n)
+{
+    return check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT32_T, MPI_MAX, world(c)));
+}
+
+static void mpi_abort(tpi_comm *c, int code)
+{
+    MPI_Abort(world(c), code ? code : 1);
+    exit(code ? code : 1);
+}
+
+static void mpi_free(tpi_comm *c)
+{
+    mpi_impl *m = c->impl;
+    if (m) {
+        if (m->comm != MPI_COMM_NULL)
+            MPI_Comm_free(&m->comm);
+        free(m->counts);
+        free(m->displs);
+        int fin = 0;
+        if (m->we_initialized && MPI_Finalized(&fin) == MPI_SUCCESS && !fin)
+            MPI_Finalize();
+        free(m);
+    }
+    free(c);
+}
+
+static const tpi_comm_ops mpi_ops = {
+    mpi_barrier, mpi_bcast, mpi_allreduce, mpi_gatherv, mpi_argmax, mpi_max_i32, mpi_abort, mpi_free,
+};
+
+int tpi_comm_mpi_launched(void)
+{
+    /* Open MPI, MPICH/Hydra and PMIx launchers all export one of these. */
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]))
+            return 1;
+    return 0;
+}
+
+int tpi_comm_mpi_create(tpi_comm **out, int *argc, char ***argv, tpi_error *err)
+{
+    tpi_comm *c = calloc(1, sizeof *c);
+    mpi_impl *m = calloc(1, sizeof *m);
+    if (!c || !m) {
+        free(c);
+        free(m);
+        return tpi_err(err, TPI_ENOMEM, "out of memory");
+    }
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+            free(c);
+            free(m);
+            return tpi_err(err, TPI_ECOMM, "MPI_Init failed");
+        }
+        m->we_initialized = 1;
+    }
+    /* A duplicate keeps our traffic apart from the application's, and errors
+     * return codes instead of aborting so we can name them. */
+    MPI_Comm_dup(MPI_COMM_WORLD, &m->comm);
+    MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(m->comm, &c->rank);
+    MPI_Comm_size(m->comm, &c->size);
+    m->counts = calloc((size_t)c->size, sizeof *m->counts);
+    m->displs = calloc((size_t)c->size, sizeof *m->displs);
+    c->impl = m;
+    c->ops = &mpi_ops;
+    c->kind = "mpi";
+    if (!m->counts || !m->displs) {
+        mpi_free(c);
+        return tpi_err(err, TPI_ENOMEM, "out of memory");
+    }
+    *out = c;
+    return 0;
+}

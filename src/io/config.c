@@ -1,0 +1,253 @@
+#include "io/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/json.h"
+
+static const struct { const char *name; tpi_arch arch; } archs[] = {
+    {"LlamaForCausalLM", TPI_ARCH_LLAMA},
+    {"MistralForCausalLM", TPI_ARCH_MISTRAL},
+    {"Qwen2ForCausalLM", TPI_ARCH_QWEN2},
+    {"Qwen3ForCausalLM", TPI_ARCH_QWEN3},
+};
+
+static int parse_arch(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    if (!a)
+        return tpi_err(err, TPI_ECONFIG, "%s: required field \"architectures\" is missing (expected e.g. "
+                       "[\"LlamaForCausalLM\"])", path);
+    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
+    if (!cJSON_IsString(first))
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"architectures\" must be a non-empty array of strings", path);
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(first->valuestring, archs[i].name)) {
+            c->arch = archs[i].arch;
+            snprintf(c->arch_name, sizeof c->arch_name, "%s", archs[i].name);
+            return 0;
+        }
+    return tpi_err(err, TPI_EUNSUPPORTED,
+                   "%s: unknown architecture \"%s\" in \"architectures\" (supported: LlamaForCausalLM, "
+                   "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)", path, first->valuestring);
+}
+
+static int parse_rope(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
+{
+    c->rope_kind = TPI_ROPE_DEFAULT;
+    c->rope_theta = 10000.0;
+    int rc = tpi_json_get_double(root, "rope_theta", &c->rope_theta, 0, path, err);
+    if (rc < 0)
+        return rc;
+    if (c->rope_theta <= 0)
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"rope_theta\" must be positive", path);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (!rs || cJSON_IsNull(rs))
+        return 0;
+    if (!cJSON_IsObject(rs))
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"rope_scaling\" must be an object or null", path);
+    const char *type = NULL, *what = "config.json rope_scaling";
+    char where[600];
+    snprintf(where, sizeof where, "%s: rope_scaling", path);
+    what = where;
+    /* transformers reads "rope_type" and, from older configs, "type". */
+    if (tpi_json_get_string(rs, "rope_type", &type, 0, what, err) < 0 ||
+        (!type && tpi_json_get_string(rs, "type", &type, 0, what, err) < 0))
+        return err ? err->code : TPI_ECONFIG;
+    if (!type)
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"rope_type\" is missing", what);
+    if (!strcmp(type, "default"))
+        return 0;
+    if (!strcmp(type, "linear"))
+        c->rope_kind = TPI_ROPE_LINEAR;
+    else if (!strcmp(type, "llama3"))
+        c->rope_kind = TPI_ROPE_LLAMA3;
+    else
+        return tpi_err(err, TPI_EUNSUPPORTED, "%s: field \"rope_type\" is \"%s\" (supported: default, linear, llama3)",
+                       what, type);
+    if ((rc = tpi_json_get_double(rs, "factor", &c->rope_factor, 1, what, err)) < 0)
+        return rc;
+    if (c->rope_factor <= 0)
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"factor\" must be positive", what);
+    if (c->rope_kind == TPI_ROPE_LLAMA3) {
+        if ((rc = tpi_json_get_double(rs, "low_freq_factor", &c->rope_low_freq_factor, 1, what, err)) < 0 ||
+            (rc = tpi_json_get_double(rs, "high_freq_factor", &c->rope_high_freq_factor, 1, what, err)) < 0 ||
+            (rc = tpi_json_get_int(rs, "original_max_position_embeddings", &c->rope_original_max_pos, 1, what,
+                                   err)) < 0)
+            return rc;
+        if (c->rope_high_freq_factor <= c->rope_low_freq_factor || c->rope_original_max_pos <= 0)
+            return tpi_err(err, TPI_ECONFIG, "%s: needs high_freq_factor > low_freq_factor and "
+                           "original_max_position_embeddings > 0", what);
+    }
+    return 0;
+}
+
+/* eos_token_id may be an integer or a list of integers. */
+static int parse_eos(tpi_config *c, const cJSON *obj, const char *path, tpi_error *err)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, "eos_token_id");
+    if (!e || cJSON_IsNull(e))
+        return 0;
+    int64_t v;
+    c->n_eos = 0;
+    if (cJSON_IsArray(e)) {
+        for (const cJSON *it = e->child; it; it = it->next) {
+            if (tpi_json_as_int(it, 0, INT32_MAX, &v) || c->n_eos == TPI_MAX_EOS)
+                return tpi_err(err, TPI_ECONFIG, "%s: \"eos_token_id\" must be at most %d non-negative integers",
+                               path, TPI_MAX_EOS);
+            c->eos_ids[c->n_eos++] = (int32_t)v;
+        }
+        return 0;
+    }
+    if (tpi_json_as_int(e, 0, INT32_MAX, &v))
+        return tpi_err(err, TPI_ECONFIG, "%s: \"eos_token_id\" must be an integer or a list of integers", path);
+    c->eos_ids[c->n_eos++] = (int32_t)v;
+    return 0;
+}
+
+static int positive(const char *path, const char *key, int64_t v, tpi_error *err)
+{
+    if (v <= 0)
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"%s\" must be a positive integer, found %lld", path, key,
+                       (long long)v);
+    return 0;
+}
+
+static int parse(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
+{
+    int rc;
+    if (!cJSON_IsObject(root))
+        return tpi_err(err, TPI_ECONFIG, "%s: expected a JSON object", path);
+    if ((rc = parse_arch(c, root, path, err)))
+        return rc;
+    static const struct { const char *key; size_t off; } req[] = {
+        {"hidden_size", offsetof(tpi_config, hidden_size)},
+        {"intermediate_size", offsetof(tpi_config, intermediate_size)},
+        {"num_hidden_layers", offsetof(tpi_config, n_layers)},
+        {"num_attention_heads", offsetof(tpi_config, n_heads)},
+        {"vocab_size", offsetof(tpi_config, vocab_size)},
+    };
+    for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
+        int64_t *dst = (int64_t *)((char *)c + req[i].off);
+        if ((rc = tpi_json_get_int(root, req[i].key, dst, 1, path, err)) < 0 ||
+            (rc = positive(path, req[i].key, *dst, err)))
+            return rc;
+    }
+    c->n_kv_heads = c->n_heads;
+    c->head_dim = c->hidden_size / c->n_heads;
+    c->max_position_embeddings = 2048;
+    c->rms_norm_eps = 1e-6;
+    c->bos_id = -1;
+    if ((rc = tpi_json_get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, path, err)) < 0 ||
+        (rc = tpi_json_get_int(root, "head_dim", &c->head_dim, 0, path, err)) < 0 ||
+        (rc = tpi_json_get_int(root, "max_position_embeddings", &c->max_position_embeddings, 0, path, err)) < 0 ||
+        (rc = tpi_json_get_double(root, "rms_norm_eps", &c->rms_norm_eps, 0, path, err)) < 0 ||
+        (rc = tpi_json_get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, 0, path, err)) < 0)
+        return rc;
+    if ((rc = positive(path, "num_key_value_heads", c->n_kv_heads, err)) ||
+        (rc = positive(path, "head_dim", c->head_dim, err)) ||
+        (rc = positive(path, "max_position_embeddings", c->max_position_embeddings, err)))
+        return rc;
+    if (c->n_heads % c->n_kv_heads)
+        return tpi_err(err, TPI_ECONFIG, "%s: num_attention_heads (%lld) must be a multiple of "
+                       "num_key_value_heads (%lld)", path, (long long)c->n_heads, (long long)c->n_kv_heads);
+    if (c->head_dim % 2)
+        return tpi_err(err, TPI_ECONFIG, "%s: head_dim must be even for RoPE, found %lld", path,
+                       (long long)c->head_dim);
+    if (!(c->rms_norm_eps > 0))
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"rms_norm_eps\" must be positive", path);
+    const char *act = "silu";
+    if ((rc = tpi_json_get_string(root, "hidden_act", &act, 0, path, err)) < 0)
+        return rc;
+    if (strcmp(act, "silu"))
+        return tpi_err(err, TPI_EUNSUPPORTED, "%s: field \"hidden_act\" is \"%s\" (supported: silu)", path, act);
+    if ((rc = parse_rope(c, root, path, err)))
+        return rc;
+
+    int attn_bias = 0;
+    if ((rc = tpi_json_get_bool(root, "attention_bias", &attn_bias, 0, path, err)) < 0 ||
+        (rc = tpi_json_get_bool(root, "mlp_bias", &c->mlp_bias, 0, path, err)) < 0)
+        return rc;
+    switch (c->arch) {
+    case TPI_ARCH_QWEN2: /* Qwen2Attention: q/k/v always biased, o_proj never */
+        c->qkv_bias = 1;
+        c->mlp_bias = 0;
+        break;
+    case TPI_ARCH_QWEN3: /* Qwen3Attention: attention_bias on q/k/v/o, plus q_norm/k_norm */
+        c->qkv_bias = c->o_bias = attn_bias;
+        c->qk_norm = 1;
+        c->mlp_bias = 0;
+        break;
+    case TPI_ARCH_MISTRAL:
+        c->mlp_bias = 0;
+        break;
+    case TPI_ARCH_LLAMA:
+        c->qkv_bias = c->o_bias = attn_bias;
+        break;
+    }
+
+    int64_t window = 0;
+    if ((rc = tpi_json_get_int(root, "sliding_window", &window, 0, path, err)) < 0)
+        return rc;
+    if (c->arch == TPI_ARCH_MISTRAL || c->arch == TPI_ARCH_QWEN2 || c->arch == TPI_ARCH_QWEN3) {
+        int use = c->arch == TPI_ARCH_MISTRAL;
+        if (c->arch != TPI_ARCH_MISTRAL &&
+            (rc = tpi_json_get_bool(root, "use_sliding_window", &use, 0, path, err)) < 0)
+            return rc;
+        if (use && window > 0) {
+            c->sliding_window = window;
+            if (c->arch != TPI_ARCH_MISTRAL &&
+                (rc = tpi_json_get_int(root, "max_window_layers", &c->max_window_layers, 0, path, err)) < 0)
+                return rc;
+        }
+    }
+    int64_t bos = -1;
+    if ((rc = tpi_json_get_int(root, "bos_token_id", &bos, 0, path, err)) < 0)
+        return rc;
+    c->bos_id = (int32_t)bos;
+    if ((rc = parse_eos(c, root, path, err)))
+        return rc;
+    const char *dt = "float32";
+    if ((rc = tpi_json_get_string(root, "torch_dtype", &dt, 0, path, err)) < 0)
+        return rc;
+    snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt);
+    return 0;
+}
+
+int tpi_config_load(tpi_config *cfg, const char *dir, tpi_error *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char *path = tpi_path_join(dir, "config.json");
+    if (!path)
+        return tpi_err(err, TPI_ENOMEM, "out of memory");
+    cJSON *root = NULL;
+    int rc;
+    if (!tpi_file_exists(path))
+        rc = tpi_err(err, TPI_EIO, "%s: missing (a model directory needs config.json)", path);
+    else if (!(rc = tpi_json_load_file(path, &root, err)))
+        rc = parse(cfg, root, path, err);
+    cJSON_Delete(root);
+    free(path);
+    if (rc)
+        return rc;
+    /* generation_config.json wins for eos, as transformers' generate() does. */
+    path = tpi_path_join(dir, "generation_config.json");
+    if (path && tpi_file_exists(path)) {
+        root = NULL;
+        if (!(rc = tpi_json_load_file(path, &root, err)))
+            rc = parse_eos(cfg, root, path, err);
+        cJSON_Delete(root);
+    }
+    free(path);
+    return rc;
+}
+
+int64_t tpi_config_window(const tpi_config *cfg, int64_t layer)
+{
+    if (!cfg->sliding_window || layer < cfg->max_window_layers)
+        return 0;
+    return cfg->sliding_window;
+}

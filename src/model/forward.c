@@ -1,0 +1,376 @@
+/* The forward pass of one rank, top to bottom (llama2.c's run.c shape), for
+ * Llama, Mistral, Qwen2 and Qwen3 (transformers' modeling_llama.py and
+ * siblings). Per decoder layer exactly two all-reduces when split: after
+ * o_proj and after down_proj. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model.h"
+
+typedef struct run_state {
+    int64_t n_tok;
+    float *x;        /* [n_tok, hidden] residual stream */
+    float *xb;       /* [n_tok, hidden] normed input / projection output */
+    float *q, *k, *v; /* [n_tok, local heads * head_dim] */
+    float *att;      /* [n_tok, local q heads * head_dim] */
+    float *g, *u;    /* [n_tok, local ff] */
+    float *cos, *sin; /* [n_tok, head_dim / 2] */
+    int64_t *pos;    /* [n_tok] */
+} run_state;
+
+static void state_free(run_state *s)
+{
+    float *fs[] = {s->x, s->xb, s->q, s->k, s->v, s->att, s->g, s->u, s->cos, s->sin};
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
+        free(fs[i]);
+    free(s->pos);
+}
+
+static int state_alloc(run_state *s, const tpi_model *m, int64_t n)
+{
+    const tpi_config *c = &m->cfg;
+    const tpi_shard *sh = &m->sh;
+    size_t hd = (size_t)c->head_dim, N = (size_t)n;
+    memset(s, 0, sizeof *s);
+    s->n_tok = n;
+    s->x = malloc(N * (size_t)c->hidden_size * 4);
+    s->xb = malloc(N * (size_t)c->hidden_size * 4);
+    s->q = malloc(N * (size_t)sh->n_q_heads * hd * 4 + 4);
+    s->k = malloc(N * (size_t)sh->n_kv_heads * hd * 4 + 4);
+    s->v = malloc(N * (size_t)sh->n_kv_heads * hd * 4 + 4);
+    s->att = malloc(N * (size_t)sh->n_q_heads * hd * 4 + 4);
+    s->g = malloc(N * (size_t)sh->n_ff * 4 + 4);
+    s->u = malloc(N * (size_t)sh->n_ff * 4 + 4);
+    s->cos = malloc(N * hd / 2 * 4 + 4);
+    s->sin = malloc(N * hd / 2 * 4 + 4);
+    s->pos = malloc(N * sizeof *s->pos);
+    return s->x && s->xb && s->q && s->k && s->v && s->att && s->g && s->u && s->cos && s->sin && s->pos;
+}
+
+static void matmul(const tpi_model *m, float *y, const float *x, int64_t n, const tpi_weight *w)
+{
+    if (w->rows == 0)
+        return;
+    if (w->cols == 0) {
+        memset(y, 0, (size_t)n * (size_t)w->rows * sizeof *y);
+        return;
+    }
+    m->be->matmul(y, x, n, w);
+}
+
+static void add_bias(float *y, const float *b, int64_t n, int64_t dim)
+{
+    if (!b)
+        return;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t d = 0; d < dim; d++)
+            y[i * dim + d] += b[d];
+}
+
+static void add(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+static int allreduce(tpi_model *m, float *buf, int64_t n, int split, tpi_error *err)
+{
+    if (!split || m->comm->size == 1)
+        return 0;
+    if (m->comm->ops->allreduce_sum(m->comm, buf, n))
+        return tpi_err(err, TPI_ECOMM, "all-reduce of %lld floats failed (a rank died?)", (long long)n);
+    return 0;
+}
+
+/* Rows of the embedding this rank holds; others stay zero until the all-reduce. */
+static int embed(tpi_model *m, const int32_t *ids, run_state *s, tpi_error *err)
+{
+    int64_t H = m->cfg.hidden_size, e0 = m->sh.embed0, ne = m->sh.n_embed;
+    size_t row_bytes = (size_t)H * tpi_dtype_size(m->embed.dtype);
+    for (int64_t t = 0; t < s->n_tok; t++) {
+        float *xt = s->x + t * H;
+        if (ids[t] >= e0 && ids[t] < e0 + ne)
+            tpi_to_f32(xt, (const uint8_t *)m->embed.data + (size_t)(ids[t] - e0) * row_bytes, m->embed.dtype,
+                       (size_t)H);
+        else
+            memset(xt, 0, (size_t)H * sizeof *xt);
+    }
+    return allreduce(m, s->x, s->n_tok * H, ne != m->cfg.vocab_size, err);
+}
+
+static void rope_tables(const tpi_model *m, run_state *s)
+{
+    int64_t half = m->cfg.head_dim / 2;
+    for (int64_t t = 0; t < s->n_tok; t++)
+        for (int64_t i = 0; i < half; i++) {
+            double a = (double)s->pos[t] * m->inv_freq[i];
+            s->cos[t * half + i] = (float)cos(a);
+            s->sin[t * half + i] = (float)sin(a);
+        }
+}
+
+static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n_new, run_state *s, tpi_error *err)
+{
+    const tpi_config *c = &m->cfg;
+    const tpi_shard *sh = &m->sh;
+    const tpi_layer_weights *L = &m->layers[l];
+    const tpi_backend *be = m->be;
+    int64_t n = s->n_tok, H = c->hidden_size, hd = c->head_dim;
+    int64_t qd = sh->n_q_heads * hd, kd = sh->n_kv_heads * hd;
+
+    be->rmsnorm(s->xb, s->x, L->attn_norm, n, H, (float)c->rms_norm_eps);
+    matmul(m, s->q, s->xb, n, &L->wq);
+    matmul(m, s->k, s->xb, n, &L->wk);
+    matmul(m, s->v, s->xb, n, &L->wv);
+    add_bias(s->q, L->bq, n, qd);
+    add_bias(s->k, L->bk, n, kd);
+    add_bias(s->v, L->bv, n, kd);
+    if (c->qk_norm) { /* Qwen3: RMSNorm over each head before RoPE */
+        be->rmsnorm(s->q, s->q, L->q_norm, n * sh->n_q_heads, hd, (float)c->rms_norm_eps);
+        be->rmsnorm(s->k, s->k, L->k_norm, n * sh->n_kv_heads, hd, (float)c->rms_norm_eps);
+    }
+    be->rope(s->q, n, qd, sh->n_q_heads, hd, s->cos, s->sin);
+    be->rope(s->k, n, kd, sh->n_kv_heads, hd, s->cos, s->sin);
+
+    tpi_attn_shape shape = {
+        .n_heads = sh->n_q_heads, .head_dim = hd, .q_head0 = sh->q_head0,
+        .group = c->n_heads / c->n_kv_heads, .kv_head0 = sh->kv_head0, .kv_stride = kd,
+        .window = tpi_config_window(c, l), .scale = (float)(1.0 / sqrt((double)hd)),
+    };
+    size_t seq_floats = (size_t)kv->max_ctx * (size_t)kd;
+    int64_t t0 = 0;
+    for (int64_t sq = 0; sq < kv->n_seq; sq++) {
+        if (!n_new[sq])
+            continue;
+        float *kc = kv->k + ((size_t)l * (size_t)kv->n_seq + (size_t)sq) * seq_floats;
+        float *vc = kv->v + ((size_t)l * (size_t)kv->n_seq + (size_t)sq) * seq_floats;
+        for (int64_t t = t0; t < t0 + n_new[sq]; t++) {
+            memcpy(kc + (size_t)s->pos[t] * (size_t)kd, s->k + t * kd, (size_t)kd * sizeof(float));
+            memcpy(vc + (size_t)s->pos[t] * (size_t)kd, s->v + t * kd, (size_t)kd * sizeof(float));
+        }
+        if (qd)
+            be->attention(s->att + t0 * qd, s->q + t0 * qd, n_new[sq], s->pos + t0, kc, vc, &shape);
+        t0 += n_new[sq];
+    }
+    matmul(m, s->xb, s->att, n, &L->wo);
+    if (!qd)
+        memset(s->xb, 0, (size_t)(n * H) * sizeof(float));
+    int rc = allreduce(m, s->xb, n * H, sh->attn_split, err);
+    if (rc)
+        return rc;
+    add_bias(s->xb, L->bo, n, H);
+    add(s->x, s->xb, n * H);
+    return 0;
+}
+
+static int mlp_block(tpi_model *m, int64_t l, run_state *s, tpi_error *err)
+{
+    const tpi_config *c = &m->cfg;
+    const tpi_layer_weights *L = &m->layers[l];
+    int64_t n = s->n_tok, H = c->hidden_size, F = m->sh.n_ff;
+    m->be->rmsnorm(s->xb, s->x, L->ffn_norm, n, H, (float)c->rms_norm_eps);
+    matmul(m, s->g, s->xb, n, &L->wg);
+    matmul(m, s->u, s->xb, n, &L->wu);
+    add_bias(s->g, L->bg, n, F);
+    add_bias(s->u, L->bu, n, F);
+    m->be->silu_mul(s->g, s->u, n * F);
+    if (F)
+        matmul(m, s->xb, s->g, n, &L->wd);
+    else
+        memset(s->xb, 0, (size_t)(n * H) * sizeof(float));
+    int rc = allreduce(m, s->xb, n * H, m->sh.mlp_split, err);
+    if (rc)
+        return rc;
+    add_bias(s->xb, L->bd, n, H);
+    add(s->x, s->xb, n * H);
+    return 0;
+}
+
+static int check_input(const tpi_model *m, const tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+                       int64_t *n_tok, tpi_error *err)
+{
+    int64_t n = 0;
+    for (int64_t sq = 0; sq < kv->n_seq; sq++) {
+        if (n_new[sq] < 0)
+            return tpi_err(err, TPI_EINVAL, "sequence %lld: negative token count", (long long)sq);
+        if (kv->len[sq] + n_new[sq] > kv->max_ctx)
+            return tpi_err(err, TPI_ELIMIT, "sequence %lld: %lld cached + %lld new tokens exceed the context of %lld",
+                           (long long)sq, (long long)kv->len[sq], (long long)n_new[sq], (long long)kv->max_ctx);
+        n += n_new[sq];
+    }
+    for (int64_t t = 0; t < n; t++)
+        if (ids[t] < 0 || ids[t] >= m->cfg.vocab_size)
+            return tpi_err(err, TPI_EINVAL, "token id %d at input position %lld is outside the vocabulary "
+                           "(expected 0..%lld)", ids[t], (long long)t, (long long)m->cfg.vocab_size - 1);
+    *n_tok = n;
+    return 0;
+}
+
+/* Runs every layer over the new tokens and leaves the final-normed hidden
+ * states of the rows `which` selects in *out [*rows, hidden] (malloc'd). */
+static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, enum tpi_logits_which which,
+               float **out, int64_t *rows, tpi_error *err)
+{
+    int64_t n = 0;
+    int rc = check_input(m, kv, ids, n_new, &n, err);
+    if (rc)
+        return rc;
+    *out = NULL;
+    *rows = 0;
+    if (n == 0)
+        return 0;
+    run_state s;
+    if (!state_alloc(&s, m, n)) {
+        state_free(&s);
+        return tpi_err(err, TPI_ENOMEM, "out of memory for the activations of %lld tokens", (long long)n);
+    }
+    for (int64_t sq = 0, t = 0; sq < kv->n_seq; sq++)
+        for (int64_t i = 0; i < n_new[sq]; i++)
+            s.pos[t++] = kv->len[sq] + i;
+    rope_tables(m, &s);
+    rc = embed(m, ids, &s, err);
+    for (int64_t l = 0; l < m->cfg.n_layers && !rc; l++) {
+        rc = attention_block(m, kv, l, n_new, &s, err);
+        if (!rc)
+            rc = mlp_block(m, l, &s, err);
+    }
+    if (!rc) {
+        int64_t H = m->cfg.hidden_size, r = 0;
+        /* Keep the selected rows in place at the front of x, then norm them. */
+        for (int64_t sq = 0, t = 0; sq < kv->n_seq; sq++) {
+            t += n_new[sq];
+            if (which == TPI_LOGITS_LAST && n_new[sq])
+                memmove(s.x + r++ * H, s.x + (t - 1) * H, (size_t)H * sizeof(float));
+        }
+        if (which == TPI_LOGITS_ALL)
+            r = n;
+        m->be->rmsnorm(s.x, s.x, m->final_norm, r, H, (float)m->cfg.rms_norm_eps);
+        for (int64_t sq = 0; sq < kv->n_seq; sq++)
+            kv->len[sq] += n_new[sq];
+        *out = s.x;
+        *rows = r;
+        s.x = NULL;
+    }
+    state_free(&s);
+    return rc;
+}
+
+/* Local logits [rows, n_vocab] of this rank's vocabulary slice. */
+static int local_logits(tpi_model *m, const float *h, int64_t rows, float **out, tpi_error *err)
+{
+    *out = malloc((size_t)rows * (size_t)m->sh.n_vocab * sizeof(float) + 4);
+    if (!*out)
+        return tpi_err(err, TPI_ENOMEM, "out of memory for logits");
+    matmul(m, *out, h, rows, &m->lm_head);
+    return 0;
+}
+
+int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+                      enum tpi_logits_which which, float *logits, tpi_error *err)
+{
+    float *h, *part = NULL, *all = NULL;
+    int64_t rows;
+    int rc = run(m, kv, ids, n_new, which, &h, &rows, err);
+    if (rc || rows == 0)
+        return rc;
+    rc = local_logits(m, h, rows, &part, err);
+    free(h);
+    if (rc)
+        return rc;
+    tpi_comm *c = m->comm;
+    int64_t V = m->cfg.vocab_size;
+    if (!m->sh.vocab_split) {
+        if (c->rank == 0)
+            memcpy(logits, part, (size_t)(rows * V) * sizeof(float));
+        free(part);
+        return 0;
+    }
+    /* Each rank's block [rows, n_vocab_r] arrives whole; rank 0 interleaves
+     * them into [rows, vocab]. Only rank 0 holds the full logits. */
+    int64_t *counts = malloc((size_t)c->size * sizeof *counts);
+    if (!counts) {
+        free(part);
+        return tpi_err(err, TPI_ENOMEM, "out of memory");
+    }
+    for (int r = 0; r < c->size; r++) {
+        int64_t b, nv;
+        tpi_model_vocab_range(m, r, &b, &nv);
+        counts[r] = rows * nv;
+    }
+    if (c->rank == 0 && !(all = malloc((size_t)(rows * V) * sizeof(float)))) {
+        rc = tpi_err(err, TPI_ENOMEM, "out of memory gathering logits");
+    }
+    int32_t flag = rc != 0;
+    if (c->ops->allreduce_max_i32(c, &flag, 1) || flag) {
+        if (!rc)
+            rc = tpi_err(err, TPI_ECOMM, "logits gather abandoned: another rank failed");
+    } else if (c->ops->gatherv(c, part, all, counts, 0)) {
+        rc = tpi_err(err, TPI_ECOMM, "gathering logits failed (a rank died?)");
+    } else if (c->rank == 0) {
+        const float *p = all;
+        for (int r = 0; r < c->size; r++) {
+            int64_t b, nv;
+            tpi_model_vocab_range(m, r, &b, &nv);
+            for (int64_t i = 0; i < rows; i++)
+                memcpy(logits + i * V + b, p + i * nv, (size_t)nv * sizeof(float));
+            p += rows * nv;
+        }
+    }
+    free(all);
+    free(counts);
+    free(part);
+    return rc;
+}
+
+int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, int32_t *next_ids,
+                             tpi_error *err)
+{
+    float *h, *part = NULL;
+    int64_t rows;
+    int rc = run(m, kv, ids, n_new, TPI_LOGITS_LAST, &h, &rows, err);
+    if (rc || rows == 0)
+        return rc;
+    rc = local_logits(m, h, rows, &part, err);
+    free(h);
+    if (rc)
+        return rc;
+    float *best = malloc((size_t)rows * sizeof *best);
+    if (!best) {
+        free(part);
+        return tpi_err(err, TPI_ENOMEM, "out of memory");
+    }
+    int64_t nv = m->sh.n_vocab;
+    for (int64_t i = 0; i < rows; i++) {
+        const float *row = part + i * nv;
+        int64_t bi = 0;
+        for (int64_t j = 1; j < nv; j++)
+            if (row[j] > row[bi])
+                bi = j;
+        best[i] = nv ? row[bi] : -INFINITY;
+        next_ids[i] = (int32_t)(m->sh.vocab0 + bi);
+    }
+    /* Only (value, index) pairs cross ranks, never the logits. */
+    if (m->sh.vocab_split && m->comm->ops->argmax(m->comm, best, next_ids, rows))
+        rc = tpi_err(err, TPI_ECOMM, "argmax across ranks failed (a rank died?)");
+    free(best);
+    free(part);
+    return rc;
+}
+
+int tpi_model_logits(tpi_model *m, const int32_t *ids, const int64_t *seq_lens, int64_t n_seq, float *logits,
+                     tpi_error *err)
+{
+    int64_t max_len = 1;
+    for (int64_t i = 0; i < n_seq; i++)
+        if (seq_lens[i] > max_len)
+            max_len = seq_lens[i];
+    tpi_kv *kv;
+    int rc = tpi_kv_create(&kv, m, n_seq, max_len, err);
+    if (rc)
+        return rc;
+    rc = tpi_model_forward(m, kv, ids, seq_lens, TPI_LOGITS_ALL, logits, err);
+    tpi_kv_free(kv);
+    return rc;
+}

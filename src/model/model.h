@@ -1,0 +1,61 @@
+#ifndef TPI_MODEL_MODEL_H
+#define TPI_MODEL_MODEL_H
+/* The model as one rank holds it: its slices of every weight, the sizes of
+ * those slices, and what the forward pass needs (DESIGN.md "Tensor-parallel
+ * plan"). Structs named as in llama2.c's run.c. */
+#include "backend/backend.h"
+#include "comm/comm.h"
+#include "io/checkpoint.h"
+#include "io/config.h"
+#include "tp/plan.h"
+
+typedef struct tpi_layer_weights {
+    float *attn_norm, *ffn_norm;  /* [hidden] */
+    float *q_norm, *k_norm;       /* [head_dim], Qwen3 only */
+    tpi_weight wq, wk, wv;        /* [local heads * head_dim, hidden] */
+    tpi_weight wo;                /* [hidden, local q heads * head_dim] */
+    tpi_weight wg, wu;            /* [local ff, hidden] */
+    tpi_weight wd;                /* [hidden, local ff] */
+    float *bq, *bk, *bv;          /* local slices, or NULL */
+    float *bo, *bg, *bu, *bd;     /* bo/bd whole (added after the all-reduce) */
+} tpi_layer_weights;
+
+/* What this rank holds of each split dimension: [x0, x0 + n_x). */
+typedef struct tpi_shard {
+    int64_t q_head0, n_q_heads;
+    int64_t kv_head0, n_kv_heads;
+    int64_t ff0, n_ff;
+    int64_t vocab0, n_vocab;        /* lm_head rows (logits columns) */
+    int64_t embed0, n_embed;        /* embedding rows */
+    int attn_split, mlp_split;      /* 0: replicated, no all-reduce */
+    int vocab_split;                /* lm_head split by vocabulary */
+} tpi_shard;
+
+struct tpi_model {
+    tpi_config cfg;
+    tpi_comm *comm;
+    int own_comm;
+    tpi_ckpt *ckpt;
+    tpi_plan *plan;
+    const tpi_backend *be;
+    tpi_shard sh;
+    tpi_weight embed;      /* [n_embed, hidden] */
+    tpi_weight lm_head;    /* [n_vocab, hidden]; its data may alias embed's (tied) */
+    float *final_norm;
+    tpi_layer_weights *layers;
+    double *inv_freq;      /* [head_dim / 2] */
+    int64_t weight_bytes;
+};
+
+struct tpi_kv {
+    int64_t n_seq, max_ctx, n_layers, stride; /* stride: floats per position */
+    int64_t *len;
+    float *k, *v; /* [layer][seq][max_ctx][stride] */
+};
+
+/* Loads this rank's weights per the plan (load.c). */
+int tpi_model_load_weights(tpi_model *m, tpi_error *err);
+void tpi_weight_release(tpi_weight *w);
+/* The vocabulary range rank r holds of the lm_head. */
+void tpi_model_vocab_range(const tpi_model *m, int rank, int64_t *begin, int64_t *count);
+#endif
