@@ -1,8 +1,10 @@
 /* tpinfer command line: dispatches to one function per command. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "launch.h"
 
 static const struct command {
     const char *name;
@@ -15,7 +17,10 @@ static const struct command {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tpinfer <command> [options]\n\ncommands:\n");
+    fprintf(f, "usage: tpinfer [-n RANKS] <command> [options]\n\n"
+               "  -n, --ranks N   run the command as N ranks on this machine (re-executes under mpirun);\n"
+               "                  across machines use 'mpirun -np N --hostfile FILE tpinfer <command> ...'\n\n"
+               "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'tpinfer <command> --help' describes a command's options.\n");
@@ -26,6 +31,14 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "-n") || !strcmp(argv[1], "--ranks")) {
+        int n = argc > 2 ? atoi(argv[2]) : 0;
+        if (n < 1 || argc < 4) {
+            fprintf(stderr, "tpinfer: -n needs a rank count >= 1 and a command\n");
+            return 2;
+        }
+        return launch_ranks(n, argc - 3, argv + 3);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job on the built-in default: installs what is missing, builds,
+# writes the `tiny` model and runs it split over 2 ranks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$(nproc)" --target tpinfer_cli >/dev/null
+[ -f out/tiny/model.safetensors ] || { mkdir -p out; build/tpinfer make-model --shape tiny --out out/tiny; }
+build/tpinfer -n 2 logits -m out/tiny --ids 256,72,101,108,108,111

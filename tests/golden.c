@@ -1,0 +1,141 @@
+#include "golden.h"
+
+#include <cjson/cJSON.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "comm/comm.h"
+#include "testutil.h"
+
+void g_fail(golden_ctx *g, const char *fmt, ...)
+{
+    g->failures++;
+    if (tpi_comm_rank(g->comm) != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
+tpi_model *g_load(golden_ctx *g, const char *dir, int one_rank)
+{
+    tpi_model *m = NULL;
+    tpi_error err = {0};
+    tpi_load_opts o = {.comm = one_rank ? NULL : g->comm, .n_threads = 0};
+    if (tpi_model_load(&m, dir, &o, &err))
+        g_fail(g, "load %s: %s", dir, err.msg);
+    return m;
+}
+
+float *g_logits(golden_ctx *g, tpi_model *m, const int32_t *ids, const int64_t *lens, int64_t n_seq)
+{
+    tpi_model_info info;
+    tpi_model_get_info(m, &info);
+    int64_t n = 0;
+    for (int64_t i = 0; i < n_seq; i++)
+        n += lens[i];
+    float *out = malloc((size_t)(n * info.vocab_size) * sizeof *out);
+    tpi_error err = {0};
+    if (tpi_model_logits(m, ids, lens, n_seq, out, &err)) {
+        g_fail(g, "forward: %s", err.msg);
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int g_greedy_cached(golden_ctx *g, tpi_model *m, const int32_t *prompt, int64_t n, int64_t steps, int32_t *out)
+{
+    tpi_kv *kv;
+    tpi_error err = {0};
+    if (tpi_kv_create(&kv, m, 1, n + steps, &err)) {
+        g_fail(g, "kv: %s", err.msg);
+        return -1;
+    }
+    int64_t cnt = n;
+    int32_t next;
+    const int32_t *ids = prompt;
+    for (int64_t s = 0; s < steps; s++) {
+        if (tpi_model_forward_argmax(m, kv, ids, &cnt, &next, &err)) {
+            g_fail(g, "greedy step %lld: %s", (long long)s, err.msg);
+            tpi_kv_free(kv);
+            return -1;
+        }
+        out[s] = next;
+        ids = &out[s];
+        cnt = 1;
+    }
+    tpi_kv_free(kv);
+    return 0;
+}
+
+int g_greedy_full(golden_ctx *g, tpi_model *m, const int32_t *prompt, int64_t n, int64_t steps, int32_t *out)
+{
+    tpi_model_info info;
+    tpi_model_get_info(m, &info);
+    int32_t *seq = malloc((size_t)(n + steps) * sizeof *seq);
+    memcpy(seq, prompt, (size_t)n * sizeof *seq);
+    int rc = 0;
+    for (int64_t s = 0; s < steps && !rc; s++) {
+        int64_t len = n + s;
+        float *l = g_logits(g, m, seq, &len, 1);
+        int32_t best = 0;
+        if (l) { /* rank 0 decides, as the generation loop does, then broadcasts */
+            const float *row = l + (len - 1) * info.vocab_size;
+            for (int64_t j = 1; j < info.vocab_size; j++)
+                if (row[j] > row[best])
+                    best = (int32_t)j;
+        }
+        int32_t ok = l != NULL;
+        free(l);
+        g->comm->ops->bcast(g->comm, &best, sizeof best, 0);
+        g->comm->ops->bcast(g->comm, &ok, sizeof ok, 0);
+        rc = ok ? 0 : -1;
+        seq[n + s] = out[s] = best;
+    }
+    free(seq);
+    return rc;
+}
+
+void g_expect_close(golden_ctx *g, const char *what, const float *got, const float *ref, size_t n, double tol)
+{
+    if (tpi_comm_rank(g->comm) != 0)
+        return;
+    if (!got || !ref) {
+        g_fail(g, "%s: no data", what);
+        return;
+    }
+    double e = tu_rel_err(got, ref, n);
+    if (!(e <= tol))
+        g_fail(g, "%s: max|got-ref|/max|ref| = %.3g > %.1g", what, e, tol);
+    else
+        printf("ok: %s (rel err %.2g <= %.1g)\n", what, e, tol);
+}
+
+void g_finish(golden_ctx *g)
+{
+    int32_t f = g->failures;
+    g->comm->ops->allreduce_max_i32(g->comm, &f, 1);
+    g->failures = 0;
+    assert_int_equal(f, 0);
+}
+
+int32_t *g_json_ids(const void *arr, int64_t *n)
+{
+    const cJSON *a = arr;
+    *n = cJSON_GetArraySize(a);
+    int32_t *ids = malloc((size_t)(*n > 0 ? *n : 1) * sizeof *ids);
+    int64_t i = 0;
+    for (const cJSON *e = a ? a->child : NULL; e; e = e->next)
+        ids[i++] = (int32_t)e->valuedouble;
+    return ids;
+}

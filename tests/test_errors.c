@@ -1,0 +1,326 @@
+/* Bad input: every case must fail with a message naming the file and the
+ * tensor or field plus what was expected — never crash (run under ASan in CI). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/dtype.h"
+#include "io/safetensors.h"
+#include "testutil.h"
+#include "tpinfer.h"
+
+static char *tmp;
+
+static char *path(const char *name)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
+    return buf[k];
+}
+
+static void put(const char *name, const char *text)
+{
+    assert_int_equal(tu_write_file(path(name), text, strlen(text)), 0);
+}
+
+/* A 1-layer model small enough to spell out: hidden 8, 2 heads, ff 16, vocab 16. */
+static const char *config =
+    "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":8,\"intermediate_size\":16,"
+    "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"vocab_size\":16,"
+    "\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":false}";
+
+static const struct { const char *name; int64_t d0, d1; } tensors[] = {
+    {"model.embed_tokens.weight", 16, 8},
+    {"model.layers.0.input_layernorm.weight", 8, 0},
+    {"model.layers.0.self_attn.q_proj.weight", 8, 8},
+    {"model.layers.0.self_attn.k_proj.weight", 8, 8},
+    {"model.layers.0.self_attn.v_proj.weight", 8, 8},
+    {"model.layers.0.self_attn.o_proj.weight", 8, 8},
+    {"model.layers.0.post_attention_layernorm.weight", 8, 0},
+    {"model.layers.0.mlp.gate_proj.weight", 16, 8},
+    {"model.layers.0.mlp.up_proj.weight", 16, 8},
+    {"model.layers.0.mlp.down_proj.weight", 8, 16},
+    {"model.norm.weight", 8, 0},
+    {"lm_head.weight", 16, 8},
+};
+#define N_TENSORS ((int)(sizeof tensors / sizeof tensors[0]))
+
+/* Writes the model with tensor `skip` left out and `reshape` given a wrong shape. */
+static void write_model(const char *file, int skip, int reshape)
+{
+    static float data[16 * 16];
+    for (int i = 0; i < 256; i++)
+        data[i] = 0.01f * (float)(i % 17 + 1);
+    tpi_st_out out[N_TENSORS];
+    int n = 0;
+    for (int i = 0; i < N_TENSORS; i++) {
+        if (i == skip)
+            continue;
+        out[n] = (tpi_st_out){.name = tensors[i].name, .dtype = TPI_F32, .n_dims = tensors[i].d1 ? 2 : 1,
+                              .shape = {tensors[i].d0, tensors[i].d1}, .data = data};
+        if (i == reshape)
+            out[n].shape[0] += 1;
+        n++;
+    }
+    tpi_error err = {0};
+    assert_int_equal(tpi_st_write(path(file), out, n, &err), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    tmp = tu_mkdtemp();
+    return tmp ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmdir(tmp);
+    free(tmp);
+    return 0;
+}
+
+/* Loads tmp and expects failure with every `needles` substring in the message. */
+static void expect_load_error(const char *first, ...)
+{
+    tpi_model *m = NULL;
+    tpi_error err = {0};
+    int rc = tpi_model_load(&m, tmp, NULL, &err);
+    printf("  message: %s\n", err.msg);
+    assert_true(rc < 0);
+    assert_null(m);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *))
+        if (!strstr(err.msg, s))
+            fail_msg("message \"%s\" lacks \"%s\"", err.msg, s);
+    va_end(ap);
+}
+
+static void reset(void)
+{
+    tu_rmdir(tmp);
+    free(tmp);
+    tmp = tu_mkdtemp();
+    assert_non_null(tmp);
+}
+
+static void test_valid_baseline(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    write_model("model.safetensors", -1, -1);
+    tpi_model *m = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_model_load(&m, tmp, NULL, &err), 0);
+    int32_t ids[] = {1, 2, 3};
+    int64_t len = 3;
+    float logits[3 * 16];
+    assert_int_equal(tpi_model_logits(m, ids, &len, 1, logits, &err), 0);
+    /* ids outside the vocabulary */
+    int32_t bad[] = {1, 16};
+    len = 2;
+    assert_int_equal(tpi_model_logits(m, bad, &len, 1, logits, &err), TPI_EINVAL);
+    assert_non_null(strstr(err.msg, "token id 16"));
+    assert_non_null(strstr(err.msg, "0..15"));
+    bad[1] = -3;
+    assert_int_equal(tpi_model_logits(m, bad, &len, 1, logits, &err), TPI_EINVAL);
+    tpi_model_free(m);
+}
+
+static void test_missing_config(void **s)
+{
+    (void)s;
+    reset();
+    write_model("model.safetensors", -1, -1);
+    expect_load_error("config.json", "missing", NULL);
+}
+
+static void test_config_not_json(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", "{\"hidden_size\": 8,,}");
+    expect_load_error("config.json", "not valid JSON", NULL);
+}
+
+static void test_unknown_architecture(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", "{\"architectures\":[\"GPT2LMHeadModel\"],\"hidden_size\":8}");
+    expect_load_error("config.json", "unknown architecture", "GPT2LMHeadModel", "LlamaForCausalLM", NULL);
+}
+
+static void test_missing_field(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", "{\"architectures\":[\"LlamaForCausalLM\"],\"intermediate_size\":16,\"num_hidden_layers\":1,"
+                       "\"num_attention_heads\":2,\"vocab_size\":16}");
+    expect_load_error("config.json", "\"hidden_size\"", "missing", "integer", NULL);
+}
+
+static void test_bad_field_value(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":8,\"intermediate_size\":16,"
+                       "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"vocab_size\":16,"
+                       "\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":2}}");
+    expect_load_error("config.json", "rope_type", "yarn", "llama3", NULL);
+}
+
+static void write_raw(const char *name, uint64_t hlen, const char *hdr, size_t data_bytes)
+{
+    size_t n = strlen(hdr);
+    unsigned char *buf = calloc(1, 8 + n + data_bytes);
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)(hlen >> (8 * i));
+    memcpy(buf + 8, hdr, n);
+    assert_int_equal(tu_write_file(path(name), buf, 8 + n + data_bytes), 0);
+    free(buf);
+}
+
+static void st_case(const char *hdr, uint64_t hlen, size_t data_bytes, const char *a, const char *b)
+{
+    reset();
+    put("config.json", config);
+    write_raw("model.safetensors", hlen ? hlen : strlen(hdr), hdr, data_bytes);
+    expect_load_error("model.safetensors", a, b, NULL);
+}
+
+static void test_st_short(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    put("model.safetensors", "abc");
+    expect_load_error("model.safetensors", "3 bytes", "8-byte header", NULL);
+}
+
+static void test_st_header_past_end(void **s)
+{
+    (void)s;
+    st_case("{}", 1000, 0, "header length 1000", "past the end");
+}
+
+static void test_st_header_not_json(void **s)
+{
+    (void)s;
+    st_case("{not json", 0, 0, "header", "not valid JSON");
+}
+
+static void test_st_offsets_out_of_range(void **s)
+{
+    (void)s;
+    st_case("{\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}", 0, 16,
+            "\"model.norm.weight\"", "out of range");
+}
+
+static void test_st_offsets_overlap(void **s)
+{
+    (void)s;
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+            0, 32, "overlapping", "\"a\"");
+}
+
+static void test_st_size_mismatch(void **s)
+{
+    (void)s;
+    st_case("{\"model.norm.weight\":{\"dtype\":\"BF16\",\"shape\":[8],\"data_offsets\":[0,32]}}", 0, 32,
+            "\"model.norm.weight\"", "needs 16");
+}
+
+static void test_st_unsupported_dtype(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    /* A valid file whose embedding is F64: known to the format, not computed with. */
+    char hdr[256];
+    snprintf(hdr, sizeof hdr,
+             "{\"model.embed_tokens.weight\":{\"dtype\":\"F64\",\"shape\":[16,8],\"data_offsets\":[0,1024]}}");
+    write_raw("model.safetensors", strlen(hdr), hdr, 1024);
+    expect_load_error("model.safetensors", "\"model.embed_tokens.weight\"", "dtype F64", NULL);
+    st_case("{\"x\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,2]}}", 0, 2, "\"x\"", "unknown dtype \"Q4\"");
+}
+
+static void test_shape_mismatch(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    write_model("model.safetensors", -1, 7);
+    expect_load_error("model.safetensors", "\"model.layers.0.mlp.gate_proj.weight\"", "[17, 8]", "[16, 8]", NULL);
+}
+
+static void test_missing_tensor(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    write_model("model.safetensors", 9, -1);
+    expect_load_error("model.safetensors", "\"model.layers.0.mlp.down_proj.weight\"", "missing", "[8, 16]", NULL);
+}
+
+static void test_index_missing_shard(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    write_model("model-00001-of-00002.safetensors", -1, -1);
+    put("model.safetensors.index.json",
+        "{\"metadata\":{},\"weight_map\":{\"model.norm.weight\":\"model-00001-of-00002.safetensors\","
+        "\"lm_head.weight\":\"model-00002-of-00002.safetensors\"}}");
+    expect_load_error("model.safetensors.index.json", "model-00002-of-00002.safetensors", "missing", NULL);
+}
+
+static void test_sharded_ok(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    write_model("model-00001-of-00002.safetensors", 11, -1); /* all but lm_head */
+    /* shard 2: lm_head only */
+    static float data[16 * 8];
+    for (int i = 0; i < 128; i++)
+        data[i] = 0.02f * (float)(i % 5 + 1);
+    tpi_st_out head = {.name = "lm_head.weight", .dtype = TPI_F32, .n_dims = 2, .shape = {16, 8}, .data = data};
+    tpi_error err = {0};
+    assert_int_equal(tpi_st_write(path("model-00002-of-00002.safetensors"), &head, 1, &err), 0);
+    char index[4096] = "{\"metadata\":{},\"weight_map\":{";
+    for (int i = 0; i < N_TENSORS; i++)
+        snprintf(index + strlen(index), sizeof index - strlen(index), "%s\"%s\":\"model-0000%d-of-00002.safetensors\"",
+                 i ? "," : "", tensors[i].name, i == 11 ? 2 : 1);
+    strcat(index, "}}");
+    put("model.safetensors.index.json", index);
+    tpi_model *m = NULL;
+    assert_int_equal(tpi_model_load(&m, tmp, NULL, &err), 0);
+    tpi_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_baseline),     cmocka_unit_test(test_missing_config),
+        cmocka_unit_test(test_config_not_json),    cmocka_unit_test(test_unknown_architecture),
+        cmocka_unit_test(test_missing_field),      cmocka_unit_test(test_bad_field_value),
+        cmocka_unit_test(test_st_short),           cmocka_unit_test(test_st_header_past_end),
+        cmocka_unit_test(test_st_header_not_json), cmocka_unit_test(test_st_offsets_out_of_range),
+        cmocka_unit_test(test_st_offsets_overlap), cmocka_unit_test(test_st_size_mismatch),
+        cmocka_unit_test(test_st_unsupported_dtype), cmocka_unit_test(test_shape_mismatch),
+        cmocka_unit_test(test_missing_tensor),     cmocka_unit_test(test_index_missing_shard),
+        cmocka_unit_test(test_sharded_ok),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
