@@ -12,7 +12,7 @@ cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure -j 1)
 
 # Open MPI's own allocations live until exit; only our leaks are of interest.
-export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTPI_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"

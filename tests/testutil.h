@@ -11,7 +11,7 @@ const char *tu_shared_dir(void);
 #define TU_SKIP 77
 /* Joins path parts into a static-lifetime-free buffer owned by the caller (free()). */
 char *tu_path(const char *a, const char *b);
-/* Reads a whole file; returns malloc'd bytes or NULL. */
+/* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
 void *tu_read_file(const char *path, size_t *bytes);
 int tu_write_file(const char *path, const void *data, size_t bytes);
 /* Creates a fresh temp directory (malloc'd path); tu_rmdir removes it with its files. */
