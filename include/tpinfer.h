@@ -119,6 +119,60 @@ const char *const *tpi_make_model_shapes(void);
 
 /* ---- tokenizer --------------------------------------------------------- */
 /* TOKENIZER-API: declarations owned by the tokenizer work (src/tokenizer). */
+/* Hugging Face tokenizer.json (BPE: byte-level and SentencePiece-style), with
+ * the ids transformers' fast tokenizers give. docs/TOKENIZER.md lists what is
+ * supported. A loaded tokenizer is read-only: encode/decode may run on it from
+ * several threads at once (each tpi_detok_stream belongs to one thread). */
+typedef struct tpi_tokenizer tpi_tokenizer;
+
+/* Loads dir/tokenizer.json, plus dir/tokenizer_config.json (bos/eos tokens,
+ * add_bos_token/add_eos_token for the Llama family) and
+ * dir/generation_config.json (more eos ids) when present. `dir` is a model
+ * directory or one holding only the tokenizer files. */
+int tpi_tokenizer_load(tpi_tokenizer **out, const char *dir, tpi_error *err);
+void tpi_tokenizer_free(tpi_tokenizer *t);
+
+/* Encodes `len` bytes of UTF-8 text. add_special: add the post-processor's
+ * tokens (BOS, ...) as transformers' add_special_tokens=True; special tokens
+ * written in the text are recognised either way. Ill-formed UTF-8 is not an
+ * error: each maximal ill-formed subpart is read as U+FFFD (as Python's
+ * bytes.decode(errors="replace")). *ids is malloc'd (caller frees). */
+int tpi_tokenizer_encode(const tpi_tokenizer *t, const char *text, size_t len, int add_special,
+                         int32_t **ids, size_t *n_ids, tpi_error *err);
+/* Decodes ids into a malloc'd, NUL-terminated *text (caller frees) of *len
+ * bytes (len may be NULL). skip_special drops special tokens. An id outside
+ * the vocabulary is TPI_EINVAL. */
+int tpi_tokenizer_decode(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+                         char **text, size_t *len, tpi_error *err);
+/* The token string of id as stored in tokenizer.json ("Ġthe", "▁the",
+ * "<0x0A>"), owned by t; NULL when id is not a token. */
+const char *tpi_tokenizer_piece(const tpi_tokenizer *t, int32_t id);
+/* The id of a token string (added tokens first), -1 when none. */
+int32_t tpi_tokenizer_token_id(const tpi_tokenizer *t, const char *piece);
+/* Number of ids: the highest id of the vocabulary or added tokens, plus one. */
+int64_t tpi_tokenizer_vocab_size(const tpi_tokenizer *t);
+/* The bos_token of tokenizer_config.json, -1 when none. */
+int32_t tpi_tokenizer_bos(const tpi_tokenizer *t);
+/* End-of-sequence ids: tokenizer_config.json's eos_token, then
+ * generation_config.json's eos_token_id; *ids owned by t. Returns the count. */
+int tpi_tokenizer_eos(const tpi_tokenizer *t, const int32_t **ids);
+/* 1 when id is an added token marked special. */
+int tpi_tokenizer_is_special(const tpi_tokenizer *t, int32_t id);
+
+/* Streaming decode for generation: push ids one at a time and get back only
+ * text that ends in whole UTF-8 characters; the concatenation of all pushes
+ * and the final flush equals tpi_tokenizer_decode of all the ids. */
+typedef struct tpi_detok_stream tpi_detok_stream;
+int tpi_detok_stream_create(tpi_detok_stream **out, const tpi_tokenizer *t, int skip_special,
+                            tpi_error *err);
+/* *text (owned by the stream, valid until its next call) receives the newly
+ * completed text, "" (len 0) while a character is still incomplete. */
+int tpi_detok_stream_push(tpi_detok_stream *s, int32_t id, const char **text, size_t *len,
+                          tpi_error *err);
+/* Whatever is still held back (an incomplete character decodes as U+FFFD);
+ * the stream then starts afresh. */
+int tpi_detok_stream_flush(tpi_detok_stream *s, const char **text, size_t *len, tpi_error *err);
+void tpi_detok_stream_free(tpi_detok_stream *s);
 
 #ifdef __cplusplus
 }
