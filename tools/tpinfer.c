@@ -13,6 +13,7 @@ static const struct command {
 } commands[] = {
     {"logits", cmd_logits, "print the top next tokens (or all logits) for given ids"},
     {"make-model", cmd_make_model, "write a checkpoint with random weights for a named shape"},
+    {"tokenize", cmd_tokenize, "text to token ids and pieces (or --decode ids to text)"},
 };
 
 static void usage(FILE *f)
