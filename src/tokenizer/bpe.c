@@ -49,6 +49,9 @@ static int load_merges(tok_bpe *m, const cJSON *merges, const char *what, tpi_er
     int32_t rank = 0;
     tok_buf joined = {0};
     int rc = 0;
+    int n = cJSON_GetArraySize(merges);
+    if (!(m->merged_of_rank = malloc((size_t)(n > 0 ? n : 1) * sizeof *m->merged_of_rank)))
+        return oom(err);
     cJSON_ArrayForEach(it, merges) {
         const char *a, *b;
         size_t la, lb;
@@ -85,6 +88,7 @@ static int load_merges(tok_bpe *m, const cJSON *merges, const char *what, tpi_er
             break;
         }
         /* A repeated pair keeps its last rank, as tokenizers' HashMap collect. */
+        m->merged_of_rank[rank] = merged;
         if (tok_pairmap_put(&m->merges, ia, ib, rank, merged)) {
             rc = oom(err);
             break;
@@ -152,6 +156,7 @@ void tok_bpe_clear(tok_bpe *m)
     free(m->unk_token);
     free(m->prefix);
     free(m->suffix);
+    free(m->merged_of_rank);
     if (m->cache) {
         pthread_mutex_destroy(&m->cache->lock);
         tok_strmap_clear(&m->cache->index);
@@ -169,58 +174,64 @@ typedef struct symbol {
     size_t len;         /* bytes of the word; 0 once merged into its left */
 } symbol;
 
-typedef struct merge {
-    int32_t rank, pos, merged;
-} merge;
-
-/* Min-heap on (rank, pos): lowest rank first, leftmost among equals. */
-static int before(const merge *a, const merge *b)
-{
-    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
-}
-
+/* Queue entries are (rank << 32 | pos): one integer compare orders them by
+ * lowest rank, then leftmost position, as tokenizers' Merge ordering. A
+ * 4-ary heap of 8-byte keys keeps long words (one 1 MB "word") cache-friendly. */
 typedef struct heap {
-    merge *v;
+    uint64_t *v;
     size_t n, cap;
 } heap;
 
-static int heap_push(heap *h, merge m)
+static void sift_down(uint64_t *v, size_t n, size_t i)
+{
+    uint64_t x = v[i];
+    for (;;) {
+        size_t c = 4 * i + 1, best = c;
+        if (c >= n)
+            break;
+        size_t end = c + 4 < n ? c + 4 : n;
+        for (size_t k = c + 1; k < end; k++)
+            if (v[k] < v[best])
+                best = k;
+        if (v[best] >= x)
+            break;
+        v[i] = v[best];
+        i = best;
+    }
+    v[i] = x;
+}
+
+static int heap_push(heap *h, uint64_t key)
 {
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        merge *v = realloc(h->v, cap * sizeof *v);
+        uint64_t *v = realloc(h->v, cap * sizeof *v);
         if (!v)
             return -1;
         h->v = v;
         h->cap = cap;
     }
     size_t i = h->n++;
-    while (i > 0 && before(&m, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
+    while (i > 0 && key < h->v[(i - 1) / 4]) {
+        h->v[i] = h->v[(i - 1) / 4];
+        i = (i - 1) / 4;
     }
-    h->v[i] = m;
+    h->v[i] = key;
     return 0;
 }
 
-static merge heap_pop(heap *h)
+static uint64_t heap_pop(heap *h)
 {
-    merge top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
+    uint64_t top = h->v[0];
+    h->v[0] = h->v[--h->n];
     if (h->n)
-        h->v[i] = last;
+        sift_down(h->v, h->n, 0);
     return top;
+}
+
+static uint64_t key_of(int32_t rank, int32_t pos)
+{
+    return (uint64_t)(uint32_t)rank << 32 | (uint32_t)pos;
 }
 
 typedef struct word {
@@ -248,31 +259,41 @@ static int word_add(word *w, int32_t id, size_t len)
 static int merge_all(const tok_bpe *m, word *w)
 {
     heap h = {0};
-    int rc = 0;
     int32_t rank, merged;
-    for (size_t i = 0; i + 1 < w->n && !rc; i++)
+    if (w->n < 2)
+        return 0;
+    if (!(h.v = malloc(w->n * sizeof *h.v)))
+        return -1;
+    h.cap = w->n;
+    for (size_t i = 0; i + 1 < w->n; i++)
         if (tok_pairmap_get(&m->merges, w->s[i].id, w->s[i + 1].id, &rank, &merged))
-            rc = heap_push(&h, (merge){rank, (int32_t)i, merged});
+            h.v[h.n++] = key_of(rank, (int32_t)i);
+    for (size_t i = h.n / 4 + 1; i-- > 0;)
+        if (i < h.n)
+            sift_down(h.v, h.n, i);
+    int rc = 0;
     while (!rc && h.n) {
-        merge top = heap_pop(&h);
-        symbol *cur = &w->s[top.pos];
+        uint64_t top = heap_pop(&h);
+        int32_t pos = (int32_t)(uint32_t)top, top_rank = (int32_t)(top >> 32);
+        symbol *cur = &w->s[pos];
         if (cur->len == 0 || cur->next < 0)
             continue;
         symbol *right = &w->s[cur->next];
-        /* A stale entry: the pair at pos changed since it was queued. */
-        if (!tok_pairmap_get(&m->merges, cur->id, right->id, &rank, &merged) || merged != top.merged)
+        /* A stale entry: the pair at pos no longer merges into what it did
+         * when queued (tokenizers compares the merged ids). */
+        if (!tok_pairmap_get(&m->merges, cur->id, right->id, &rank, &merged) ||
+            merged != m->merged_of_rank[top_rank])
             continue;
-        cur->id = top.merged;
+        cur->id = merged;
         cur->len += right->len;
         cur->next = right->next;
         right->len = 0;
         if (cur->next >= 0)
-            w->s[cur->next].prev = top.pos;
-        if (cur->prev >= 0 &&
-            tok_pairmap_get(&m->merges, w->s[cur->prev].id, cur->id, &rank, &merged))
-            rc = heap_push(&h, (merge){rank, cur->prev, merged});
+            w->s[cur->next].prev = pos;
+        if (cur->prev >= 0 && tok_pairmap_get(&m->merges, w->s[cur->prev].id, cur->id, &rank, &merged))
+            rc = heap_push(&h, key_of(rank, cur->prev));
         if (!rc && cur->next >= 0 && tok_pairmap_get(&m->merges, cur->id, w->s[cur->next].id, &rank, &merged))
-            rc = heap_push(&h, (merge){rank, top.pos, merged});
+            rc = heap_push(&h, key_of(rank, pos));
     }
     free(h.v);
     return rc;

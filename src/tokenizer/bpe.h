@@ -14,6 +14,7 @@ typedef struct tok_bpe_cache tok_bpe_cache;
 typedef struct tok_bpe {
     tok_strmap vocab;        /* token string -> id */
     tok_pairmap merges;      /* (left, right) -> rank, merged id */
+    int32_t *merged_of_rank; /* rank -> merged id */
     int32_t unk_id;          /* -1: no unk_token */
     char *unk_token;         /* named, maybe absent from the vocabulary */
     int byte_fallback, fuse_unk, ignore_merges;
