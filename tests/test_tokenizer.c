@@ -504,6 +504,55 @@ static void test_long_word(void **state)
     tpi_tokenizer_free(t);
 }
 
+/* ---- a pipeline the shared files do not use ----------------------------- */
+
+/* NFKC + Lowercase, Digits + Metaspace("first"), an lstrip special token,
+ * Metaspace decoder. Expected ids worked out by hand from tokenizers' rules:
+ * "Hi 12 <x>a" -> "<x>" takes the space before it (lstrip); "Hi 12" ->
+ * "hi 12" -> Digits "hi ", "1", "2" -> Metaspace prepends only at offset 0:
+ * "▁hi▁" -> "▁hi", "▁" (MergedWithNext); "1"; "2"; then "a". */
+static void test_synthetic_pipeline(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"added_tokens\":[{\"id\":20,\"content\":\"<x>\",\"special\":true,\"lstrip\":true,\"rstrip\":false,"
+        "\"normalized\":false}],"
+        "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Lowercase\"}]},"
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\",\"individual_digits\":true},"
+        "{\"type\":\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"first\",\"split\":true}]},"
+        "\"decoder\":{\"type\":\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"first\"},"
+        "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
+        "{\"SpecialToken\":{\"id\":\"<x>\",\"type_id\":0}}],\"special_tokens\":{\"<x>\":{\"id\":\"<x>\",\"ids\":[20]}}},"
+        "\"model\":{\"type\":\"BPE\",\"vocab\":{\"\u2581\":0,\"h\":1,\"i\":2,\"1\":3,\"2\":4,\"\u2581h\":5,"
+        "\"\u2581hi\":6,\"a\":7},\"merges\":[\"\u2581 h\",\"\u2581h i\"]}}";
+    char *dir = tu_mkdtemp(), *p = tu_path(dir, "tokenizer.json");
+    assert_int_equal(tu_write_file(p, json, strlen(json)), 0);
+    tpi_tokenizer *t;
+    tpi_error err = {0};
+    if (tpi_tokenizer_load(&t, dir, &err))
+        fail_msg("%s", err.msg);
+    int32_t *ids;
+    size_t n;
+    const char *text = "\xEF\xBC\xA8i 12 <x>a"; /* fullwidth H: NFKC makes it H, then h */
+    assert_int_equal(tpi_tokenizer_encode(t, text, strlen(text), 1, &ids, &n, &err), 0);
+    const int32_t want[] = {6, 0, 3, 4, 20, 7, 20};
+    print_ids("synthetic", ids, n);
+    assert_int_equal(n, 7);
+    assert_memory_equal(ids, want, sizeof want);
+    char *back;
+    assert_int_equal(tpi_tokenizer_decode(t, ids, n, 1, &back, NULL, &err), 0);
+    assert_string_equal(back, "hi 12a");
+    free(back);
+    assert_int_equal(tpi_tokenizer_decode(t, ids, n - 1, 0, &back, NULL, &err), 0);
+    assert_string_equal(back, "hi 12<x>a");
+    free(back);
+    free(ids);
+    tpi_tokenizer_free(t);
+    tu_rmdir(dir);
+    free(dir);
+    free(p);
+}
+
 int main(void)
 {
     shared = tu_shared_dir();
@@ -516,7 +565,7 @@ int main(void)
         cmocka_unit_test(test_hf_qwen3),       cmocka_unit_test(test_hf_stories),
         cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_stream),         cmocka_unit_test(test_accessors),
-        cmocka_unit_test(test_long_word),
+        cmocka_unit_test(test_long_word),      cmocka_unit_test(test_synthetic_pipeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
