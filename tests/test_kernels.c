@@ -1,0 +1,385 @@
+/* The fast CPU kernels against the plain reference (backend/cpu/ref.c) on
+ * random shapes, odd sizes included: every op, every weight dtype, unaligned
+ * weight data, tensor-parallel head offsets, windows, chunked prefill and
+ * decode. Tolerance: max|fast - ref| / max|ref| <= TOL over each output;
+ * both accumulate in fp32 in a different order (and exp is a polynomial), so
+ * the expected error is ~1e-6. */
+#include <math.h>
+#include <omp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend/backend.h"
+#include "testutil.h"
+
+#define TOL 1e-5
+
+static const tpi_backend *fast, *ref;
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static float frand(void) /* uniform in [-1, 1), splitmix64 */
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 40) / (double)(1ull << 23) - 1.0);
+}
+
+static float *rand_floats(size_t n, float scale)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = frand() * scale;
+    return v;
+}
+
+static void check_close(const float *got, const float *want, size_t n, const char *what)
+{
+    double e = tu_rel_err(got, want, n);
+    if (!(e <= TOL)) {
+        print_error("%s: relative error %g > %g\n", what, e, TOL);
+        fail();
+    }
+}
+
+/* ---- matmul ---- */
+
+/* A weight [rows, cols] of dtype dt whose data starts `misalign` bytes past
+ * an aligned address, as a tensor inside a mapped safetensors file may. */
+static tpi_weight make_weight(tpi_dtype dt, int64_t rows, int64_t cols, size_t misalign, void **block)
+{
+    size_t es = tpi_dtype_size(dt), n = (size_t)rows * (size_t)cols;
+    uint8_t *b = malloc(n * es + misalign + 1);
+    assert_non_null(b);
+    for (size_t i = 0; i < n; i++) {
+        float f = frand();
+        uint8_t *p = b + misalign + i * es;
+        if (dt == TPI_F32) {
+            memcpy(p, &f, 4);
+        } else {
+            uint16_t h = dt == TPI_BF16 ? tpi_f32_to_bf16(f) : tpi_f32_to_f16(f);
+            memcpy(p, &h, 2);
+        }
+    }
+    *block = b;
+    tpi_weight w = {.dtype = dt, .rows = rows, .cols = cols, .data = b + misalign};
+    return w;
+}
+
+static void matmul_case(tpi_dtype dt, int64_t rows, int64_t cols, int64_t n, size_t misalign)
+{
+    void *block;
+    tpi_weight w = make_weight(dt, rows, cols, misalign, &block);
+    float *x = rand_floats((size_t)(n * cols), 1.0f);
+    size_t ny = (size_t)(n * rows);
+    float *want = malloc((ny ? ny : 1) * sizeof *want), *got = malloc((ny ? ny : 1) * sizeof *got);
+    assert_true(want && got);
+    char what[160];
+    snprintf(what, sizeof what, "matmul %s [%lld, %lld] n=%lld misalign=%zu", tpi_dtype_name(dt), (long long)rows,
+             (long long)cols, (long long)n, misalign);
+    ref->matmul(want, x, n, &w);
+
+    /* unprepared: the kernel packs for the call */
+    for (size_t i = 0; i < ny; i++)
+        got[i] = NAN;
+    fast->matmul(got, x, n, &w);
+    check_close(got, want, ny, what);
+
+    if (fast->prepare_weight) {
+        assert_int_equal(fast->prepare_weight(&w), 0);
+        for (size_t i = 0; i < ny; i++)
+            got[i] = NAN;
+        fast->matmul(got, x, n, &w);
+        check_close(got, want, ny, what);
+        /* y must be fully overwritten, whatever it held before */
+        for (size_t i = 0; i < ny; i++)
+            got[i] = 1e30f;
+        fast->matmul(got, x, n, &w);
+        check_close(got, want, ny, what);
+    }
+    free(w.packed);
+    free(block);
+    free(x);
+    free(want);
+    free(got);
+}
+
+static void test_matmul_shapes(void **state)
+{
+    (void)state;
+    /* rows around the 16-wide panels, cols around the K blocks (256), n
+     * across the decode GEMV (<= 4) / GEMM (6-row blocks of 96) boundary */
+    static const int64_t shapes[][2] = {{1, 1},   {16, 16}, {17, 33},  {5, 7},   {40, 300},
+                                        {100, 257}, {33, 513}, {64, 64}, {15, 1000}, {48, 8}};
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 6, 7, 13, 17, 64, 97, 200};
+    static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+                matmul_case(dts[d], shapes[s][0], shapes[s][1], ns[i], (s + i) % 3);
+}
+
+static void test_matmul_random(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 40; t++) {
+        tpi_dtype dt = (tpi_dtype)(t % 3);
+        int64_t rows = 1 + (int64_t)((frand() + 1) * 90), cols = 1 + (int64_t)((frand() + 1) * 350);
+        int64_t n = 1 + (int64_t)((frand() + 1) * 60);
+        matmul_case(dt, rows, cols, n, (size_t)t % 5);
+    }
+}
+
+/* Thread counts that do not divide the panels evenly, and a single thread. */
+static void test_matmul_threads(void **state)
+{
+    (void)state;
+    static const int threads[] = {1, 3};
+    for (size_t t = 0; t < 2; t++) {
+        omp_set_num_threads(threads[t]);
+        matmul_case(TPI_BF16, 70, 300, 1, 1);
+        matmul_case(TPI_BF16, 70, 300, 50, 1);
+        matmul_case(TPI_F16, 33, 130, 9, 0);
+    }
+    omp_set_num_threads(2);
+}
+
+/* ---- rmsnorm, rope, silu ---- */
+
+static void test_rmsnorm(void **state)
+{
+    (void)state;
+    static const int64_t dims[] = {1, 7, 8, 9, 64, 100, 2048, 2051};
+    static const int64_t ns[] = {1, 3, 17};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (size_t i = 0; i < 3; i++) {
+            int64_t dim = dims[d], n = ns[i];
+            size_t len = (size_t)(n * dim);
+            float *x = rand_floats(len, 3.0f), *g = rand_floats((size_t)dim, 1.0f);
+            float *want = malloc(len * sizeof *want), *got = malloc(len * sizeof *got);
+            assert_true(want && got);
+            float eps = i == 1 ? 0.5f : 1e-5f; /* a large eps so a kernel that drops it fails */
+            ref->rmsnorm(want, x, g, n, dim, eps);
+            fast->rmsnorm(got, x, g, n, dim, eps);
+            check_close(got, want, len, "rmsnorm");
+            memcpy(got, x, len * sizeof *got); /* in place, as the model does for q/k norms */
+            fast->rmsnorm(got, got, g, n, dim, eps);
+            check_close(got, want, len, "rmsnorm in place");
+            free(x);
+            free(g);
+            free(want);
+            free(got);
+        }
+}
+
+static void test_rope(void **state)
+{
+    (void)state;
+    static const int64_t hds[] = {2, 8, 16, 18, 34, 64, 128};
+    for (size_t d = 0; d < sizeof hds / sizeof hds[0]; d++)
+        for (int64_t n = 1; n <= 9; n += 4)
+            for (int64_t nh = 1; nh <= 5; nh += 2) {
+                int64_t hd = hds[d], stride = nh * hd + 3; /* extra columns must stay untouched */
+                size_t len = (size_t)(n * stride);
+                float *x = rand_floats(len, 2.0f), *cs = rand_floats((size_t)(n * hd / 2), 1.0f),
+                      *sn = rand_floats((size_t)(n * hd / 2), 1.0f);
+                float *want = malloc(len * sizeof *want);
+                assert_non_null(want);
+                memcpy(want, x, len * sizeof *want);
+                ref->rope(want, n, stride, nh, hd, cs, sn);
+                fast->rope(x, n, stride, nh, hd, cs, sn);
+                check_close(x, want, len, "rope");
+                free(x);
+                free(cs);
+                free(sn);
+                free(want);
+            }
+}
+
+static void test_silu_mul(void **state)
+{
+    (void)state;
+    static const int64_t ns[] = {1, 7, 8, 9, 100, 4096 * 5 + 3};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        size_t n = (size_t)ns[i];
+        /* wide range so both tails of the exp (and its clamps) are hit */
+        float *g = rand_floats(n, 12.0f), *u = rand_floats(n, 2.0f);
+        if (n > 8) {
+            g[0] = -100.0f;
+            g[1] = 100.0f;
+            g[2] = -88.0f;
+            g[3] = 0.0f;
+        }
+        float *want = malloc(n * sizeof *want);
+        assert_non_null(want);
+        memcpy(want, g, n * sizeof *want);
+        ref->silu_mul(want, u, (int64_t)n);
+        fast->silu_mul(g, u, (int64_t)n);
+        check_close(g, want, n, "silu_mul");
+        /* elementwise too: small outputs must not hide behind a large maximum */
+        for (size_t j = 0; j < n; j++)
+            if (!(fabsf(g[j] - want[j]) <= 1e-6f * fabsf(want[j]) + 1e-38f)) {
+                print_error("silu_mul[%zu] = %g, want %g\n", j, g[j], want[j]);
+                fail();
+            }
+        free(g);
+        free(u);
+        free(want);
+    }
+}
+
+/* ---- attention ---- */
+
+/* A rank holding query heads [q_head0, q_head0 + n_heads) of a model with
+ * `group` query heads per KV head: it caches KV heads from q_head0 / group
+ * to the last one its heads read, as the tensor-parallel loader does. n
+ * queries at positions start, start+1, ... (chunked prefill, or decode when
+ * n = 1), unless `shuffle`, which scatters the positions. */
+static void attn_case(int64_t hd, int64_t group, int64_t q_head0, int64_t n_heads, int64_t start, int64_t n,
+                      int64_t window, int shuffle)
+{
+    int64_t kv_head0 = q_head0 / group, kv_last = (q_head0 + n_heads - 1) / group;
+    int64_t n_kv = kv_last - kv_head0 + 1, ctx = start + n;
+    tpi_attn_shape s = {.n_heads = n_heads, .head_dim = hd, .q_head0 = q_head0, .group = group,
+                        .kv_head0 = kv_head0, .kv_stride = n_kv * hd, .window = window,
+                        .scale = 1.0f / sqrtf((float)hd)};
+    size_t qlen = (size_t)(n * n_heads * hd), kvlen = (size_t)(ctx * n_kv * hd);
+    float *q = rand_floats(qlen, 3.0f), *k = rand_floats(kvlen, 3.0f), *v = rand_floats(kvlen, 1.0f);
+    int64_t *pos = malloc((size_t)n * sizeof *pos);
+    float *want = malloc(qlen * sizeof *want), *got = malloc(qlen * sizeof *got);
+    assert_true(pos && want && got);
+    for (int64_t i = 0; i < n; i++)
+        pos[i] = start + i;
+    if (shuffle)
+        for (int64_t i = n - 1; i > 0; i--) {
+            int64_t j = (int64_t)((frand() + 1) * 0.5 * (double)(i + 1)) % (i + 1), t = pos[i];
+            pos[i] = pos[j];
+            pos[j] = t;
+        }
+    ref->attention(want, q, n, pos, k, v, &s);
+    for (size_t i = 0; i < qlen; i++)
+        got[i] = NAN;
+    fast->attention(got, q, n, pos, k, v, &s);
+    char what[200];
+    snprintf(what, sizeof what, "attention hd=%lld group=%lld q_head0=%lld heads=%lld start=%lld n=%lld window=%lld%s",
+             (long long)hd, (long long)group, (long long)q_head0, (long long)n_heads, (long long)start,
+             (long long)n, (long long)window, shuffle ? " shuffled" : "");
+    check_close(got, want, qlen, what);
+    free(q);
+    free(k);
+    free(v);
+    free(pos);
+    free(want);
+    free(got);
+}
+
+static void test_attention_prefill(void **state)
+{
+    (void)state;
+    static const int64_t hds[] = {8, 16, 64, 128, 12 /* not a multiple of 8: the reference path */};
+    static const int64_t groups[] = {1, 2, 4};
+    static const int64_t ns[] = {1, 2, 3, 17, 64, 100};
+    for (size_t d = 0; d < sizeof hds / sizeof hds[0]; d++)
+        for (size_t g = 0; g < 3; g++)
+            for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+                int64_t G = groups[g];
+                attn_case(hds[d], G, 0, 4 * G, 0, ns[i], 0, 0);
+                attn_case(hds[d], G, 0, 2 * G, 5, ns[i], 0, 0);  /* chunked: a cached prefix */
+                attn_case(hds[d], G, 0, 2 * G, 70, ns[i], 16, 0); /* sliding window */
+            }
+}
+
+static void test_attention_decode(void **state)
+{
+    (void)state;
+    static const int64_t ctxs[] = {1, 2, 63, 64, 65, 200, 1030};
+    for (size_t c = 0; c < sizeof ctxs / sizeof ctxs[0]; c++)
+        for (int64_t G = 1; G <= 8; G *= 2) {
+            attn_case(64, G, 0, 4 * G, ctxs[c] - 1, 1, 0, 0);
+            attn_case(16, G, 0, G, ctxs[c] - 1, 1, 0, 0);
+            attn_case(64, G, 0, 2 * G, ctxs[c] - 1, 1, 100, 0);
+            attn_case(8, G, 0, 2 * G, ctxs[c] - 1, 1, 1, 0); /* window 1: only itself */
+        }
+}
+
+/* Tensor-parallel slices: a rank's heads start mid-model and may cut a GQA
+ * group (its first and last KV heads then serve fewer than `group` heads). */
+static void test_attention_tp_slices(void **state)
+{
+    (void)state;
+    attn_case(64, 8, 16, 16, 0, 40, 0, 0);  /* rank 1 of 2, llama-1b-like */
+    attn_case(64, 3, 2, 3, 0, 33, 0, 0);    /* heads 2..4 of 6: KV heads 0 and 1 */
+    attn_case(16, 4, 5, 6, 10, 20, 0, 0);   /* heads 5..10: KV heads 1..2 */
+    attn_case(16, 4, 5, 6, 90, 1, 0, 0);    /* same, decode */
+    attn_case(32, 2, 7, 1, 3, 30, 9, 0);    /* one head, odd KV head, window */
+    attn_case(64, 8, 1, 2, 0, 70, 0, 0);    /* heads 1..2, inside one group */
+    attn_case(16, 1, 3, 2, 0, 129, 5, 0);   /* MHA slice, window */
+}
+
+static void test_attention_positions(void **state)
+{
+    (void)state;
+    attn_case(16, 2, 0, 4, 0, 50, 0, 1);
+    attn_case(64, 4, 0, 8, 30, 90, 20, 1);
+}
+
+static void test_attention_threads(void **state)
+{
+    (void)state;
+    omp_set_num_threads(1);
+    attn_case(64, 4, 0, 8, 0, 80, 0, 0);
+    omp_set_num_threads(3);
+    attn_case(64, 4, 0, 8, 0, 80, 0, 0);
+    attn_case(64, 4, 0, 8, 200, 1, 0, 0);
+    omp_set_num_threads(2);
+}
+
+/* ---- selection ---- */
+
+static void test_select(void **state)
+{
+    (void)state;
+    assert_string_equal(fast->name, "cpu-avx2");
+    setenv("TPI_KERNELS", "ref", 1);
+    assert_ptr_equal(tpi_backend_cpu(), tpi_backend_cpu_ref());
+    unsetenv("TPI_KERNELS");
+    assert_ptr_equal(tpi_backend_cpu(), fast);
+}
+
+int main(void)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) {
+        printf("skipped: this processor lacks AVX2/FMA/F16C, so only the reference kernels run\n");
+        return TU_SKIP;
+    }
+    unsetenv("TPI_KERNELS");
+    fast = tpi_backend_cpu();
+    ref = tpi_backend_cpu_ref();
+    omp_set_num_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_matmul_shapes),
+        cmocka_unit_test(test_matmul_random),
+        cmocka_unit_test(test_matmul_threads),
+        cmocka_unit_test(test_rmsnorm),
+        cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_silu_mul),
+        cmocka_unit_test(test_attention_prefill),
+        cmocka_unit_test(test_attention_decode),
+        cmocka_unit_test(test_attention_tp_slices),
+        cmocka_unit_test(test_attention_positions),
+        cmocka_unit_test(test_attention_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
