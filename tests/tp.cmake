@@ -27,3 +27,8 @@ endforeach()
 tpi_mpi_test(test_golden_tp8 8 COMMAND $<TARGET_FILE:test_golden>)
 # The path that crosses machines: TCP only, no shared memory.
 tpi_mpi_test(test_golden_tp2_tcp 2 FLAGS ${TPI_MPI_TCP} COMMAND $<TARGET_FILE:test_golden>)
+
+tpi_test(test_tp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tp.c ${CMAKE_CURRENT_SOURCE_DIR}/golden.c LIBS tpinfer)
+foreach(n 2 4)
+  tpi_mpi_test(test_tp_np${n} ${n} COMMAND $<TARGET_FILE:test_tp>)
+endforeach()
