@@ -1,14 +1,3 @@
-# Multi-rank tests run the same binaries under mpirun. Open MPI refuses root
-# and more ranks than cores unless told; CI runs as root on 2 cores.
-execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE mpi_version ERROR_QUIET)
-set(TPI_MPI_FLAGS "")
-set(TPI_MPI_TCP "")
-if(mpi_version MATCHES "Open MPI|OpenRTE")
-  set(TPI_MPI_FLAGS --oversubscribe)
-  set(TPI_MPI_TCP --mca btl tcp,self)
-endif()
-set(TPI_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")
-
 function(tpi_mpi_test name nranks)
   cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;FLAGS" ${ARGN})
   add_test(NAME ${name} COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${nranks} ${TPI_MPI_FLAGS} ${T_FLAGS}
@@ -32,3 +21,9 @@ tpi_test(test_tp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tp.c ${CMAKE_CURRENT_S
 foreach(n 2 4)
   tpi_mpi_test(test_tp_np${n} ${n} COMMAND $<TARGET_FILE:test_tp>)
 endforeach()
+
+add_executable(tp_spin ${CMAKE_CURRENT_SOURCE_DIR}/tp_spin.c)
+target_link_libraries(tp_spin PRIVATE tpinfer)
+add_test(NAME test_tp_failure COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/failure.sh $<TARGET_FILE:tpinfer_cli>
+         $<TARGET_FILE:tp_spin> ${MPIEXEC_EXECUTABLE} ${TPI_MPI_FLAGS})
+set_tests_properties(test_tp_failure PROPERTIES ENVIRONMENT "${TPI_MPI_ENV}" TIMEOUT 180)
