@@ -1,0 +1,230 @@
+/* tpinfer bench: the forward pass at seq 512 over batch sizes, for 1 and 2
+ * ranks (threads per rank = cores / ranks), next to the machine's OpenBLAS
+ * sgemm rate; decode tokens/s; all-reduce latency and bandwidth.
+ *
+ * The driver (no MPI) measures sgemm, then runs each rank count as
+ * `[mpirun -np N] tpinfer bench-worker ...`, whose rank 0 prints RESULT lines
+ * the driver turns into the table, the CSV and the chart. */
+#include <cblas.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+
+#ifndef TPI_MPIEXEC
+#define TPI_MPIEXEC "mpirun"
+#endif
+
+void openblas_set_num_threads(int n);
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best of a few runs of C[m,n] = A[m,k] B[k,n]^T, the shape of our matmul. */
+static double sgemm_gflops(int threads, int m, int n, int k)
+{
+    openblas_set_num_threads(threads);
+    float *a = malloc((size_t)m * k * 4), *b = malloc((size_t)n * k * 4), *c = malloc((size_t)m * n * 4);
+    for (size_t i = 0; i < (size_t)m * k; i++)
+        a[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)n * k; i++)
+        b[i] = (float)(i % 5) * 0.1f;
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        double t = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+        t = now() - t;
+        if (r && t < best) /* the first run warms caches and threads */
+            best = t;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * m * n * k / best / 1e9;
+}
+
+typedef struct row {
+    int ranks, threads, batch, seq;
+    double ms, tokens_per_s, gflops, pct;
+} row;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tpinfer bench (-m DIR | --shape NAME [--dtype bf16]) [options]\n"
+               "  --batches 1,2,4,8   batch sizes of the prefill sweep\n"
+               "  --ranks 1,2         rank counts (threads per rank = cores / ranks)\n"
+               "  --seq 512           prefill sequence length\n"
+               "  --decode-ctx 128,1024  contexts at which decode tokens/s is measured\n"
+               "  --csv FILE          write ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n"
+               "  --png FILE          speedup chart (default bench.png; needs gnuplot)\n"
+               "  --reps N            timed repetitions per point (best is kept; default 2)\n"
+               "--shape writes the model (tpinfer make-model) into out/<shape>-<dtype> first.\n");
+}
+
+static int run_worker(const char *self, int ranks, int threads, const char *dir, const char *batches, int seq,
+                      const char *ctxs, int reps, row *rows, int *n_rows, double sgemm)
+{
+    char cmd[8192];
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (ranks > 1)
+        snprintf(cmd, sizeof cmd, "%s -np %d %s%s -x OMP_NUM_THREADS=%d '%s' bench-worker -m '%s' --batches %s "
+                 "--seq %d --decode-ctx %s --reps %d -t %d",
+                 TPI_MPIEXEC, ranks, geteuid() == 0 ? "--allow-run-as-root " : "",
+                 ranks > cores ? "--oversubscribe" : "--bind-to none", threads, self, dir, batches, seq, ctxs, reps,
+                 threads);
+    else
+        snprintf(cmd, sizeof cmd, "'%s' bench-worker -m '%s' --batches %s --seq %d --decode-ctx %s --reps %d -t %d",
+                 self, dir, batches, seq, ctxs, reps, threads);
+    fprintf(stderr, "bench: %s\n", cmd);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        row r = {.ranks = ranks, .threads = threads};
+        double flops;
+        if (sscanf(line, "PREFILL %d %d %lf %lf", &r.batch, &r.seq, &r.ms, &flops) == 4) {
+            r.tokens_per_s = r.batch * r.seq / (r.ms / 1e3);
+            r.gflops = flops / (r.ms / 1e3) / 1e9;
+            r.pct = 100.0 * r.gflops / sgemm;
+            rows[(*n_rows)++] = r;
+        } else {
+            fputs(line, stdout); /* decode and all-reduce lines pass through */
+        }
+    }
+    return pclose(p) == 0 ? 0 : -1;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},   {"shape", required_argument, 0, 's'},
+        {"dtype", required_argument, 0, 'd'},   {"batches", required_argument, 0, 'b'},
+        {"ranks", required_argument, 0, 'r'},   {"seq", required_argument, 0, 'q'},
+        {"csv", required_argument, 0, 'c'},     {"png", required_argument, 0, 'p'},
+        {"decode-ctx", required_argument, 0, 'x'}, {"reps", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
+    const char *dir = NULL, *shape = NULL, *dtype = "bf16", *batches = "1,2,4,8", *ranks = "1,2", *csv = NULL;
+    const char *png = "bench.png", *ctxs = "128,1024";
+    int seq = 512, reps = 2, c;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': dir = optarg; break;
+        case 's': shape = optarg; break;
+        case 'd': dtype = optarg; break;
+        case 'b': batches = optarg; break;
+        case 'r': ranks = optarg; break;
+        case 'q': seq = atoi(optarg); break;
+        case 'c': csv = optarg; break;
+        case 'p': png = optarg; break;
+        case 'x': ctxs = optarg; break;
+        case 'n': reps = atoi(optarg); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if ((!dir == !shape) || seq < 1 || reps < 1 || optind != argc) {
+        fprintf(stderr, "tpinfer bench: give exactly one of -m DIR or --shape NAME\n");
+        usage(stderr);
+        return 2;
+    }
+    char made[512], self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return 1;
+    self[len] = 0;
+    if (shape) {
+        snprintf(made, sizeof made, "out/%s-%s", shape, dtype);
+        char mp[600];
+        snprintf(mp, sizeof mp, "%s/model.safetensors", made);
+        struct stat st;
+        if (stat(mp, &st) != 0) {
+            mkdir("out", 0755);
+            tpi_error err = {0};
+            fprintf(stderr, "bench: writing %s\n", made);
+            if (tpi_make_model(shape, dtype, made, 1234, &err)) {
+                fprintf(stderr, "tpinfer bench: %s\n", err.msg);
+                return 1;
+            }
+        }
+        dir = made;
+    }
+    int32_t *rk;
+    int64_t n_rk;
+    if (cli_parse_ids(ranks, "--ranks", &rk, &n_rk))
+        return 2;
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* The yardstick: OpenBLAS sgemm on the FFN shape of one 512-token sequence. */
+    double sg1 = sgemm_gflops(1, seq, 2048, 2048), sgN = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : sg1;
+    printf("OpenBLAS sgemm [%d x 2048] x [2048 x 2048]^T: %.1f GFLOP/s with 1 thread, %.1f GFLOP/s with %d threads\n",
+           seq, sg1, sgN, cores);
+    row rows[256];
+    int n_rows = 0;
+    for (int64_t i = 0; i < n_rk; i++) {
+        int threads = cores / rk[i] > 0 ? cores / rk[i] : 1;
+        if (run_worker(self, rk[i], threads, dir, batches, seq, ctxs, reps, rows, &n_rows,
+                       threads * rk[i] > 1 ? sgN : sg1)) {
+            fprintf(stderr, "tpinfer bench: the %d-rank run failed\n", rk[i]);
+            free(rk);
+            return 1;
+        }
+    }
+    free(rk);
+    printf("\n%5s %7s %5s %5s %10s %10s %8s %7s %8s\n", "ranks", "threads", "batch", "seq", "ms", "tokens/s",
+           "GFLOP/s", "%sgemm", "speedup");
+    for (int i = 0; i < n_rows; i++) {
+        double base = 0;
+        for (int j = 0; j < n_rows; j++)
+            if (rows[j].ranks == 1 && rows[j].batch == rows[i].batch)
+                base = rows[j].ms;
+        printf("%5d %7d %5d %5d %10.1f %10.1f %8.1f %6.1f%% %7.2fx\n", rows[i].ranks, rows[i].threads, rows[i].batch,
+               rows[i].seq, rows[i].ms, rows[i].tokens_per_s, rows[i].gflops, rows[i].pct,
+               base > 0 ? base / rows[i].ms : 0.0);
+    }
+    if (csv) {
+        FILE *f = fopen(csv, "w");
+        if (!f) {
+            fprintf(stderr, "tpinfer bench: %s: cannot write\n", csv);
+            return 1;
+        }
+        fprintf(f, "ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n");
+        for (int i = 0; i < n_rows; i++)
+            fprintf(f, "%d,%d,%d,%d,%.3f,%.3f,%.3f,%.2f\n", rows[i].ranks, rows[i].threads, rows[i].batch,
+                    rows[i].seq, rows[i].ms, rows[i].tokens_per_s, rows[i].gflops, rows[i].pct);
+        fclose(f);
+    }
+    /* The chart: tokens/s per batch size, one line per rank count. */
+    char dat[] = "/tmp/tpinfer-bench-XXXXXX";
+    int fd = mkstemp(dat);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f) {
+        for (int i = 0; i < n_rows; i++)
+            fprintf(f, "%d %d %.3f\n", rows[i].ranks, rows[i].batch, rows[i].tokens_per_s);
+        fclose(f);
+        char cmd[2048], list[256];
+        snprintf(list, sizeof list, "%s", ranks);
+        for (char *q = list; *q; q++)
+            if (*q == ',')
+                *q = ' ';
+        snprintf(cmd, sizeof cmd,
+                 "gnuplot -e \"set terminal png size 800,500; set output '%s'; set title 'tpinfer prefill, seq %d'; "
+                 "set xlabel 'batch'; set ylabel 'tokens/s'; set logscale x 2; set key left; "
+                 "plot for [r in '%s'] '%s' using (\\$1==r+0 ? \\$2 : 1/0):3 with linespoints title r.' rank(s)'\"",
+                 png, seq, list, dat);
+        if (system(cmd) == 0)
+            printf("\nchart: %s\n", png);
+        else
+            fprintf(stderr, "bench: gnuplot failed; no chart (apt-get install gnuplot-nox)\n");
+        unlink(dat);
+    }
+    return 0;
+}

@@ -1,0 +1,164 @@
+/* tpinfer bench-worker: the measuring half of `tpinfer bench`, run as each
+ * rank of the job. Rank 0 prints one line per measurement:
+ *   PREFILL batch seq ms flops
+ *   DECODE ranks ctx tokens_per_s gb_per_s
+ *   ALLREDUCE ranks bytes us gb_per_s */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "comm/comm.h"
+#include "commands.h"
+#include "model/model.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* FLOPs of a prefill of `batch` sequences of `seq` tokens (logits of the last
+ * row of each): 2 per weight per token in the projections, plus causal
+ * attention (QK^T and PV over seq/2 keys on average), plus the lm_head rows. */
+static double prefill_flops(const tpi_config *c, int batch, int seq)
+{
+    double H = (double)c->hidden_size, hd = (double)c->head_dim, F = (double)c->intermediate_size;
+    double q = (double)c->n_heads * hd, kv = (double)c->n_kv_heads * hd, L = (double)c->n_layers;
+    double tokens = (double)batch * seq;
+    double proj = 2.0 * L * (H * (q + 2 * kv) + q * H + 3 * H * F) * tokens;
+    double attn = 2.0 * 2.0 * L * q * (seq + 1) / 2.0 * tokens;
+    return proj + attn + 2.0 * H * (double)c->vocab_size * batch;
+}
+
+int cmd_bench_worker(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"batches", required_argument, 0, 'b'},
+        {"seq", required_argument, 0, 'q'},   {"decode-ctx", required_argument, 0, 'x'},
+        {"reps", required_argument, 0, 'n'},  {"threads", required_argument, 0, 't'},
+        {0, 0, 0, 0},
+    };
+    const char *dir = NULL, *batches = "1", *ctxs = "128";
+    int seq = 512, reps = 2, threads = 0, c;
+    while ((c = getopt_long(argc, argv, "m:t:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': dir = optarg; break;
+        case 'b': batches = optarg; break;
+        case 'q': seq = atoi(optarg); break;
+        case 'x': ctxs = optarg; break;
+        case 'n': reps = atoi(optarg); break;
+        case 't': threads = atoi(optarg); break;
+        default: return 2;
+        }
+    }
+    if (!dir)
+        return 2;
+    int32_t *bs, *cs;
+    int64_t n_bs, n_cs;
+    if (cli_parse_ids(batches, "--batches", &bs, &n_bs) || cli_parse_ids(ctxs, "--decode-ctx", &cs, &n_cs))
+        return 2;
+    tpi_comm *comm;
+    if (cli_comm(&comm, &argc, &argv, "bench-worker"))
+        return 1;
+    tpi_error err = {0};
+    tpi_model *m = NULL;
+    tpi_load_opts lo = {.comm = comm, .n_threads = threads};
+    if (tpi_model_load(&m, dir, &lo, &err))
+        return cli_fail(comm, "bench-worker", &err);
+    int rank = comm->rank, size = comm->size;
+    const tpi_config *cfg = &m->cfg;
+    float *logits = malloc((size_t)cfg->vocab_size * 8 * sizeof *logits);
+
+    for (int64_t i = 0; i < n_bs; i++) {
+        int b = bs[i];
+        tpi_kv *kv;
+        int32_t *ids = malloc((size_t)b * seq * sizeof *ids);
+        int64_t *lens = malloc((size_t)b * sizeof *lens);
+        for (int64_t t = 0; t < (int64_t)b * seq; t++)
+            ids[t] = (int32_t)((t * 7919 + 13) % cfg->vocab_size);
+        for (int s = 0; s < b; s++)
+            lens[s] = seq;
+        if (tpi_kv_create(&kv, m, b, seq, &err))
+            return cli_fail(comm, "bench-worker", &err);
+        double best = 1e30;
+        for (int r = 0; r <= reps; r++) { /* run 0 warms up */
+            tpi_kv_clear(kv, -1);
+            comm->ops->barrier(comm);
+            double t = now();
+            if (tpi_model_forward(m, kv, ids, lens, TPI_LOGITS_LAST, logits, &err))
+                return cli_fail(comm, "bench-worker", &err);
+            t = now() - t;
+            if (r && t < best)
+                best = t;
+        }
+        if (rank == 0) {
+            printf("PREFILL %d %d %.3f %.6g\n", b, seq, best * 1e3, prefill_flops(cfg, b, seq));
+            fflush(stdout);
+        }
+        tpi_kv_free(kv);
+        free(ids);
+        free(lens);
+    }
+
+    /* Decode: one sequence, `ctx` positions cached, then 16 greedy steps. */
+    for (int64_t i = 0; i < n_cs; i++) {
+        int ctx = cs[i], steps = 16;
+        tpi_kv *kv;
+        if (tpi_kv_create(&kv, m, 1, ctx + steps, &err))
+            return cli_fail(comm, "bench-worker", &err);
+        int32_t *ids = malloc((size_t)ctx * sizeof *ids), next;
+        for (int t = 0; t < ctx; t++)
+            ids[t] = (int32_t)((t * 7919 + 13) % cfg->vocab_size);
+        int64_t n = ctx;
+        if (tpi_model_forward_argmax(m, kv, ids, &n, &next, &err))
+            return cli_fail(comm, "bench-worker", &err);
+        n = 1;
+        comm->ops->barrier(comm);
+        double t = now();
+        for (int s = 0; s < steps; s++)
+            if (tpi_model_forward_argmax(m, kv, &next, &n, &next, &err))
+                return cli_fail(comm, "bench-worker", &err);
+        t = (now() - t) / steps;
+        if (rank == 0) {
+            /* weight bytes every rank streams per token, summed over ranks */
+            printf("DECODE ranks=%d ctx=%d %.2f tokens/s, %.2f GB/s of weights per rank (rank 0 holds %.2f GB)\n", size,
+                   ctx, 1.0 / t, (double)m->weight_bytes / t / 1e9, (double)m->weight_bytes / 1e9);
+            fflush(stdout);
+        }
+        free(ids);
+        tpi_kv_free(kv);
+    }
+
+    /* All-reduce of the message sizes the model sends: one token's hidden
+     * state (decode), 64 KB, and a 512-token prefill's. */
+    if (size > 1) {
+        int64_t sizes[] = {cfg->hidden_size, 16384, (int64_t)seq * cfg->hidden_size};
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            float *buf = calloc((size_t)sizes[k], sizeof *buf);
+            int iters = sizes[k] <= 16384 ? 2000 : 20;
+            for (int w = 0; w < 10; w++)
+                comm->ops->allreduce_sum(comm, buf, sizes[k]);
+            comm->ops->barrier(comm);
+            double t = now();
+            for (int it = 0; it < iters; it++)
+                comm->ops->allreduce_sum(comm, buf, sizes[k]);
+            t = (now() - t) / iters;
+            if (rank == 0) {
+                printf("ALLREDUCE ranks=%d %lld bytes: %.1f us, %.2f GB/s\n", size, (long long)sizes[k] * 4, t * 1e6,
+                       (double)sizes[k] * 4 / t / 1e9);
+                fflush(stdout);
+            }
+            free(buf);
+        }
+    }
+    free(logits);
+    free(bs);
+    free(cs);
+    tpi_model_free(m);
+    tpi_comm_free(comm);
+    return 0;
+}
