@@ -174,6 +174,90 @@ int tpi_detok_stream_push(tpi_detok_stream *s, int32_t id, const char **text, si
 int tpi_detok_stream_flush(tpi_detok_stream *s, const char **text, size_t *len, tpi_error *err);
 void tpi_detok_stream_free(tpi_detok_stream *s);
 
+/* ---- generation ---- */
+/* Sampling as transformers' generate applies it: repetition penalty, then
+ * temperature, top-k, top-p, min-p. temperature 0 is greedy (argmax, ties to
+ * the lowest id). Decided on rank 0 with a seeded xoshiro256** generator. */
+typedef struct tpi_sampling {
+    double temperature;        /* 0: greedy */
+    int64_t top_k;             /* 0: off */
+    double top_p;              /* 1: off */
+    double min_p;              /* 0: off */
+    double repetition_penalty; /* 1: off; over the prompt and the output */
+    uint64_t seed;
+} tpi_sampling;
+
+enum tpi_stop_reason {
+    TPI_STOP_NONE = 0,
+    TPI_STOP_EOS = 1,     /* an eos id was generated (kept in ids, not in text) */
+    TPI_STOP_STRING = 2,  /* a stop string appeared in the text (cut there) */
+    TPI_STOP_LENGTH = 3,  /* max_new_tokens */
+    TPI_STOP_CONTEXT = 4, /* prompt + output reached the context */
+};
+
+/* Called on rank 0 with newly complete UTF-8 text of sequence `seq`. */
+typedef void (*tpi_text_fn)(void *user, int64_t seq, const char *text, size_t len);
+
+typedef struct tpi_gen_opts {
+    tpi_sampling sampling;
+    int64_t max_new_tokens;
+    int64_t max_ctx;                 /* prompt + output limit; 0: max_position_embeddings */
+    const int32_t *eos_ids;          /* NULL: the model's (config/generation_config) */
+    int n_eos;
+    const char *const *stop;         /* stop strings, checked on the decoded text */
+    int n_stop;
+    const tpi_tokenizer *tokenizer;  /* needed for stop strings, text and on_text */
+    int echo_prompt;                 /* the prompt's text goes to on_text and text too */
+    tpi_text_fn on_text;
+    /* Called on rank 0 when sequence `seq` ends, after its last text. */
+    void (*on_done)(void *user, int64_t seq, int stop_reason);
+    void *user;
+} tpi_gen_opts;
+
+/* Fills *o with transformers' defaults (greedy, top_k 50, top_p 1; 64 new
+ * tokens rather than max_length 20), overridden by dir/generation_config.json
+ * when present (do_sample, temperature, top_k, top_p, min_p,
+ * repetition_penalty, max_new_tokens). do_sample false means greedy. */
+int tpi_gen_opts_default(tpi_gen_opts *o, const char *dir, tpi_error *err);
+
+typedef struct tpi_gen_result {
+    int32_t *ids;     /* new ids (malloc'd), the same on every rank */
+    int64_t n_ids;
+    int stop_reason;  /* enum tpi_stop_reason */
+    char *text;       /* rank 0 with a tokenizer: new text (malloc'd), else NULL */
+    size_t text_len;
+    double prefill_s, decode_s; /* wall time of the batch's prefill and decode steps */
+    int64_t decode_steps;       /* decode passes of the batch */
+} tpi_gen_result;
+
+/* Generates continuations of n_seq prompts (ids concatenated, lengths
+ * prompt_lens) in one batch: one prefill pass, then one token per step per
+ * unfinished sequence. Collective: every rank of the model's communicator
+ * calls it with the same prompts and options; the tokens are decided on rank 0
+ * and broadcast. A prompt longer than the context is TPI_ELIMIT. results
+ * [n_seq] receive what each sequence produced; free with tpi_gen_result_free. */
+int tpi_generate(tpi_model *m, const int32_t *prompts, const int64_t *prompt_lens, int64_t n_seq,
+                 const tpi_gen_opts *o, tpi_gen_result *results, tpi_error *err);
+void tpi_gen_result_free(tpi_gen_result *r);
+
+/* The chat formats tpinfer can write, recognised from a chat_template. */
+typedef enum tpi_chat_format {
+    TPI_CHAT_NONE = 0,
+    TPI_CHAT_LLAMA3,
+    TPI_CHAT_LLAMA2,
+    TPI_CHAT_MISTRAL,
+    TPI_CHAT_CHATML,
+} tpi_chat_format;
+
+/* Reads dir/tokenizer_config.json's chat_template and recognises its family;
+ * any other is TPI_EUNSUPPORTED with a message listing the supported ones. */
+int tpi_chat_format_detect(const char *dir, tpi_chat_format *fmt, tpi_error *err);
+/* Formats a conversation (roles "system", "user", "assistant"; n_msgs
+ * messages) ready for the assistant's reply, into malloc'd *text. The BOS
+ * token is not written (the tokenizer adds it). */
+int tpi_chat_format_apply(tpi_chat_format fmt, const char *const *roles, const char *const *contents,
+                          int64_t n_msgs, char **text, tpi_error *err);
+
 #ifdef __cplusplus
 }
 #endif
