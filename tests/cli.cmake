@@ -1,0 +1,23 @@
+# The command line end to end: make-model writes a loadable checkpoint,
+# errors exit non-zero with a message naming the problem, bench writes its CSV.
+set(cli $<TARGET_FILE:tpinfer_cli>)
+set(tiny ${CMAKE_CURRENT_BINARY_DIR}/cli-tiny)
+add_test(NAME cli_make_model COMMAND sh -c "rm -rf '${tiny}' && '${cli}' make-model --shape tiny --dtype bf16 --out '${tiny}' && '${cli}' logits -m '${tiny}' --ids 256,1,2,3 --top 2")
+set_tests_properties(cli_make_model PROPERTIES FIXTURES_SETUP tiny PASS_REGULAR_EXPRESSION "(^|\n)[0-9]+ -?[0-9.]+\n[0-9]+ -?[0-9.]+\n")
+
+# exit code 1 (not 0, not a crash) and the message
+function(tpi_cli_fail name regex)
+  add_test(NAME ${name} COMMAND sh -c "'${cli}' \"$@\" 2>&1; rc=$?; echo \"exit=$rc\"" sh ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED tiny PASS_REGULAR_EXPRESSION "${regex}.*exit=1")
+endfunction()
+tpi_cli_fail(cli_id_outside_vocab "token id 999 at input position 1 is outside the vocabulary" logits -m ${tiny} --ids 1,999)
+tpi_cli_fail(cli_missing_config "no-such-dir/config.json: missing" logits -m ${CMAKE_CURRENT_BINARY_DIR}/no-such-dir --ids 1)
+add_test(NAME cli_bad_ids COMMAND sh -c "'${cli}' logits -m x --ids 1,a 2>&1; echo \"exit=$?\"")
+set_tests_properties(cli_bad_ids PROPERTIES PASS_REGULAR_EXPRESSION "--ids: expected comma-separated integers.*exit=2")
+# a rank's failure through the -n launcher
+tpi_cli_fail(cli_ranks_too_many "cannot split 16 ranks over num_attention_heads = 8" -n 16 logits -m ${tiny} --ids 1,2)
+set_tests_properties(cli_ranks_too_many PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 120)
+
+add_test(NAME cli_bench_csv COMMAND sh -c "'${cli}' bench -m '${tiny}' --batches 1,2 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --csv bench.csv --png bench.png >/dev/null && head -1 bench.csv && wc -l < bench.csv")
+set_tests_properties(cli_bench_csv PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
+                     PASS_REGULAR_EXPRESSION "(^|\n)ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n5\n$")
