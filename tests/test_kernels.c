@@ -117,8 +117,8 @@ static void matmul_case(tpi_dtype dt, int64_t rows, int64_t cols, int64_t n, siz
 static void test_matmul_shapes(void **state)
 {
     (void)state;
-    /* rows around the 16-wide panels, cols around the K blocks (256), n
-     * across the decode GEMV (<= 4) / GEMM (6-row blocks of 96) boundary */
+    /* rows around the 16-wide panels, cols around the K blocks (512), n
+     * across the decode GEMV (<= 4) / GEMM (6-row blocks of 192) boundary */
     static const int64_t shapes[][2] = {{1, 1},   {16, 16}, {17, 33},  {5, 7},   {40, 300},
                                         {100, 257}, {33, 513}, {64, 64}, {15, 1000}, {48, 8}};
     static const int64_t ns[] = {1, 2, 3, 4, 5, 6, 7, 13, 17, 64, 97, 200};
@@ -127,6 +127,9 @@ static void test_matmul_shapes(void **state)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
                 matmul_case(dts[d], shapes[s][0], shapes[s][1], ns[i], (s + i) % 3);
+    /* several K blocks and row blocks at once, with ragged ends in both */
+    for (size_t d = 0; d < 3; d++)
+        matmul_case(dts[d], 40, 1100, 390, 1);
 }
 
 static void test_matmul_random(void **state)

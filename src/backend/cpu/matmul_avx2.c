@@ -29,11 +29,26 @@
 
 #define NR 16
 #define MR 6
-#define KC 256       /* 16 x 256 bf16 = 8 KB of weights + 6 x 256 x 4 = 6 KB of activations in L1 */
-#define MC_BLOCKS 16 /* 96 rows x KC x 4 = 96 KB of packed activations in L2 */
+#ifndef KC
+#define KC 512 /* 16 x 512 bf16 = 16 KB of weights + 6 x 512 x 4 = 12 KB of activations in L1 (48 KB) */
+#endif
+#ifndef MC_BLOCKS
+#define MC_BLOCKS 32 /* 192 rows x KC x 4 = 384 KB of packed activations in L2; KC and MC were
+                        * tuned on the llama-1b shapes (512/32 beat 256/16 by ~10 %) */
+#endif
+#define PANEL_CHUNK 8 /* output panels per GEMM work unit */
 #define GEMV_ROWS 4
+#ifndef GEMV_PREFETCH
+#define GEMV_PREFETCH 8192 /* bytes ahead; tuned on the decode shapes (8 KB beat 0, 4 KB and 16 KB) */
+#endif
 
 #define INLINE static inline __attribute__((always_inline))
+
+/* tpi_dtype_size is out of line; the kernels need the size as a constant. */
+INLINE size_t esize(tpi_dtype dt)
+{
+    return dt == TPI_F32 ? 4 : 2;
+}
 
 static int64_t n_panels(int64_t rows)
 {
@@ -110,7 +125,7 @@ INLINE void load16(const void *p, tpi_dtype dt, __m256 *b0, __m256 *b1)
  * sum over k of a[k*6 + i] * b[k][j]. */
 INLINE void kernel_6x16(int64_t kc, const float *a, const void *b, tpi_dtype dt, float *c, int64_t ldc, int add)
 {
-    size_t step = NR * tpi_dtype_size(dt);
+    size_t step = NR * esize(dt);
     const uint8_t *bp = b;
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
            c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
@@ -200,13 +215,17 @@ static void gemm(float *y, const float *x, int64_t n, int64_t O, int64_t K, cons
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < nb; b++)
             pack_rows(ap + b * K * MR, x, n, K, b);
-        /* Threads split the output panels, so each reads only its share of
-         * the weights and no two write the same y. */
-        int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-        int64_t p0 = np * t / nt, p1 = np * (t + 1) / nt;
+        /* Work units of (a block of MC_BLOCKS row blocks, PANEL_CHUNK output
+         * panels) are independent (each writes its own tile of y), so they
+         * are handed out dynamically: threads never wait on a fixed half,
+         * which matters when the OS preempts one of them. Units go row block
+         * by row block, so the threads share the packed rows they read. */
+        int64_t n_ic = (nb + MC_BLOCKS - 1) / MC_BLOCKS, n_pch = (np + PANEL_CHUNK - 1) / PANEL_CHUNK;
         float tmp[MR * NR] __attribute__((aligned(32)));
-        for (int64_t ic = 0; ic < nb; ic += MC_BLOCKS) {
-            int64_t ie = ic + MC_BLOCKS < nb ? ic + MC_BLOCKS : nb;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < n_ic * n_pch; u++) {
+            int64_t ic = u / n_pch * MC_BLOCKS, ie = ic + MC_BLOCKS < nb ? ic + MC_BLOCKS : nb;
+            int64_t p0 = u % n_pch * PANEL_CHUNK, p1 = p0 + PANEL_CHUNK < np ? p0 + PANEL_CHUNK : np;
             for (int64_t pc = 0; pc < K; pc += KC) {
                 int64_t kc = K - pc < KC ? K - pc : KC;
                 for (int64_t p = p0; p < p1; p++) {
@@ -231,99 +250,144 @@ static void gemm(float *y, const float *x, int64_t n, int64_t O, int64_t K, cons
     }
 }
 
-/* N rows (1..4) against one panel, the whole K in one pass. With few rows
- * the FMA chains are short, so for N = 1, 2 the k loop is unrolled into U
- * independent accumulator sets to hide the FMA latency. */
+/* N rows (1..4) against one panel, the whole K in one pass. Named
+ * accumulators (GCC keeps arrays of them on the stack); with one row the k
+ * loop is unrolled into 4 independent sets, with two rows into 2, so the FMA
+ * latency never limits the stream. */
 INLINE void gemv_panel(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, tpi_dtype dt, int64_t p,
                        const int N)
 {
-    const int U = N == 1 ? 4 : N == 2 ? 2 : 1;
-    size_t step = NR * tpi_dtype_size(dt);
-    __m256 acc[4][4][2];
-    for (int u = 0; u < U; u++)
-        for (int i = 0; i < N; i++)
-            acc[u][i][0] = acc[u][i][1] = _mm256_setzero_ps();
+    const size_t step = NR * esize(dt);
+    const float *x0 = x, *x1 = x + K, *x2 = x + 2 * K, *x3 = x + 3 * K;
+    __m256 z = _mm256_setzero_ps();
+    /* cRU: row R, column half U; dR: a second k set for N <= 2; eR, fR: third and fourth for N = 1 */
+    __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    __m256 d00 = z, d01 = z, d10 = z, d11 = z, e00 = z, e01 = z, f00 = z, f01 = z;
     int64_t k = 0;
-    for (; k + U <= K; k += U) {
-        for (int u = 0; u < U; u++) {
-            __m256 b0, b1;
-            load16(bp + (size_t)(k + u) * step, dt, &b0, &b1);
-            for (int i = 0; i < N; i++) {
-                __m256 a = _mm256_broadcast_ss(x + i * K + k + u);
-                acc[u][i][0] = _mm256_fmadd_ps(a, b0, acc[u][i][0]);
-                acc[u][i][1] = _mm256_fmadd_ps(a, b1, acc[u][i][1]);
-            }
+#define STEP(kk, A0, A1, B0, B1, C0, C1, D0, D1)                                           \
+    do {                                                                                 \
+        __m256 b0, b1, a;                                                                \
+        load16(bp + (size_t)(kk) * step, dt, &b0, &b1);                                  \
+        a = _mm256_broadcast_ss(x0 + (kk));                                              \
+        A0 = _mm256_fmadd_ps(a, b0, A0);                                                 \
+        A1 = _mm256_fmadd_ps(a, b1, A1);                                                 \
+        if (N > 1) {                                                                     \
+            a = _mm256_broadcast_ss(x1 + (kk));                                          \
+            B0 = _mm256_fmadd_ps(a, b0, B0);                                             \
+            B1 = _mm256_fmadd_ps(a, b1, B1);                                             \
+        }                                                                                \
+        if (N > 2) {                                                                     \
+            a = _mm256_broadcast_ss(x2 + (kk));                                          \
+            C0 = _mm256_fmadd_ps(a, b0, C0);                                             \
+            C1 = _mm256_fmadd_ps(a, b1, C1);                                             \
+        }                                                                                \
+        if (N > 3) {                                                                     \
+            a = _mm256_broadcast_ss(x3 + (kk));                                          \
+            D0 = _mm256_fmadd_ps(a, b0, D0);                                             \
+            D1 = _mm256_fmadd_ps(a, b1, D1);                                             \
+        }                                                                                \
+    } while (0)
+    if (N == 1) {
+        for (; k + 4 <= K; k += 4) {
+#if GEMV_PREFETCH
+            for (size_t off = 0; off < 4 * step; off += 64)
+                _mm_prefetch((const char *)bp + (size_t)k * step + GEMV_PREFETCH + off, _MM_HINT_T0);
+#endif
+            STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
+            STEP(k + 1, d00, d01, c10, c11, c20, c21, c30, c31);
+            STEP(k + 2, e00, e01, c10, c11, c20, c21, c30, c31);
+            STEP(k + 3, f00, f01, c10, c11, c20, c21, c30, c31);
+        }
+    } else if (N == 2) {
+        for (; k + 2 <= K; k += 2) {
+#if GEMV_PREFETCH
+            for (size_t off = 0; off < 2 * step; off += 64)
+                _mm_prefetch((const char *)bp + (size_t)k * step + GEMV_PREFETCH + off, _MM_HINT_T0);
+#endif
+            STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
+            STEP(k + 1, d00, d01, d10, d11, c20, c21, c30, c31);
+        }
+    } else {
+        for (; k < K; k++) {
+#if GEMV_PREFETCH
+            if (!((k * step) & 63))
+                _mm_prefetch((const char *)bp + (size_t)k * step + GEMV_PREFETCH, _MM_HINT_T0);
+#endif
+            STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
         }
     }
-    for (; k < K; k++) {
-        __m256 b0, b1;
-        load16(bp + (size_t)k * step, dt, &b0, &b1);
-        for (int i = 0; i < N; i++) {
-            __m256 a = _mm256_broadcast_ss(x + i * K + k);
-            acc[0][i][0] = _mm256_fmadd_ps(a, b0, acc[0][i][0]);
-            acc[0][i][1] = _mm256_fmadd_ps(a, b1, acc[0][i][1]);
-        }
-    }
+    for (; k < K; k++)
+        STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
+#undef STEP
+    c00 = _mm256_add_ps(_mm256_add_ps(c00, d00), _mm256_add_ps(e00, f00));
+    c01 = _mm256_add_ps(_mm256_add_ps(c01, d01), _mm256_add_ps(e01, f01));
+    c10 = _mm256_add_ps(c10, d10);
+    c11 = _mm256_add_ps(c11, d11);
     int64_t cols = O - p * NR < NR ? O - p * NR : NR;
+    __m256 out[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
     for (int i = 0; i < N; i++) {
-        for (int u = 1; u < U; u++) {
-            acc[0][i][0] = _mm256_add_ps(acc[0][i][0], acc[u][i][0]);
-            acc[0][i][1] = _mm256_add_ps(acc[0][i][1], acc[u][i][1]);
-        }
         float *yi = y + i * O + p * NR;
         if (cols == NR) {
-            _mm256_storeu_ps(yi, acc[0][i][0]);
-            _mm256_storeu_ps(yi + 8, acc[0][i][1]);
+            _mm256_storeu_ps(yi, out[i][0]);
+            _mm256_storeu_ps(yi + 8, out[i][1]);
         } else {
             float t[NR];
-            _mm256_storeu_ps(t, acc[0][i][0]);
-            _mm256_storeu_ps(t + 8, acc[0][i][1]);
+            _mm256_storeu_ps(t, out[i][0]);
+            _mm256_storeu_ps(t + 8, out[i][1]);
             memcpy(yi, t, (size_t)cols * sizeof *yi);
         }
     }
 }
 
-INLINE void gemv_dt(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed, tpi_dtype dt)
+/* One specialised function per (dtype, rows) so that the dtype tests and the
+ * row loops fold away inside the k loop (OpenMP outlines its loop bodies
+ * before inlining, so the specialisation must happen outside them). */
+typedef void (*panel_fn)(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p);
+#define PANEL_FN(dt, N)                                                                                  \
+    static void panel_##dt##_##N(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p) \
+    {                                                                                                    \
+        gemv_panel(y, x, O, K, bp, TPI_##dt, p, N);                                                       \
+    }
+PANEL_FN(BF16, 1)
+PANEL_FN(BF16, 2)
+PANEL_FN(BF16, 3)
+PANEL_FN(BF16, 4)
+PANEL_FN(F16, 1)
+PANEL_FN(F16, 2)
+PANEL_FN(F16, 3)
+PANEL_FN(F16, 4)
+PANEL_FN(F32, 1)
+PANEL_FN(F32, 2)
+PANEL_FN(F32, 3)
+PANEL_FN(F32, 4)
+#undef PANEL_FN
+
+static panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
+{
+    static const panel_fn fns[3][GEMV_ROWS] = {
+        [TPI_F32] = {panel_F32_1, panel_F32_2, panel_F32_3, panel_F32_4},
+        [TPI_BF16] = {panel_BF16_1, panel_BF16_2, panel_BF16_3, panel_BF16_4},
+        [TPI_F16] = {panel_F16_1, panel_F16_2, panel_F16_3, panel_F16_4},
+    };
+    return fns[dt][n - 1];
+}
+
+/* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
+ * Panels are handed out dynamically in small chunks: a thread that the OS
+ * preempts (other processes, or other ranks on the same cores) then delays
+ * only its current chunk rather than a fixed half of the matrix. */
+static void gemv(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed, tpi_dtype dt)
 {
     int64_t np = n_panels(O);
     size_t panel_bytes = (size_t)K * NR * tpi_dtype_size(dt);
-#pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < np; p++) {
-        const uint8_t *bp = packed + (size_t)p * panel_bytes;
-        switch (n) {
-        case 1: gemv_panel(y, x, O, K, bp, dt, p, 1); break;
-        case 2: gemv_panel(y, x, O, K, bp, dt, p, 2); break;
-        case 3: gemv_panel(y, x, O, K, bp, dt, p, 3); break;
-        default: gemv_panel(y, x, O, K, bp, dt, p, 4); break;
-        }
-    }
-}
-
-/* One function per dtype so the dtype tests fold away inside the loops. */
-static void gemv_bf16(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed)
-{
-    gemv_dt(y, x, n, O, K, packed, TPI_BF16);
-}
-static void gemv_f16(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed)
-{
-    gemv_dt(y, x, n, O, K, packed, TPI_F16);
-}
-static void gemv_f32(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed)
-{
-    gemv_dt(y, x, n, O, K, packed, TPI_F32);
-}
-
-/* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory. */
-static void gemv(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed, tpi_dtype dt)
-{
     for (int64_t i = 0; i < n; i += GEMV_ROWS) {
         int64_t m = n - i < GEMV_ROWS ? n - i : GEMV_ROWS;
-        if (dt == TPI_BF16)
-            gemv_bf16(y + i * O, x + i * K, m, O, K, packed);
-        else if (dt == TPI_F16)
-            gemv_f16(y + i * O, x + i * K, m, O, K, packed);
-        else
-            gemv_f32(y + i * O, x + i * K, m, O, K, packed);
+        panel_fn fn = pick_panel_fn(dt, m);
+        float *yi = y + i * O;
+        const float *xi = x + i * K;
+#pragma omp parallel for schedule(dynamic, 4)
+        for (int64_t p = 0; p < np; p++)
+            fn(yi, xi, O, K, packed + (size_t)p * panel_bytes, p);
     }
 }
 
