@@ -1,0 +1,354 @@
+/* Kernel benchmark (not a test): the machine's ceilings and our kernels
+ * measured side by side in one run, on the llama-1b (TinyLlama 1.1B) layer
+ * shapes, so the ratios hold even on a loaded machine.
+ *
+ *   bench_kernels [batch] [reps] [parts]
+ *
+ * parts picks the sections (default "pda"): p prefill matmul (with sgemm),
+ * d decode GEMV, a attention and the elementwise ops.
+ * Prints: OpenBLAS sgemm GFLOP/s (1 and 2 threads) on the prefill shapes,
+ * the read bandwidth (sum over 1 GB), our prefill matmul GFLOP/s per weight
+ * dtype and its % of sgemm at the same thread count, our decode GEMV GB/s
+ * (n = 1, bf16) and its % of the read bandwidth, and attention / rmsnorm /
+ * rope / silu time at seq 512. Each figure is the best of `reps` runs. */
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/backend.h"
+
+#define HIDDEN 2048
+#define FF 5632
+#define HEADS 32
+#define KV_HEADS 4
+#define HEAD_DIM 64
+#define SEQ 512
+
+/* The seven matmuls of one llama-1b layer: [out, in]. */
+static const struct {
+    const char *name;
+    int64_t rows, cols;
+} shapes[] = {
+    {"q", HIDDEN, HIDDEN}, {"k", KV_HEADS * HEAD_DIM, HIDDEN}, {"v", KV_HEADS * HEAD_DIM, HIDDEN},
+    {"o", HIDDEN, HIDDEN}, {"gate", FF, HIDDEN}, {"up", FF, HIDDEN}, {"down", HIDDEN, FF},
+};
+#define N_SHAPES 7
+
+static int reps = 5;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+static void fill(float *v, size_t n, float scale)
+{
+    uint32_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        v[i] = ((float)(s >> 8) / 16777216.0f - 0.5f) * scale;
+    }
+}
+
+/* Lets the other library's worker threads go back to sleep before we time. */
+static void settle(void)
+{
+    struct timespec t = {0, 200 * 1000 * 1000};
+    nanosleep(&t, NULL);
+}
+
+static double layer_flops(int64_t m)
+{
+    double f = 0;
+    for (int s = 0; s < N_SHAPES; s++)
+        f += 2.0 * (double)m * (double)shapes[s].rows * (double)shapes[s].cols;
+    return f;
+}
+
+/* ---- ceilings ---- */
+
+static double sgemm_layer(int threads, int64_t m, const float *x, float *const *w, float *y)
+{
+    openblas_set_num_threads(threads);
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t = now();
+        for (int s = 0; s < N_SHAPES; s++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)shapes[s].rows, (int)shapes[s].cols,
+                        1.0f, x, (int)shapes[s].cols, w[s], (int)shapes[s].cols, 0.0f, y, (int)shapes[s].rows);
+        t = now() - t;
+        if (t < best)
+            best = t;
+    }
+    return layer_flops(m) / best / 1e9;
+}
+
+/* GB/s of a sum over `bytes`, with 4 independent AVX2 accumulators per
+ * thread so the adds never limit it. */
+static double read_bandwidth(int threads, const float *buf, size_t bytes)
+{
+    size_t n = bytes / sizeof(float);
+    double best = 1e30, sink = 0;
+    for (int r = 0; r < reps; r++) {
+        double t = now(), total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+        {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < n; i += 32) {
+                a0 = _mm256_add_ps(a0, _mm256_load_ps(buf + i));
+                a1 = _mm256_add_ps(a1, _mm256_load_ps(buf + i + 8));
+                a2 = _mm256_add_ps(a2, _mm256_load_ps(buf + i + 16));
+                a3 = _mm256_add_ps(a3, _mm256_load_ps(buf + i + 24));
+            }
+            float s[8];
+            _mm256_storeu_ps(s, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+            for (int i = 0; i < 8; i++)
+                total += s[i];
+        }
+        t = now() - t;
+        sink += total;
+        if (t < best)
+            best = t;
+    }
+    if (sink == 12345.678)
+        printf(" ");
+    return (double)bytes / best / 1e9;
+}
+
+/* ---- our kernels ---- */
+
+static tpi_weight make_weight(tpi_dtype dt, const float *src, int64_t rows, int64_t cols)
+{
+    size_t n = (size_t)rows * (size_t)cols, es = tpi_dtype_size(dt);
+    uint8_t *d = xmalloc(n * es);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == TPI_F32) {
+            memcpy(d + i * 4, src + i, 4);
+        } else {
+            uint16_t h = dt == TPI_BF16 ? tpi_f32_to_bf16(src[i]) : tpi_f32_to_f16(src[i]);
+            memcpy(d + i * 2, &h, 2);
+        }
+    }
+    tpi_weight w = {.dtype = dt, .rows = rows, .cols = cols, .data = d, .owned = d};
+    return w;
+}
+
+static void release(tpi_weight *w)
+{
+    free(w->owned);
+    free(w->packed);
+}
+
+/* Best time per shape; returns the whole layer's GFLOP/s. */
+static double our_layer(const tpi_backend *be, int threads, int64_t m, const float *x, const tpi_weight *w, float *y,
+                        double *per_shape)
+{
+    omp_set_num_threads(threads);
+    double total = 0;
+    for (int s = 0; s < N_SHAPES; s++) {
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t = now();
+            be->matmul(y, x, m, &w[s]);
+            t = now() - t;
+            if (t < best)
+                best = t;
+        }
+        per_shape[s] = 2.0 * (double)m * (double)shapes[s].rows * (double)shapes[s].cols / best / 1e9;
+        total += best;
+    }
+    return layer_flops(m) / total / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    int64_t batch = argc > 1 ? atoi(argv[1]) : 1;
+    if (argc > 2)
+        reps = atoi(argv[2]);
+    const char *parts = argc > 3 ? argv[3] : "pda";
+    if (batch < 1 || reps < 1) {
+        fprintf(stderr, "usage: bench_kernels [batch >= 1] [reps >= 1] [parts: p d a]\n");
+        return 2;
+    }
+    int64_t m = SEQ * batch;
+    const tpi_backend *be = tpi_backend_cpu();
+    printf("backend %s, llama-1b layer shapes, x [%lld, %d], best of %d\n", be->name, (long long)m, HIDDEN, reps);
+    printf("per-layer work at seq %lld: %.2f GFLOP matmul; bf16 weights %.1f MB\n", (long long)m,
+           layer_flops(m) / 1e9, layer_flops(1) / 2 * 2 / 1e6);
+
+    /* ceilings */
+    size_t bw_bytes = (size_t)1 << 30;
+    float *bw = xmalloc(bw_bytes);
+    fill(bw, bw_bytes / 4, 1.0f);
+    double bw1 = read_bandwidth(1, bw, bw_bytes), bw2 = read_bandwidth(2, bw, bw_bytes);
+    free(bw);
+    printf("\nread bandwidth (sum over 1 GB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw1, bw2);
+
+    float *x = xmalloc((size_t)m * FF * sizeof(float)), *y = xmalloc((size_t)m * FF * sizeof(float));
+    fill(x, (size_t)m * FF, 2.0f);
+    float *wf[N_SHAPES];
+    for (int s = 0; s < N_SHAPES; s++) {
+        wf[s] = xmalloc((size_t)shapes[s].rows * (size_t)shapes[s].cols * sizeof(float));
+        fill(wf[s], (size_t)shapes[s].rows * (size_t)shapes[s].cols, 0.05f);
+    }
+    double sg[3];
+    for (int t = 1; t <= 2 && strchr(parts, 'p'); t++) {
+        sgemm_layer(t, m, x, wf, y); /* warm-up: thread start, page faults */
+        sg[t] = sgemm_layer(t, m, x, wf, y);
+    }
+    if (strchr(parts, 'p'))
+        printf("OpenBLAS sgemm (%s) on the layer: 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", openblas_get_corename(),
+           sg[1], sg[2]);
+    settle();
+
+    /* prefill matmul */
+    printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of sgemm at the same threads)\n", (long long)m);
+    printf("%-5s %3s", "dtype", "thr");
+    for (int s = 0; s < N_SHAPES; s++)
+        printf(" %7s", shapes[s].name);
+    printf(" %8s %7s\n", "layer", "%sgemm");
+    static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
+    for (int d = 0; d < 3 && strchr(parts, 'p'); d++) {
+        tpi_weight w[N_SHAPES];
+        for (int s = 0; s < N_SHAPES; s++) {
+            w[s] = make_weight(dts[d], wf[s], shapes[s].rows, shapes[s].cols);
+            if (be->prepare_weight && be->prepare_weight(&w[s])) {
+                fprintf(stderr, "out of memory packing\n");
+                return 1;
+            }
+        }
+        for (int t = 1; t <= 2; t++) {
+            double per[N_SHAPES];
+            our_layer(be, t, m, x, w, y, per); /* warm-up */
+            double g = our_layer(be, t, m, x, w, y, per);
+            printf("%-5s %3d", tpi_dtype_name(dts[d]), t);
+            for (int s = 0; s < N_SHAPES; s++)
+                printf(" %7.1f", per[s]);
+            printf(" %8.1f %6.1f%%\n", g, 100.0 * g / sg[t]);
+        }
+        for (int s = 0; s < N_SHAPES; s++)
+            release(&w[s]);
+    }
+    for (int s = 0; s < N_SHAPES; s++)
+        free(wf[s]);
+
+    /* decode: n = 1 over 4 layers of distinct bf16 weights (352 MB, far
+     * beyond the caches), every byte read once per token */
+    enum { DECODE_LAYERS = 4 };
+    printf("\ndecode GEMV, n = 1, %d layers of bf16 weights\n", DECODE_LAYERS);
+    for (int d = 0; d < 2 && strchr(parts, 'd'); d++) {
+        tpi_dtype dt = d == 0 ? TPI_BF16 : TPI_F32;
+        tpi_weight dw[DECODE_LAYERS][N_SHAPES];
+        double bytes = 0;
+        for (int l = 0; l < DECODE_LAYERS; l++)
+            for (int s = 0; s < N_SHAPES; s++) {
+                size_t n = (size_t)shapes[s].rows * (size_t)shapes[s].cols;
+                float *tmp = xmalloc(n * sizeof(float));
+                fill(tmp, n, 0.05f);
+                dw[l][s] = make_weight(dt, tmp, shapes[s].rows, shapes[s].cols);
+                free(tmp);
+                if (be->prepare_weight && be->prepare_weight(&dw[l][s]))
+                    return 1;
+                free(dw[l][s].owned); /* only the packed copy is read */
+                dw[l][s].owned = NULL;
+                dw[l][s].data = NULL;
+                bytes += (double)n * (double)tpi_dtype_size(dt);
+            }
+        for (int t = 1; t <= 2; t++) {
+            omp_set_num_threads(t);
+            double best = 1e30;
+            for (int r = 0; r < reps + 1; r++) {
+                double t0 = now();
+                for (int l = 0; l < DECODE_LAYERS; l++)
+                    for (int s = 0; s < N_SHAPES; s++)
+                        be->matmul(y, x, 1, &dw[l][s]);
+                t0 = now() - t0;
+                if (r && t0 < best) /* the first pass faults the pages in */
+                    best = t0;
+            }
+            double gbs = bytes / best / 1e9, ceil = t == 1 ? bw1 : bw2;
+            printf("%-4s %d thread%s: %.1f GB/s = %.1f%% of read bandwidth (%.2f ms per layer)\n",
+                   tpi_dtype_name(dt), t, t > 1 ? "s" : " ", gbs, 100.0 * gbs / ceil, best * 1e3 / DECODE_LAYERS);
+        }
+        for (int l = 0; l < DECODE_LAYERS; l++)
+            for (int s = 0; s < N_SHAPES; s++)
+                release(&dw[l][s]);
+    }
+
+    /* attention and the elementwise ops at seq 512 (one sequence) */
+    printf("\nattention and elementwise ops, seq %d, one layer, ms (ref ms)\n", SEQ);
+    int64_t qd = HEADS * HEAD_DIM, kd = KV_HEADS * HEAD_DIM;
+    float *q = xmalloc((size_t)SEQ * qd * 4), *kc = xmalloc((size_t)SEQ * kd * 4), *vc = xmalloc((size_t)SEQ * kd * 4);
+    float *att = xmalloc((size_t)SEQ * qd * 4), *cs = xmalloc((size_t)SEQ * HEAD_DIM / 2 * 4),
+          *sn = xmalloc((size_t)SEQ * HEAD_DIM / 2 * 4), *g = xmalloc(HIDDEN * 4);
+    int64_t *pos = xmalloc(SEQ * sizeof *pos);
+    fill(q, (size_t)SEQ * qd, 1.0f);
+    fill(kc, (size_t)SEQ * kd, 1.0f);
+    fill(vc, (size_t)SEQ * kd, 1.0f);
+    fill(cs, (size_t)SEQ * HEAD_DIM / 2, 1.0f);
+    fill(sn, (size_t)SEQ * HEAD_DIM / 2, 1.0f);
+    fill(g, HIDDEN, 1.0f);
+    for (int64_t i = 0; i < SEQ; i++)
+        pos[i] = i;
+    tpi_attn_shape sh = {.n_heads = HEADS, .head_dim = HEAD_DIM, .group = HEADS / KV_HEADS, .kv_stride = kd,
+                         .scale = 0.125f};
+    double att_flops = 4.0 * HEAD_DIM * HEADS * (double)SEQ * (SEQ + 1) / 2;
+    const tpi_backend *bes[2] = {be, tpi_backend_cpu_ref()};
+    for (int t = 1; t <= 2 && strchr(parts, 'a'); t++) {
+        omp_set_num_threads(t);
+        double ms[2][5];
+        for (int b = 0; b < 2; b++) {
+            for (int op = 0; op < 5; op++) {
+                double best = 1e30;
+                int r_n = b == 1 && op == 0 ? 1 : reps; /* the reference attention is slow */
+                for (int r = 0; r < r_n; r++) {
+                    double t0 = now();
+                    switch (op) {
+                    case 0: bes[b]->attention(att, q, SEQ, pos, kc, vc, &sh); break;
+                    case 1: bes[b]->attention(att, q + (SEQ - 1) * qd, 1, pos + SEQ - 1, kc, vc, &sh); break;
+                    case 2: bes[b]->rmsnorm(y, x, g, SEQ, HIDDEN, 1e-5f); break;
+                    case 3: bes[b]->rope(q, SEQ, qd, HEADS, HEAD_DIM, cs, sn); break;
+                    default: bes[b]->silu_mul(y, x, (int64_t)SEQ * FF); break;
+                    }
+                    t0 = now() - t0;
+                    if (t0 < best)
+                        best = t0;
+                }
+                ms[b][op] = best * 1e3;
+            }
+        }
+        printf("%d thread%s: attention prefill %.2f (%.1f) = %.1f GFLOP/s; decode at ctx %d %.3f (%.3f); "
+               "rmsnorm %.3f (%.3f); rope q %.3f (%.3f); silu_mul %.3f (%.3f)\n",
+               t, t > 1 ? "s" : " ", ms[0][0], ms[1][0], att_flops / ms[0][0] / 1e6, SEQ, ms[0][1], ms[1][1],
+               ms[0][2], ms[1][2], ms[0][3], ms[1][3], ms[0][4], ms[1][4]);
+    }
+    free(q);
+    free(kc);
+    free(vc);
+    free(att);
+    free(cs);
+    free(sn);
+    free(g);
+    free(pos);
+    free(x);
+    free(y);
+    return 0;
+}

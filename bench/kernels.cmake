@@ -1,0 +1,13 @@
+# bench_kernels compares our kernels with OpenBLAS sgemm and the read
+# bandwidth, so it needs OpenBLAS (libopenblas-dev); without it, it is skipped.
+find_library(TPI_OPENBLAS openblas)
+find_path(TPI_CBLAS_DIR cblas.h PATH_SUFFIXES openblas)
+if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
+  add_executable(bench_kernels ${CMAKE_CURRENT_SOURCE_DIR}/bench_kernels.c)
+  target_include_directories(bench_kernels PRIVATE ${CMAKE_SOURCE_DIR}/src ${TPI_CBLAS_DIR})
+  target_link_libraries(bench_kernels PRIVATE tpi_backend_cpu tpi_core ${TPI_OPENBLAS})
+  # its bandwidth probe is written with AVX2 loads
+  target_compile_options(bench_kernels PRIVATE -mavx2 -mfma -mf16c -O3)
+else()
+  message(STATUS "OpenBLAS not found: bench_kernels is not built")
+endif()
