@@ -12,3 +12,42 @@ function(tpi_generate_mpi_tests)
   set_tests_properties(test_generate_tp3 PROPERTIES ENVIRONMENT "${TPI_MPI_ENV};TPI_GEN_ONLY=stories")
 endfunction()
 cmake_language(DEFER CALL tpi_generate_mpi_tests)
+
+# The generate command end to end: stdout byte-identical to the llama2.c /
+# llama.cpp reference text (plus the final newline), at 1 and 2 ranks.
+set(gen_stories ${TPI_SHARED_DEFAULT}/models/stories260K-hf)
+set(gen_ref ${TPI_SHARED_DEFAULT}/models/stories260K/greedy-reference.md)
+if(EXISTS ${gen_stories}/tokenizer.json AND EXISTS ${gen_ref})
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/cli_generate_check.cmake [=[
+# -DCMD=<command list> -DREF=<greedy-reference.md>
+file(READ ${REF} md)
+string(FIND "${md}" "## Prompt \"Once upon a time\", 64 new tokens" at)
+string(SUBSTRING "${md}" ${at} -1 md)
+string(FIND "${md}" "```\n" open)
+math(EXPR open "${open} + 4")
+string(SUBSTRING "${md}" ${open} -1 md)
+string(FIND "${md}" "\n```" close)
+string(SUBSTRING "${md}" 0 ${close} want)
+execute_process(COMMAND ${CMD} OUTPUT_VARIABLE got ERROR_VARIABLE log RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT got STREQUAL "${want}\n")
+  message(FATAL_ERROR "exit ${rc}\nstdout:\n[${got}]\nexpected:\n[${want}\n]\nstderr:\n${log}")
+endif()
+message(STATUS "stdout matches the reference; ${log}")
+]=])
+  set(gen_cmd generate -m ${gen_stories} -p "Once upon a time" -n 64)
+  add_test(NAME cli_generate_stories
+           COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:tpinfer_cli>;${gen_cmd}" -DREF=${gen_ref}
+                   -P ${CMAKE_CURRENT_BINARY_DIR}/cli_generate_check.cmake)
+  add_test(NAME cli_generate_stories_np2
+           COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:tpinfer_cli>;-n;2;${gen_cmd}" -DREF=${gen_ref}
+                   -P ${CMAKE_CURRENT_BINARY_DIR}/cli_generate_check.cmake)
+  set_tests_properties(cli_generate_stories_np2 PROPERTIES ENVIRONMENT
+                       "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1" TIMEOUT 120)
+  # A prompt longer than --ctx: exit 1 with both numbers.
+  add_test(NAME cli_generate_ctx_error
+           COMMAND sh -c "$0 generate -m $1 -p 'Once upon a time there' --ctx 3 2>&1; echo exit=$?"
+                   $<TARGET_FILE:tpinfer_cli> ${gen_stories})
+  set_tests_properties(cli_generate_ctx_error PROPERTIES
+                       PASS_REGULAR_EXPRESSION "prompt 0 has 6 tokens, longer than the context of 3 tokens.*exit=1")
+  add_test(NAME cli_generate_usage COMMAND sh -c "$0 generate -m x; test $? -eq 2" $<TARGET_FILE:tpinfer_cli>)
+endif()
