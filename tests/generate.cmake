@@ -51,3 +51,28 @@ message(STATUS "stdout matches the reference; ${log}")
                        PASS_REGULAR_EXPRESSION "prompt 0 has 6 tokens, longer than the context of 3 tokens.*exit=1")
   add_test(NAME cli_generate_usage COMMAND sh -c "$0 generate -m x; test $? -eq 2" $<TARGET_FILE:tpinfer_cli>)
 endif()
+
+# The chat command on stories260K with a mistral-style chat_template added
+# (the shared instruct tokenizers come without weights): two turns, the same
+# replies at 1 and 2 ranks (rank 0 reads stdin and broadcasts each line).
+if(EXISTS ${gen_stories}/tokenizer.json)
+  set(chat_dir ${CMAKE_CURRENT_BINARY_DIR}/chat-stories260K)
+  file(MAKE_DIRECTORY ${chat_dir})
+  foreach(f config.json generation_config.json model.safetensors tokenizer.json)
+    file(CREATE_LINK ${gen_stories}/${f} ${chat_dir}/${f} SYMBOLIC)
+  endforeach()
+  file(READ ${gen_stories}/tokenizer_config.json tc)
+  string(JSON tc SET "${tc}" chat_template
+         "\"{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}{{ '[INST] ' + m['content'] + ' [/INST]' }}{% else %}{{ m['content'] + eos_token }}{% endif %}{% endfor %}\"")
+  file(WRITE ${chat_dir}/tokenizer_config.json "${tc}")
+  add_test(NAME cli_chat_stories
+           COMMAND sh -c "a=$(printf 'Once upon a time\\n\\nLily went\\n' | $0 chat -m $1 -n 12) && b=$(printf 'Once upon a time\\n\\nLily went\\n' | $0 -n 2 chat -m $1 -n 12) && test \"$a\" = \"$b\" && echo \"$a\""
+                   $<TARGET_FILE:tpinfer_cli> ${chat_dir})
+  set_tests_properties(cli_chat_stories PROPERTIES ENVIRONMENT
+                       "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1" TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "\n\\. Every day, “What \n\\. You can see the ot\n$")
+  add_test(NAME cli_chat_no_template COMMAND sh -c "$0 chat -m $1 </dev/null 2>&1; echo exit=$?"
+                   $<TARGET_FILE:tpinfer_cli> ${gen_stories})
+  set_tests_properties(cli_chat_no_template PROPERTIES
+                       PASS_REGULAR_EXPRESSION "no chat_template; chat supports.*llama3.*llama2.*mistral.*chatml.*exit=1")
+endif()

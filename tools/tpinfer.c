@@ -11,6 +11,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *help;
 } commands[] = {
+    {"chat", cmd_chat, "talk with an instruct model (llama3, llama2, mistral, chatml formats)"},
     {"generate", cmd_generate, "continue prompts with the model, streaming the text"},
     {"logits", cmd_logits, "print the top next tokens (or all logits) for given ids"},
     {"bench", cmd_bench, "prefill/decode/all-reduce benchmark over batch sizes and rank counts"},
