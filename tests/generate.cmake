@@ -70,7 +70,7 @@ if(EXISTS ${gen_stories}/tokenizer.json)
                    $<TARGET_FILE:tpinfer_cli> ${chat_dir})
   set_tests_properties(cli_chat_stories PROPERTIES ENVIRONMENT
                        "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1" TIMEOUT 120
-                       PASS_REGULAR_EXPRESSION "\n\\. Every day, “What \n\\. You can see the ot\n$")
+                       PASS_REGULAR_EXPRESSION "(^|\n)\\. Every day, “What \n\\. You can see the ot\n$")
   add_test(NAME cli_chat_no_template COMMAND sh -c "$0 chat -m $1 </dev/null 2>&1; echo exit=$?"
                    $<TARGET_FILE:tpinfer_cli> ${gen_stories})
   set_tests_properties(cli_chat_no_template PROPERTIES
