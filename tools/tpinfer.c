@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "launch.h"
@@ -31,8 +32,22 @@ static void usage(FILE *f)
     fprintf(f, "\n'tpinfer <command> --help' describes a command's options.\n");
 }
 
+/* OpenMP threads that spin while waiting lose whole scheduler ticks when a
+ * core is shared (another rank, another job): decode slowed 10x that way on
+ * a loaded 2-core machine, while passive waiting cost nothing measurable on
+ * a quiet one (docs/PERFORMANCE.md). libgomp reads the policy once at start,
+ * so set it and re-execute unless the user chose one. */
+static void prefer_passive_wait(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+        return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    prefer_passive_wait(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
