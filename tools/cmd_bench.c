@@ -66,6 +66,7 @@ static void usage(FILE *f)
                "  --csv FILE          write ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n"
                "  --png FILE          speedup chart (default bench.png; needs gnuplot)\n"
                "  --reps N            timed repetitions per point (best is kept; default 2)\n"
+               "  --threads T         threads per rank instead of cores / ranks\n"
                "--shape writes the model (tpinfer make-model) into out/<shape>-<dtype> first.\n");
 }
 
@@ -111,11 +112,12 @@ int cmd_bench(int argc, char **argv)
         {"ranks", required_argument, 0, 'r'},   {"seq", required_argument, 0, 'q'},
         {"csv", required_argument, 0, 'c'},     {"png", required_argument, 0, 'p'},
         {"decode-ctx", required_argument, 0, 'x'}, {"reps", required_argument, 0, 'n'},
+        {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *dir = NULL, *shape = NULL, *dtype = "bf16", *batches = "1,2,4,8", *ranks = "1,2", *csv = NULL;
     const char *png = "bench.png", *ctxs = "128,1024";
-    int seq = 512, reps = 2, c;
+    int seq = 512, reps = 2, fixed_threads = 0, c;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
@@ -128,6 +130,7 @@ int cmd_bench(int argc, char **argv)
         case 'p': png = optarg; break;
         case 'x': ctxs = optarg; break;
         case 'n': reps = atoi(optarg); break;
+        case 't': fixed_threads = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -170,7 +173,7 @@ int cmd_bench(int argc, char **argv)
     row rows[256];
     int n_rows = 0;
     for (int64_t i = 0; i < n_rk; i++) {
-        int threads = cores / rk[i] > 0 ? cores / rk[i] : 1;
+        int threads = fixed_threads > 0 ? fixed_threads : cores / rk[i] > 0 ? cores / rk[i] : 1;
         if (run_worker(self, rk[i], threads, dir, batches, seq, ctxs, reps, rows, &n_rows,
                        threads * rk[i] > 1 ? sgN : sg1)) {
             fprintf(stderr, "tpinfer bench: the %d-rank run failed\n", rk[i]);
