@@ -14,6 +14,10 @@ typedef struct golden_ctx {
     int failures;
 } golden_ctx;
 
+/* Creates the communicator, silences stdout on ranks other than 0 and finds
+ * ../shared. Returns 0, or the exit code for main: 1 on error, TU_SKIP (77)
+ * after printing "skipped: ..." when the shared data is absent. */
+int g_init(golden_ctx *g, int *argc, char ***argv);
 /* Prints a failure on rank 0 and counts it. */
 void g_fail(golden_ctx *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Loads dir over g->comm (or one rank when one_rank); NULL after g_fail. */

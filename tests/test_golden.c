@@ -327,18 +327,9 @@ static int add_cases(const char *root, void (*fn)(void **), struct CMUnitTest *t
 
 int main(int argc, char **argv)
 {
-    tpi_error err = {0};
-    if (tpi_comm_create(&G.comm, "auto", &argc, &argv, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    if (tpi_comm_rank(G.comm) != 0 && !freopen("/dev/null", "w", stdout))
-        return 1;
-    G.shared = tu_shared_dir();
-    if (!G.shared) {
-        tpi_comm_free(G.comm);
-        return TU_SKIP;
-    }
+    int rc0 = g_init(&G, &argc, &argv);
+    if (rc0)
+        return rc0;
     static struct CMUnitTest tests[64];
     static case_state states[64];
     char *golden = tu_path(G.shared, "golden"), *hf = tu_path(golden, "hf");

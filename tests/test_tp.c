@@ -263,18 +263,9 @@ static void test_plan_equivalence(void **s)
 
 int main(int argc, char **argv)
 {
-    tpi_error err = {0};
-    if (tpi_comm_create(&G.comm, "auto", &argc, &argv, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    if (tpi_comm_rank(G.comm) != 0 && !freopen("/dev/null", "w", stdout))
-        return 1;
-    G.shared = tu_shared_dir();
-    if (!G.shared) {
-        tpi_comm_free(G.comm);
-        return TU_SKIP;
-    }
+    int rc0 = g_init(&G, &argc, &argv);
+    if (rc0)
+        return rc0;
     char buf[512] = "";
     if (tpi_comm_rank(G.comm) == 0) {
         char *t = tu_mkdtemp();
