@@ -153,11 +153,12 @@ static void byte_char(int b, char *out)
     }
 }
 
-/* A byte-level BPE tokenizer.json with no merges: one token per byte, plus
- * <s> (256) and </s> (257). */
-static int write_tokenizer(const char *dir, tpi_error *err)
+/* A byte-level BPE tokenizer.json with no merges: one token per byte, <s>
+ * (256), </s> (257), and placeholders <extra_N> up to the model's vocabulary,
+ * so every id a random model may generate decodes to something. */
+static int write_tokenizer(const char *dir, int64_t vocab, tpi_error *err)
 {
-    size_t cap = 64 * 1024, n = 0;
+    size_t cap = 64 * 1024 + (size_t)vocab * 24, n = 0;
     char *buf = malloc(cap);
     if (!buf)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
@@ -185,7 +186,10 @@ static int write_tokenizer(const char *dir, tpi_error *err)
         else
             PUT("%s\"%s\":%d", b ? "," : "", ch, b);
     }
-    PUT(",\"<s>\":256,\"</s>\":257},\"merges\":[]}}\n");
+    PUT(",\"<s>\":256,\"</s>\":257");
+    for (int64_t id = 258; id < vocab; id++)
+        PUT(",\"<extra_%lld>\":%lld", (long long)id, (long long)id);
+    PUT("},\"merges\":[]}}\n");
 #undef PUT
     int rc = write_text(dir, "tokenizer.json", buf, err);
     free(buf);
@@ -258,6 +262,6 @@ int tpi_make_model(const char *shape_name, const char *dtype, const char *out_di
     if (!rc)
         rc = write_config(out_dir, s, torch_dtype, err);
     if (!rc)
-        rc = write_tokenizer(out_dir, err);
+        rc = write_tokenizer(out_dir, s->vocab, err);
     return rc;
 }
