@@ -3,7 +3,7 @@ function(tpi_mpi_test name nranks)
   add_test(NAME ${name} COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${nranks} ${TPI_MPI_FLAGS} ${T_FLAGS}
            ${T_COMMAND})
   if(NOT T_TIMEOUT)
-    set(T_TIMEOUT 600)
+    set(T_TIMEOUT 240) # a deadlocked job must not eat the CI budget
   endif()
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "${TPI_MPI_ENV}" SKIP_RETURN_CODE 77 TIMEOUT ${T_TIMEOUT})
 endfunction()
