@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "tokenizer/component.h"
 #include "core/json.h"
 #include "tokenizer/utf8.h"
 
@@ -32,24 +33,16 @@ static int load_char(tok_decoder *d, const cJSON *j, const char *key, const char
 
 int tok_decoder_load(tok_decoder *d, const cJSON *j, const char *what, tpi_error *err)
 {
-    static const struct { const char *name; enum tok_dec_type type; } names[] = {
+    static const tok_type_name names[] = {
         {"Sequence", DEC_SEQUENCE}, {"ByteLevel", DEC_BYTELEVEL}, {"Metaspace", DEC_METASPACE},
         {"ByteFallback", DEC_BYTEFALLBACK}, {"Fuse", DEC_FUSE}, {"Strip", DEC_STRIP},
         {"Replace", DEC_REPLACE},
     };
     memset(d, 0, sizeof *d);
-    const char *type = NULL;
-    int rc = tpi_json_get_string(j, "type", &type, 1, what, err);
+    int type, rc = tok_component_type(j, "decoder", names, sizeof names / sizeof names[0], what, &type, err);
     if (rc)
         return rc;
-    size_t k = 0;
-    while (k < sizeof names / sizeof names[0] && strcmp(names[k].name, type))
-        k++;
-    if (k == sizeof names / sizeof names[0])
-        return tpi_err(err, TPI_EUNSUPPORTED,
-                       "%s: unknown decoder type \"%s\" (supported: Sequence, ByteLevel, Metaspace, "
-                       "ByteFallback, Fuse, Strip, Replace)", what, type);
-    d->type = names[k].type;
+    d->type = (enum tok_dec_type)type;
     switch (d->type) {
     case DEC_SEQUENCE: {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "decoders");

@@ -6,6 +6,7 @@
 #include <utf8proc.h>
 
 #include "core/error.h"
+#include "tokenizer/component.h"
 #include "core/json.h"
 #include "tokenizer/utf8.h"
 
@@ -25,25 +26,17 @@ static int load_replace(tok_normalizer *n, const cJSON *j, const char *what, tpi
 
 int tok_normalizer_load(tok_normalizer *n, const cJSON *j, const char *what, tpi_error *err)
 {
-    static const struct { const char *name; enum tok_norm_type type; } names[] = {
+    static const tok_type_name names[] = {
         {"Sequence", NORM_SEQUENCE}, {"Prepend", NORM_PREPEND},     {"Replace", NORM_REPLACE},
         {"NFC", NORM_NFC},           {"NFD", NORM_NFD},             {"NFKC", NORM_NFKC},
         {"NFKD", NORM_NFKD},         {"Lowercase", NORM_LOWERCASE}, {"Strip", NORM_STRIP},
         {"StripAccents", NORM_STRIP_ACCENTS},
     };
     memset(n, 0, sizeof *n);
-    const char *type = NULL;
-    int rc = tpi_json_get_string(j, "type", &type, 1, what, err);
+    int type, rc = tok_component_type(j, "normalizer", names, sizeof names / sizeof names[0], what, &type, err);
     if (rc)
         return rc;
-    size_t k = 0;
-    while (k < sizeof names / sizeof names[0] && strcmp(names[k].name, type))
-        k++;
-    if (k == sizeof names / sizeof names[0])
-        return tpi_err(err, TPI_EUNSUPPORTED,
-                       "%s: unknown normalizer type \"%s\" (supported: Sequence, Prepend, Replace, NFC, "
-                       "NFD, NFKC, NFKD, Lowercase, Strip, StripAccents)", what, type);
-    n->type = names[k].type;
+    n->type = (enum tok_norm_type)type;
     switch (n->type) {
     case NORM_SEQUENCE: {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "normalizers");

@@ -6,6 +6,7 @@
 #include <utf8proc.h>
 
 #include "core/error.h"
+#include "tokenizer/component.h"
 #include "core/json.h"
 #include "tokenizer/utf8.h"
 
@@ -81,25 +82,17 @@ static int load_metaspace(tok_pretok *p, const cJSON *j, const char *what, tpi_e
 
 int tok_pretok_load(tok_pretok *p, const cJSON *j, const char *what, tpi_error *err)
 {
-    static const struct { const char *name; enum tok_pre_type type; } names[] = {
+    static const tok_type_name names[] = {
         {"Sequence", PRE_SEQUENCE},     {"ByteLevel", PRE_BYTELEVEL},
         {"Split", PRE_SPLIT},           {"Metaspace", PRE_METASPACE},
         {"Digits", PRE_DIGITS},         {"Whitespace", PRE_WHITESPACE},
         {"WhitespaceSplit", PRE_WHITESPACE_SPLIT}, {"Punctuation", PRE_PUNCTUATION},
     };
     memset(p, 0, sizeof *p);
-    const char *type = NULL;
-    int rc = tpi_json_get_string(j, "type", &type, 1, what, err);
+    int type, rc = tok_component_type(j, "pre-tokenizer", names, sizeof names / sizeof names[0], what, &type, err);
     if (rc)
         return rc;
-    size_t k = 0;
-    while (k < sizeof names / sizeof names[0] && strcmp(names[k].name, type))
-        k++;
-    if (k == sizeof names / sizeof names[0])
-        return tpi_err(err, TPI_EUNSUPPORTED,
-                       "%s: unknown pre-tokenizer type \"%s\" (supported: Sequence, ByteLevel, Split, "
-                       "Metaspace, Digits, Whitespace, WhitespaceSplit, Punctuation)", what, type);
-    p->type = names[k].type;
+    p->type = (enum tok_pre_type)type;
     switch (p->type) {
     case PRE_SEQUENCE: {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "pretokenizers");
