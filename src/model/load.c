@@ -109,12 +109,6 @@ void tpi_model_vocab_range(const tpi_model *m, int rank, int64_t *begin, int64_t
 
 /* ---- plan -> shard ---- */
 
-static int style_of(tpi_model *m, const char *name, tpi_style dflt, tpi_style *st, const char **rule)
-{
-    *st = tpi_plan_style(m->plan, name, dflt, rule);
-    return 0;
-}
-
 static int inconsistent(tpi_model *m, const char *rule, const char *name, const char *why, tpi_error *err)
 {
     return tpi_err(err, TPI_ECONFIG, "%s: plan key \"%s\" (for %s) gives an inconsistent split: %s", m->plan->source,
@@ -129,7 +123,7 @@ static int group_split(tpi_model *m, const char *const *names, int n_col, int n_
     const char *rules[8];
     int any = 0;
     for (int i = 0; i < n_col + n_row; i++) {
-        style_of(m, names[i], TPI_STYLE_REPLICATE, &st[i], &rules[i]);
+        st[i] = tpi_plan_style(m->plan, names[i], TPI_STYLE_REPLICATE, &rules[i]);
         any |= st[i] != TPI_STYLE_REPLICATE;
     }
     *split = any;
@@ -181,14 +175,14 @@ static int plan_shard(tpi_model *m, tpi_error *err)
             tpi_style st;
             const char *rule;
             snprintf(names[0], sizeof names[0], "model.layers.%lld.%s.weight", (long long)l, norms[i]);
-            style_of(m, names[0], TPI_STYLE_REPLICATE, &st, &rule);
+            st = tpi_plan_style(m->plan, names[0], TPI_STYLE_REPLICATE, &rule);
             if (st != TPI_STYLE_REPLICATE)
                 return inconsistent(m, rule, names[0], "norm weights can only be replicated", err);
         }
     }
     tpi_style st;
     const char *rule;
-    style_of(m, "model.norm.weight", TPI_STYLE_REPLICATE, &st, &rule);
+    st = tpi_plan_style(m->plan, "model.norm.weight", TPI_STYLE_REPLICATE, &rule);
     if (st != TPI_STYLE_REPLICATE)
         return inconsistent(m, rule, "model.norm.weight", "norm weights can only be replicated", err);
 
@@ -209,7 +203,7 @@ static int plan_shard(tpi_model *m, tpi_error *err)
     if (sh->mlp_split)
         tpi_split(c->intermediate_size, TPI_FF_UNIT, size, rank, &sh->ff0, &sh->n_ff);
 
-    style_of(m, "model.embed_tokens.weight", TPI_STYLE_REPLICATE, &st, &rule);
+    st = tpi_plan_style(m->plan, "model.embed_tokens.weight", TPI_STYLE_REPLICATE, &rule);
     if (st == TPI_STYLE_COLWISE)
         return inconsistent(m, rule, "model.embed_tokens.weight",
                             "an embedding can be split by vocabulary (rowwise, embedding_rowwise) or replicated", err);
@@ -220,7 +214,7 @@ static int plan_shard(tpi_model *m, tpi_error *err)
     if (c->tie_word_embeddings)
         st = TPI_STYLE_COLWISE; /* the tied head is split by vocabulary like transformers' lm_head */
     else
-        style_of(m, head_name, TPI_STYLE_COLWISE, &st, &rule);
+        st = tpi_plan_style(m->plan, head_name, TPI_STYLE_COLWISE, &rule);
     if (st == TPI_STYLE_ROWWISE)
         return inconsistent(m, rule, "lm_head.weight", "lm_head can be split by vocabulary (colwise) or replicated",
                             err);
