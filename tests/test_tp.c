@@ -59,8 +59,6 @@ static void check_bytes(const char *name)
         fprintf(stderr, "FAIL: %s rank %d holds %lld bytes, expected %.0f within %lld\n", name, tpi_comm_rank(G.comm),
                 (long long)m->weight_bytes, expect, (long long)unit);
     }
-    /* Sum over ranks equals the total plus (N-1) copies of the replicated part
-     * plus KV heads held twice; at least the total, never N times it. */
     tpi_model_free(m);
     tpi_model_free(m1);
 }
