@@ -9,8 +9,11 @@
 #include "core/error.h"
 #include "model/model.h"
 
-typedef struct run_state {
-    int64_t n_tok;
+/* The activations of one forward, kept in the model between forwards and
+ * grown when more tokens come: allocating them per forward cost a page fault
+ * per 4 KB written (tens of MB at a prefill), which a VM makes expensive. */
+struct tpi_run_state {
+    int64_t n_tok, cap;
     float *x;        /* [n_tok, hidden] residual stream */
     float *xb;       /* [n_tok, hidden] normed input / projection output */
     float *q, *k, *v; /* [n_tok, local heads * head_dim] */
@@ -18,23 +21,29 @@ typedef struct run_state {
     float *g, *u;    /* [n_tok, local ff] */
     float *cos, *sin; /* [n_tok, head_dim / 2] */
     int64_t *pos;    /* [n_tok] */
-} run_state;
+};
+typedef struct tpi_run_state run_state;
 
-static void state_free(run_state *s)
+void tpi_run_state_free(run_state *s)
 {
+    if (!s)
+        return;
     float *fs[] = {s->x, s->xb, s->q, s->k, s->v, s->att, s->g, s->u, s->cos, s->sin};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
         free(fs[i]);
     free(s->pos);
+    free(s);
 }
 
-static int state_alloc(run_state *s, const tpi_model *m, int64_t n)
+static run_state *state_alloc(const tpi_model *m, int64_t n)
 {
     const tpi_config *c = &m->cfg;
     const tpi_shard *sh = &m->sh;
     size_t hd = (size_t)c->head_dim, N = (size_t)n;
-    memset(s, 0, sizeof *s);
-    s->n_tok = n;
+    run_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->cap = n;
     s->x = malloc(N * (size_t)c->hidden_size * 4);
     s->xb = malloc(N * (size_t)c->hidden_size * 4);
     s->q = malloc(N * (size_t)sh->n_q_heads * hd * 4 + 4);
@@ -46,7 +55,23 @@ static int state_alloc(run_state *s, const tpi_model *m, int64_t n)
     s->cos = malloc(N * hd / 2 * 4 + 4);
     s->sin = malloc(N * hd / 2 * 4 + 4);
     s->pos = malloc(N * sizeof *s->pos);
-    return s->x && s->xb && s->q && s->k && s->v && s->att && s->g && s->u && s->cos && s->sin && s->pos;
+    if (s->x && s->xb && s->q && s->k && s->v && s->att && s->g && s->u && s->cos && s->sin && s->pos)
+        return s;
+    tpi_run_state_free(s);
+    return NULL;
+}
+
+/* The model's activation buffers, holding at least n tokens. */
+static run_state *state_get(tpi_model *m, int64_t n)
+{
+    if (!m->state || m->state->cap < n) {
+        tpi_run_state_free(m->state);
+        m->state = state_alloc(m, n);
+        if (!m->state)
+            return NULL;
+    }
+    m->state->n_tok = n;
+    return m->state;
 }
 
 static void matmul(const tpi_model *m, float *y, const float *x, int64_t n, const tpi_weight *w)
@@ -221,40 +246,42 @@ static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_ne
     *rows = 0;
     if (n == 0)
         return 0;
-    run_state s;
-    if (!state_alloc(&s, m, n)) {
-        state_free(&s);
+    run_state *s = state_get(m, n);
+    if (!s)
         return tpi_err(err, TPI_ENOMEM, "out of memory for the activations of %lld tokens", (long long)n);
-    }
     for (int64_t sq = 0, t = 0; sq < kv->n_seq; sq++)
         for (int64_t i = 0; i < n_new[sq]; i++)
-            s.pos[t++] = kv->len[sq] + i;
-    rope_tables(m, &s);
-    rc = embed(m, ids, &s, err);
+            s->pos[t++] = kv->len[sq] + i;
+    rope_tables(m, s);
+    rc = embed(m, ids, s, err);
     for (int64_t l = 0; l < m->cfg.n_layers && !rc; l++) {
-        rc = attention_block(m, kv, l, n_new, &s, err);
+        rc = attention_block(m, kv, l, n_new, s, err);
         if (!rc)
-            rc = mlp_block(m, l, &s, err);
+            rc = mlp_block(m, l, s, err);
     }
-    if (!rc) {
-        int64_t H = m->cfg.hidden_size, r = 0;
-        /* Keep the selected rows in place at the front of x, then norm them. */
-        for (int64_t sq = 0, t = 0; sq < kv->n_seq; sq++) {
-            t += n_new[sq];
-            if (which == TPI_LOGITS_LAST && n_new[sq])
-                memmove(s.x + r++ * H, s.x + (t - 1) * H, (size_t)H * sizeof(float));
-        }
-        if (which == TPI_LOGITS_ALL)
-            r = n;
-        m->be->rmsnorm(s.x, s.x, m->final_norm, r, H, (float)m->cfg.rms_norm_eps);
+    if (rc)
+        return rc;
+    int64_t H = m->cfg.hidden_size, r = which == TPI_LOGITS_ALL ? n : 0;
+    if (which == TPI_LOGITS_LAST)
         for (int64_t sq = 0; sq < kv->n_seq; sq++)
-            kv->len[sq] += n_new[sq];
-        *out = s.x;
-        *rows = r;
-        s.x = NULL;
-    }
-    state_free(&s);
-    return rc;
+            r += n_new[sq] > 0;
+    float *h = malloc((size_t)(r * H) * sizeof *h + 4);
+    if (!h)
+        return tpi_err(err, TPI_ENOMEM, "out of memory for the hidden states of %lld rows", (long long)r);
+    if (which == TPI_LOGITS_ALL)
+        memcpy(h, s->x, (size_t)(n * H) * sizeof *h);
+    else
+        for (int64_t sq = 0, t = 0, i = 0; sq < kv->n_seq; sq++) {
+            t += n_new[sq];
+            if (n_new[sq])
+                memcpy(h + i++ * H, s->x + (t - 1) * H, (size_t)H * sizeof *h);
+        }
+    m->be->rmsnorm(h, h, m->final_norm, r, H, (float)m->cfg.rms_norm_eps);
+    for (int64_t sq = 0; sq < kv->n_seq; sq++)
+        kv->len[sq] += n_new[sq];
+    *out = h;
+    *rows = r;
+    return 0;
 }
 
 /* Local logits [rows, n_vocab] of this rank's vocabulary slice. */

@@ -109,6 +109,7 @@ void tpi_model_free(tpi_model *m)
         }
         free(m->layers);
     }
+    tpi_run_state_free(m->state);
     tpi_weight_release(&m->lm_head);
     tpi_weight_release(&m->embed);
     free(m->final_norm);

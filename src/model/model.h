@@ -45,6 +45,7 @@ struct tpi_model {
     tpi_layer_weights *layers;
     double *inv_freq;      /* [head_dim / 2] */
     int64_t weight_bytes;
+    struct tpi_run_state *state; /* activations kept between forwards (forward.c) */
 };
 
 struct tpi_kv {
@@ -56,6 +57,7 @@ struct tpi_kv {
 /* Loads this rank's weights per the plan (load.c). */
 int tpi_model_load_weights(tpi_model *m, tpi_error *err);
 void tpi_weight_release(tpi_weight *w);
+void tpi_run_state_free(struct tpi_run_state *s);
 /* The vocabulary range rank r holds of the lm_head. */
 void tpi_model_vocab_range(const tpi_model *m, int rank, int64_t *begin, int64_t *count);
 #endif
