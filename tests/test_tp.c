@@ -131,6 +131,51 @@ static void test_collectives(void **s)
     tpi_model_free(m);
 }
 
+/* The all-reduce itself (shared memory on one node unless
+ * TPI_SHM_ALLREDUCE=0): exact sums across the chunk boundaries, repeated
+ * calls (both slots reused), and bit-identical results on every rank. */
+static void test_allreduce(void **s)
+{
+    (void)s;
+    tpi_comm *c = G.comm;
+    int P = c->size, r = c->rank;
+    const int64_t sizes[] = {1, 2048, 16383, 16384, 16385, 3 * 16384 + 5, 300000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int64_t n = sizes[k];
+        float *buf = malloc((size_t)n * sizeof *buf), *first = malloc((size_t)n * sizeof *buf);
+        assert_non_null(buf);
+        assert_non_null(first);
+        for (int rep = 0; rep < 3; rep++) {
+            /* small multiples of 1/4: every partial sum is exact */
+            for (int64_t i = 0; i < n; i++)
+                buf[i] = 0.25f * (float)((r + 1) * (i % 1000 + rep + 1));
+            assert_int_equal(c->ops->allreduce_sum(c, buf, n), 0);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n && bad < 0; i++)
+                if (buf[i] != 0.25f * (float)(P * (P + 1) / 2 * (i % 1000 + rep + 1)))
+                    bad = i;
+            if (bad >= 0)
+                g_fail(&G, "rank %d: all-reduce of %lld floats (call %d): element %lld is %g, expected %g\n", r,
+                       (long long)n, rep, (long long)bad, buf[bad],
+                       0.25 * (double)(P * (P + 1) / 2 * (bad % 1000 + rep + 1)));
+        }
+        /* rounding: inexact values must still agree bit for bit across ranks */
+        uint32_t h = 2166136261u ^ (uint32_t)r;
+        for (int64_t i = 0; i < n; i++) {
+            h = (h ^ (uint32_t)i) * 16777619u;
+            buf[i] = (float)(h >> 8) / 16777216.0f - 0.5f;
+        }
+        assert_int_equal(c->ops->allreduce_sum(c, buf, n), 0);
+        memcpy(first, buf, (size_t)n * sizeof *buf);
+        assert_int_equal(c->ops->bcast(c, first, (size_t)n * sizeof *first, 0), 0);
+        if (memcmp(first, buf, (size_t)n * sizeof *buf))
+            g_fail(&G, "rank %d: all-reduce of %lld floats differs from rank 0's result\n", r, (long long)n);
+        free(buf);
+        free(first);
+    }
+    g_finish(&G);
+}
+
 /* ---- plans ---- */
 
 static char *tmp_path(const char *name)
@@ -275,6 +320,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weight_bytes),
         cmocka_unit_test(test_collectives),
+        cmocka_unit_test(test_allreduce),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_plan_equivalence),
     };

@@ -1,11 +1,11 @@
 function(tpi_mpi_test name nranks)
-  cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;FLAGS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;FLAGS;ENV" ${ARGN})
   add_test(NAME ${name} COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${nranks} ${TPI_MPI_FLAGS} ${T_FLAGS}
            ${T_COMMAND})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 240) # a deadlocked job must not eat the CI budget
   endif()
-  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${TPI_MPI_ENV}" SKIP_RETURN_CODE 77 TIMEOUT ${T_TIMEOUT})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${TPI_MPI_ENV};${T_ENV}" SKIP_RETURN_CODE 77 TIMEOUT ${T_TIMEOUT})
 endfunction()
 
 foreach(n 2 3 4)
@@ -14,13 +14,14 @@ endforeach()
 # stories260K-hf has 8 heads and 4 KV heads: at 8 ranks each KV head is held
 # by two ranks; the cases with fewer heads check the refusal instead.
 tpi_mpi_test(test_golden_tp8 8 COMMAND $<TARGET_FILE:test_golden>)
-# The path that crosses machines: TCP only, no shared memory.
-tpi_mpi_test(test_golden_tp2_tcp 2 FLAGS ${TPI_MPI_TCP} COMMAND $<TARGET_FILE:test_golden>)
+# The path that crosses machines: TCP only, no shared memory, MPI's all-reduce.
+tpi_mpi_test(test_golden_tp2_tcp 2 FLAGS ${TPI_MPI_TCP} ENV TPI_SHM_ALLREDUCE=0 COMMAND $<TARGET_FILE:test_golden>)
 
 tpi_test(test_tp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tp.c ${CMAKE_CURRENT_SOURCE_DIR}/golden.c LIBS tpinfer)
-foreach(n 2 4)
+foreach(n 2 3 4)
   tpi_mpi_test(test_tp_np${n} ${n} COMMAND $<TARGET_FILE:test_tp>)
 endforeach()
+tpi_mpi_test(test_tp_np2_mpi_allreduce 2 ENV TPI_SHM_ALLREDUCE=0 COMMAND $<TARGET_FILE:test_tp>)
 
 add_executable(tp_spin ${CMAKE_CURRENT_SOURCE_DIR}/tp_spin.c)
 target_link_libraries(tp_spin PRIVATE tpinfer)

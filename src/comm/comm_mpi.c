@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "comm/comm.h"
+#include "comm/shm_allreduce.h"
 #include "core/error.h"
 
 typedef struct mpi_impl {
     MPI_Comm comm;
     int we_initialized;
     int *counts, *displs; /* gatherv scratch, one per rank */
+    struct tpi_shm *shm;  /* all-reduce through shared memory, or NULL */
 } mpi_impl;
 
 static MPI_Comm world(tpi_comm *c)
@@ -42,6 +44,9 @@ static int mpi_bcast(tpi_comm *c, void *buf, size_t bytes, int root)
 
 static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
 {
+    mpi_impl *m = c->impl;
+    if (m->shm)
+        return tpi_shm_allreduce(m->shm, buf, n);
     for (int64_t off = 0; off < n;) {
         int64_t k = n - off > (1 << 28) ? (1 << 28) : n - off;
         if (MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, world(c)) != MPI_SUCCESS)
@@ -99,6 +104,7 @@ static void mpi_free(tpi_comm *c)
 {
     mpi_impl *m = c->impl;
     if (m) {
+        tpi_shm_free(m->shm);
         if (m->comm != MPI_COMM_NULL)
             MPI_Comm_free(&m->comm);
         free(m->counts);
@@ -159,6 +165,11 @@ int tpi_comm_mpi_create(tpi_comm **out, int *argc, char ***argv, tpi_error *err)
         mpi_free(c);
         return tpi_err(err, TPI_ENOMEM, "out of memory");
     }
+    /* TPI_SHM_ALLREDUCE=0 keeps MPI's all-reduce (to compare, or to test a
+     * transport); it must be the same on every rank. */
+    const char *shm = getenv("TPI_SHM_ALLREDUCE");
+    if (c->size > 1 && !(shm && !strcmp(shm, "0")))
+        tpi_shm_create(&m->shm, m->comm);
     *out = c;
     return 0;
 }
