@@ -143,6 +143,49 @@ static void test_matmul_random(void **state)
     }
 }
 
+/* Several weights over one x (q, k, v; gate, up): each output must equal the
+ * reference matmul of its own weight, whatever the mix of dtypes, row counts
+ * (0 included), preparation, and more weights than one call takes. */
+static void test_matmul_multi(void **state)
+{
+    (void)state;
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 13, 200};
+    for (int t = 0; t < 24; t++) {
+        int count = 1 + t % (TPI_MATMUL_MAX + 2);
+        int64_t cols = 1 + (int64_t)((frand() + 1) * 300), n = ns[t % 7];
+        tpi_weight w[TPI_MATMUL_MAX + 2];
+        const tpi_weight *wp[TPI_MATMUL_MAX + 2];
+        void *block[TPI_MATMUL_MAX + 2];
+        float *want[TPI_MATMUL_MAX + 2], *got[TPI_MATMUL_MAX + 2];
+        float *x = rand_floats((size_t)(n * cols), 1.0f);
+        for (int i = 0; i < count; i++) {
+            int64_t rows = i == 1 && t % 4 == 0 ? 0 : 1 + (int64_t)((frand() + 1) * 60);
+            w[i] = make_weight((tpi_dtype)((t + i) % 3), rows, cols, (size_t)i % 3, &block[i]);
+            if (fast->prepare_weight && (t + i) % 2)
+                assert_int_equal(fast->prepare_weight(&w[i]), 0);
+            wp[i] = &w[i];
+            want[i] = malloc((size_t)(n * rows + 1) * sizeof(float));
+            got[i] = malloc((size_t)(n * rows + 1) * sizeof(float));
+            assert_true(want[i] && got[i]);
+            for (int64_t j = 0; j < n * rows; j++)
+                got[i][j] = NAN;
+            ref->matmul(want[i], x, n, &w[i]);
+        }
+        fast->matmul_multi(count, got, x, n, wp);
+        for (int i = 0; i < count; i++) {
+            char what[160];
+            snprintf(what, sizeof what, "matmul_multi case %d: weight %d of %d, %s [%lld, %lld] n=%lld", t, i, count,
+                     tpi_dtype_name(w[i].dtype), (long long)w[i].rows, (long long)cols, (long long)n);
+            check_close(got[i], want[i], (size_t)(n * w[i].rows), what);
+            free(w[i].packed);
+            free(block[i]);
+            free(want[i]);
+            free(got[i]);
+        }
+        free(x);
+    }
+}
+
 /* Thread counts that do not divide the panels evenly, and a single thread. */
 static void test_matmul_threads(void **state)
 {
@@ -375,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_matmul_shapes),
         cmocka_unit_test(test_matmul_random),
         cmocka_unit_test(test_matmul_threads),
+        cmocka_unit_test(test_matmul_multi),
         cmocka_unit_test(test_rmsnorm),
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_silu_mul),

@@ -28,12 +28,19 @@ typedef struct tpi_attn_shape {
     float scale;
 } tpi_attn_shape;
 
+/* Most weights one matmul_multi call takes at once (q, k, v). */
+#define TPI_MATMUL_MAX 4
+
 typedef struct tpi_backend {
     const char *name;
     /* Optional: repack w into w->packed for faster matmul (may be NULL). */
     int (*prepare_weight)(tpi_weight *w);
     /* y[n, w->rows] = x[n, w->cols] @ w^T */
     void (*matmul)(float *y, const float *x, int64_t n, const tpi_weight *w);
+    /* ys[i][n, ws[i]->rows] = x @ ws[i]^T for i < count, where every ws[i]
+     * has the same cols: one call for the weights that read the same input
+     * (q, k, v; gate, up), so x is packed once and threads start once. */
+    void (*matmul_multi)(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
     /* y = x / rms(x) * g, per row of `dim` (y may equal x) */
     void (*rmsnorm)(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps);
     /* Rotate-half RoPE (transformers' apply_rotary_pos_emb) on n rows of

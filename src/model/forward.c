@@ -85,6 +85,27 @@ static void matmul(const tpi_model *m, float *y, const float *x, int64_t n, cons
     m->be->matmul(y, x, n, w);
 }
 
+/* Weights that read the same x in one backend call. */
+static void matmul_multi(const tpi_model *m, int count, float *const *ys, const float *x, int64_t n,
+                         const tpi_weight *const *ws)
+{
+    float *yk[TPI_MATMUL_MAX];
+    const tpi_weight *wk[TPI_MATMUL_MAX];
+    int k = 0;
+    for (int i = 0; i < count; i++) {
+        if (ws[i]->rows == 0)
+            continue;
+        if (ws[i]->cols == 0) {
+            memset(ys[i], 0, (size_t)n * (size_t)ws[i]->rows * sizeof *ys[i]);
+            continue;
+        }
+        yk[k] = ys[i];
+        wk[k++] = ws[i];
+    }
+    if (k)
+        m->be->matmul_multi(k, yk, x, n, wk);
+}
+
 static void add_bias(float *y, const float *b, int64_t n, int64_t dim)
 {
     if (!b)
@@ -146,9 +167,9 @@ static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n
     int64_t qd = sh->n_q_heads * hd, kd = sh->n_kv_heads * hd;
 
     be->rmsnorm(s->xb, s->x, L->attn_norm, n, H, (float)c->rms_norm_eps);
-    matmul(m, s->q, s->xb, n, &L->wq);
-    matmul(m, s->k, s->xb, n, &L->wk);
-    matmul(m, s->v, s->xb, n, &L->wv);
+    float *qkv[] = {s->q, s->k, s->v};
+    const tpi_weight *wqkv[] = {&L->wq, &L->wk, &L->wv};
+    matmul_multi(m, 3, qkv, s->xb, n, wqkv);
     add_bias(s->q, L->bq, n, qd);
     add_bias(s->k, L->bk, n, kd);
     add_bias(s->v, L->bv, n, kd);
@@ -196,8 +217,9 @@ static int mlp_block(tpi_model *m, int64_t l, run_state *s, tpi_error *err)
     const tpi_layer_weights *L = &m->layers[l];
     int64_t n = s->n_tok, H = c->hidden_size, F = m->sh.n_ff;
     m->be->rmsnorm(s->xb, s->x, L->ffn_norm, n, H, (float)c->rms_norm_eps);
-    matmul(m, s->g, s->xb, n, &L->wg);
-    matmul(m, s->u, s->xb, n, &L->wu);
+    float *gu[] = {s->g, s->u};
+    const tpi_weight *wgu[] = {&L->wg, &L->wu};
+    matmul_multi(m, 2, gu, s->xb, n, wgu);
     add_bias(s->g, L->bg, n, F);
     add_bias(s->u, L->bu, n, F);
     m->be->silu_mul(s->g, s->u, n * F);

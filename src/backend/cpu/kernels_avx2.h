@@ -10,6 +10,7 @@
  * memory (w is then unchanged). */
 int tpi_avx2_prepare_weight(tpi_weight *w);
 void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
+void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
 void tpi_avx2_rmsnorm(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps);
 void tpi_avx2_rope(float *x, int64_t n, int64_t stride, int64_t n_heads, int64_t head_dim, const float *cos,
                    const float *sin);

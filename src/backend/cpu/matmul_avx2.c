@@ -226,37 +226,70 @@ static void pack_rows(float *ap, const float *x, int64_t n, int64_t K, int64_t b
     }
 }
 
-static void gemm(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed, tpi_dtype dt,
-                 float *ap)
+/* One output of a call: a weight (all share K) and where its rows go. */
+typedef struct mm_out {
+    float *y;
+    const uint8_t *packed;
+    tpi_dtype dt;
+    int64_t O, np;
+} mm_out;
+
+static kernel_fn pick_kernel(tpi_dtype dt)
 {
-    size_t es = tpi_dtype_size(dt);
-    int64_t nb = (n + MR - 1) / MR, np = n_panels(O);
-    kernel_fn kern = dt == TPI_BF16 ? kernel_bf16 : dt == TPI_F16 ? kernel_f16 : kernel_f32;
+    return dt == TPI_BF16 ? kernel_bf16 : dt == TPI_F16 ? kernel_f16 : kernel_f32;
+}
+
+/* The panel chunk u of all the outputs' chunks, as (output, first panel). */
+static int64_t find_chunk(const mm_out *outs, int count, int64_t u, int *which)
+{
+    int i = 0;
+    for (; i < count - 1; i++) {
+        int64_t nch = (outs[i].np + PANEL_CHUNK - 1) / PANEL_CHUNK;
+        if (u < nch)
+            break;
+        u -= nch;
+    }
+    *which = i;
+    return u * PANEL_CHUNK;
+}
+
+static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, float *ap)
+{
+    int64_t nb = (n + MR - 1) / MR, n_pch = 0;
+    for (int i = 0; i < count; i++)
+        n_pch += (outs[i].np + PANEL_CHUNK - 1) / PANEL_CHUNK;
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < nb; b++)
             pack_rows(ap + b * K * MR, x, n, K, b);
         /* Work units of (a block of MC_BLOCKS row blocks, PANEL_CHUNK output
-         * panels) are independent (each writes its own tile of y), so they
-         * are handed out dynamically: threads never wait on a fixed half,
-         * which matters when the OS preempts one of them. Units go row block
-         * by row block, so the threads share the packed rows they read. */
-        int64_t n_ic = (nb + MC_BLOCKS - 1) / MC_BLOCKS, n_pch = (np + PANEL_CHUNK - 1) / PANEL_CHUNK;
+         * panels of one weight) are independent (each writes its own tile of
+         * its y), so they are handed out dynamically: threads never wait on a
+         * fixed half, which matters when the OS preempts one of them. Units
+         * go row block by row block, so the threads share the packed rows they
+         * read, and the rows are packed once for all the weights (q, k and v
+         * read the same x). */
+        int64_t n_ic = (nb + MC_BLOCKS - 1) / MC_BLOCKS;
         float tmp[MR * NR] __attribute__((aligned(32)));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < n_ic * n_pch; u++) {
             int64_t ic = u / n_pch * MC_BLOCKS, ie = ic + MC_BLOCKS < nb ? ic + MC_BLOCKS : nb;
-            int64_t p0 = u % n_pch * PANEL_CHUNK, p1 = p0 + PANEL_CHUNK < np ? p0 + PANEL_CHUNK : np;
+            int wi;
+            int64_t p0 = find_chunk(outs, count, u % n_pch, &wi);
+            const mm_out *o = &outs[wi];
+            int64_t O = o->O, p1 = p0 + PANEL_CHUNK < o->np ? p0 + PANEL_CHUNK : o->np;
+            size_t es = tpi_dtype_size(o->dt);
+            kernel_fn kern = pick_kernel(o->dt);
             for (int64_t pc = 0; pc < K; pc += KC) {
                 int64_t kc = K - pc < KC ? K - pc : KC;
                 for (int64_t p = p0; p < p1; p++) {
-                    const uint8_t *bp = packed + ((size_t)p * (size_t)K + (size_t)pc) * NR * es;
+                    const uint8_t *bp = o->packed + ((size_t)p * (size_t)K + (size_t)pc) * NR * es;
                     int64_t cols = O - p * NR < NR ? O - p * NR : NR;
                     for (int64_t b = ic; b < ie; b++) {
                         const float *a = ap + b * K * MR + pc * MR;
                         int64_t rows = n - b * MR < MR ? n - b * MR : MR;
-                        float *c = y + b * MR * O + p * NR;
+                        float *c = o->y + b * MR * O + p * NR;
                         if (rows == MR && cols == NR) {
                             kern(kc, a, bp, c, O, pc > 0);
                             continue;
@@ -395,21 +428,29 @@ static panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
 }
 
 /* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
- * Panels are handed out dynamically in small chunks: a thread that the OS
- * preempts (other processes, or other ranks on the same cores) then delays
- * only its current chunk rather than a fixed half of the matrix. */
-static void gemv(float *y, const float *x, int64_t n, int64_t O, int64_t K, const uint8_t *packed, tpi_dtype dt)
+ * The panels of all the outputs form one parallel loop (one thread wake-up
+ * for q, k and v together, and k and v's 16 panels each no longer split
+ * alone). Panels are handed out dynamically in small chunks: a thread that
+ * the OS preempts (other processes, or other ranks on the same cores) then
+ * delays only its current chunk rather than a fixed half of the matrix. */
+static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K)
 {
-    int64_t np = n_panels(O);
-    size_t panel_bytes = (size_t)K * NR * tpi_dtype_size(dt);
+    int64_t np = 0;
+    for (int i = 0; i < count; i++)
+        np += outs[i].np;
     for (int64_t i = 0; i < n; i += GEMV_ROWS) {
         int64_t m = n - i < GEMV_ROWS ? n - i : GEMV_ROWS;
-        panel_fn fn = pick_panel_fn(dt, m);
-        float *yi = y + i * O;
         const float *xi = x + i * K;
 #pragma omp parallel for schedule(dynamic, 4)
-        for (int64_t p = 0; p < np; p++)
-            fn(yi, xi, O, K, packed + (size_t)p * panel_bytes, p);
+        for (int64_t p = 0; p < np; p++) {
+            int wi = 0;
+            int64_t pp = p;
+            while (pp >= outs[wi].np) /* wi < count: p < the sum of np */
+                pp -= outs[wi++].np;
+            const mm_out *o = &outs[wi];
+            size_t panel_bytes = (size_t)K * NR * tpi_dtype_size(o->dt);
+            pick_panel_fn(o->dt, m)(o->y + i * o->O, xi, o->O, K, o->packed + (size_t)pp * panel_bytes, pp);
+        }
     }
 }
 
@@ -431,32 +472,52 @@ static float *scratch(size_t bytes)
     return buf;
 }
 
+void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
+{
+    if (n <= 0 || count <= 0)
+        return;
+    if (count > TPI_MATMUL_MAX) {
+        tpi_avx2_matmul_multi(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX);
+        count = TPI_MATMUL_MAX;
+    }
+    int64_t K = ws[0]->cols;
+    mm_out outs[TPI_MATMUL_MAX];
+    tpi_weight tmpw[TPI_MATMUL_MAX];
+    int m = 0;
+    for (int i = 0; i < count; i++) {
+        const tpi_weight *w = ws[i];
+        if (w->rows <= 0)
+            continue;
+        if (K <= 0) {
+            memset(ys[i], 0, (size_t)n * (size_t)w->rows * sizeof *ys[i]);
+            continue;
+        }
+        /* A weight nobody prepared (or prepared for another layout) is
+         * packed for this call only. */
+        tmpw[m] = *w;
+        tmpw[m].packed = NULL;
+        const uint8_t *packed = w->packed;
+        if (!packed || w->packed_bytes != (int64_t)packed_size(w)) {
+            if (tpi_avx2_prepare_weight(&tmpw[m])) {
+                tpi_backend_cpu_ref()->matmul(ys[i], x, n, w);
+                continue;
+            }
+            packed = tmpw[m].packed;
+        }
+        outs[m++] = (mm_out){.y = ys[i], .packed = packed, .dt = w->dtype, .O = w->rows, .np = n_panels(w->rows)};
+    }
+    if (m) {
+        float *ap = n > GEMV_ROWS ? scratch((size_t)((n + MR - 1) / MR) * MR * (size_t)K * sizeof(float)) : NULL;
+        if (ap)
+            gemm(outs, m, x, n, K, ap);
+        else
+            gemv(outs, m, x, n, K);
+    }
+    for (int i = 0; i < m; i++)
+        free(tmpw[i].packed);
+}
+
 void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
 {
-    int64_t O = w->rows, K = w->cols;
-    if (n <= 0 || O <= 0)
-        return;
-    if (K <= 0) {
-        memset(y, 0, (size_t)n * (size_t)O * sizeof *y);
-        return;
-    }
-    /* A weight nobody prepared (or prepared for another layout) is packed
-     * for this call only. */
-    tpi_weight tmpw = *w;
-    const uint8_t *packed = w->packed;
-    if (!packed || w->packed_bytes != (int64_t)packed_size(w)) {
-        tmpw.packed = NULL;
-        if (tpi_avx2_prepare_weight(&tmpw)) {
-            tpi_backend_cpu_ref()->matmul(y, x, n, w);
-            return;
-        }
-        packed = tmpw.packed;
-    }
-    float *ap = n > GEMV_ROWS ? scratch((size_t)((n + MR - 1) / MR) * MR * (size_t)K * sizeof(float)) : NULL;
-    if (ap)
-        gemm(y, x, n, O, K, packed, w->dtype, ap);
-    else
-        gemv(y, x, n, O, K, packed, w->dtype);
-    if (packed != w->packed)
-        free(tmpw.packed);
+    tpi_avx2_matmul_multi(1, &y, x, n, &w);
 }

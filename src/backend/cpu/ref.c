@@ -118,10 +118,17 @@ static void ref_silu_mul(float *g, const float *u, int64_t n)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void ref_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
+{
+    for (int i = 0; i < count; i++)
+        ref_matmul(ys[i], x, n, ws[i]);
+}
+
 static const tpi_backend ref = {
     .name = "cpu-ref",
     .prepare_weight = NULL,
     .matmul = ref_matmul,
+    .matmul_multi = ref_matmul_multi,
     .rmsnorm = ref_rmsnorm,
     .rope = ref_rope,
     .attention = ref_attention,

@@ -11,6 +11,7 @@ static const tpi_backend avx2 = {
     .name = "cpu-avx2",
     .prepare_weight = tpi_avx2_prepare_weight,
     .matmul = tpi_avx2_matmul,
+    .matmul_multi = tpi_avx2_matmul_multi,
     .rmsnorm = tpi_avx2_rmsnorm,
     .rope = tpi_avx2_rope,
     .attention = tpi_avx2_attention,
