@@ -91,8 +91,15 @@ static void pack(void *dst, const tpi_weight *w)
                 continue;
             }
             const uint8_t *row = src + (size_t)o * (size_t)K * es;
-            for (int64_t k = 0; k < K; k++)
-                memcpy(d + ((size_t)k * NR + (size_t)s) * es, row + (size_t)k * es, es);
+            /* typed copies: a memcpy call per element made loading a 2 GB model take seconds */
+            if (es == 2) { /* rows may start at any byte of a mapped file: fixed-size memcpy, inlined */
+                uint16_t *dd = (uint16_t *)d + s;
+                for (int64_t k = 0; k < K; k++)
+                    memcpy(&dd[k * NR], row + 2 * k, 2);
+            } else {
+                for (int64_t k = 0; k < K; k++)
+                    memcpy(d + ((size_t)k * NR + (size_t)s) * es, row + (size_t)k * es, es);
+            }
         }
     }
 }
