@@ -21,3 +21,7 @@ set_tests_properties(cli_ranks_too_many PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=
 add_test(NAME cli_bench_csv COMMAND sh -c "'${cli}' bench -m '${tiny}' --batches 1,2 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --csv bench.csv --png bench.png >/dev/null && head -1 bench.csv && wc -l < bench.csv")
 set_tests_properties(cli_bench_csv PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
                      PASS_REGULAR_EXPRESSION "(^|\n)ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n5\n$")
+# --scaling adds the 1 x 1 run (a CSV row per batch) and prints both scaling ratios
+add_test(NAME cli_bench_scaling COMMAND sh -c "'${cli}' bench -m '${tiny}' --batches 1 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --scaling --csv bench-s.csv --png bench-s.png && cut -d, -f1-3 bench-s.csv")
+set_tests_properties(cli_bench_scaling PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
+                     PASS_REGULAR_EXPRESSION "batch 1: 2 ranks x 1 thread vs 1 x 1: [0-9.]+x \\(ideal 2\\); vs 1 x 2 threads: [0-9.]+x.*ranks,threads,batch\n1,2,1\n2,1,1\n1,1,1\n$")

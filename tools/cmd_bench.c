@@ -56,6 +56,14 @@ typedef struct row {
     double ms, tokens_per_s, gflops, pct;
 } row;
 
+static const row *find_row(const row *rows, int n, int ranks, int threads, int batch)
+{
+    for (int i = 0; i < n; i++)
+        if (rows[i].ranks == ranks && rows[i].threads == threads && rows[i].batch == batch)
+            return &rows[i];
+    return NULL;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tpinfer bench (-m DIR | --shape NAME [--dtype bf16]) [options]\n"
@@ -67,6 +75,7 @@ static void usage(FILE *f)
                "  --png FILE          speedup chart (default bench.png; needs gnuplot)\n"
                "  --reps N            timed repetitions per point (best is kept; default 2)\n"
                "  --threads T         threads per rank instead of cores / ranks\n"
+               "  --scaling           also run 1 rank x 1 thread and print N x 1 vs 1 x 1 and vs 1 x N\n"
                "--shape writes the model (tpinfer make-model) into out/<shape>-<dtype> first.\n");
 }
 
@@ -112,12 +121,12 @@ int cmd_bench(int argc, char **argv)
         {"ranks", required_argument, 0, 'r'},   {"seq", required_argument, 0, 'q'},
         {"csv", required_argument, 0, 'c'},     {"png", required_argument, 0, 'p'},
         {"decode-ctx", required_argument, 0, 'x'}, {"reps", required_argument, 0, 'n'},
-        {"threads", required_argument, 0, 't'},
+        {"threads", required_argument, 0, 't'}, {"scaling", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *dir = NULL, *shape = NULL, *dtype = "bf16", *batches = "1,2,4,8", *ranks = "1,2", *csv = NULL;
     const char *png = "bench.png", *ctxs = "128,1024";
-    int seq = 512, reps = 2, fixed_threads = 0, c;
+    int seq = 512, reps = 2, fixed_threads = 0, scaling = 0, c;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
@@ -131,6 +140,7 @@ int cmd_bench(int argc, char **argv)
         case 'x': ctxs = optarg; break;
         case 'n': reps = atoi(optarg); break;
         case 't': fixed_threads = atoi(optarg); break;
+        case 'S': scaling = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -182,16 +192,30 @@ int cmd_bench(int argc, char **argv)
         }
     }
     free(rk);
+    /* The issue's scaling targets compare N ranks x 1 thread with 1 x 1 and
+     * 1 x cores: one more run, 1 rank on 1 thread. */
+    int n_main = n_rows; /* the chart shows the main sweep only */
+    if (scaling && cores > 1 && run_worker(self, 1, 1, dir, batches, seq, ctxs, reps, rows, &n_rows, sg1)) {
+        fprintf(stderr, "tpinfer bench: the 1-rank 1-thread run failed\n");
+        return 1;
+    }
     printf("\n%5s %7s %5s %5s %10s %10s %8s %7s %8s\n", "ranks", "threads", "batch", "seq", "ms", "tokens/s",
            "GFLOP/s", "%sgemm", "speedup");
     for (int i = 0; i < n_rows; i++) {
-        double base = 0;
-        for (int j = 0; j < n_rows; j++)
-            if (rows[j].ranks == 1 && rows[j].batch == rows[i].batch)
-                base = rows[j].ms;
-        printf("%5d %7d %5d %5d %10.1f %10.1f %8.1f %6.1f%% %7.2fx\n", rows[i].ranks, rows[i].threads, rows[i].batch,
-               rows[i].seq, rows[i].ms, rows[i].tokens_per_s, rows[i].gflops, rows[i].pct,
-               base > 0 ? base / rows[i].ms : 0.0);
+        /* speedup over 1 rank with as many threads as this row uses in all */
+        const row *b = find_row(rows, n_rows, 1, rows[i].ranks * rows[i].threads, rows[i].batch);
+        char sp[32] = "-";
+        if (b)
+            snprintf(sp, sizeof sp, "%.2fx", b->ms / rows[i].ms);
+        printf("%5d %7d %5d %5d %10.1f %10.1f %8.1f %6.1f%% %8s\n", rows[i].ranks, rows[i].threads, rows[i].batch,
+               rows[i].seq, rows[i].ms, rows[i].tokens_per_s, rows[i].gflops, rows[i].pct, sp);
+    }
+    for (int i = 0; i < n_rows; i++) {
+        const row *r = &rows[i];
+        const row *one = find_row(rows, n_rows, 1, 1, r->batch), *wide = find_row(rows, n_rows, 1, r->ranks, r->batch);
+        if (r->ranks > 1 && r->threads == 1 && one && wide)
+            printf("batch %d: %d ranks x 1 thread vs 1 x 1: %.2fx (ideal %d); vs 1 x %d threads: %.2fx\n", r->batch,
+                   r->ranks, one->ms / r->ms, r->ranks, r->ranks, wide->ms / r->ms);
     }
     if (csv) {
         FILE *f = fopen(csv, "w");
@@ -210,7 +234,7 @@ int cmd_bench(int argc, char **argv)
     int fd = mkstemp(dat);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f) {
-        for (int i = 0; i < n_rows; i++)
+        for (int i = 0; i < n_main; i++)
             fprintf(f, "%d %d %.3f\n", rows[i].ranks, rows[i].batch, rows[i].tokens_per_s);
         fclose(f);
         char cmd[2048], list[256];
