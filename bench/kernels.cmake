@@ -11,3 +11,10 @@ if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
 else()
   message(STATUS "OpenBLAS not found: bench_kernels is not built")
 endif()
+
+# The decode GEMV's inner loop alone, in cache and from memory (per-function
+# target attributes: runs on any x86-64 with AVX2, AVX-512 variant only where present).
+add_executable(bench_gemv_loop ${CMAKE_CURRENT_SOURCE_DIR}/bench_gemv_loop.c)
+find_package(OpenMP REQUIRED)
+target_link_libraries(bench_gemv_loop PRIVATE OpenMP::OpenMP_C)
+target_compile_options(bench_gemv_loop PRIVATE -O3)
