@@ -273,6 +273,25 @@ static void test_missing_tensor(void **s)
     expect_load_error("model.safetensors", "\"model.layers.0.mlp.down_proj.weight\"", "missing", "[8, 16]", NULL);
 }
 
+/* config.json says 1 layer, the checkpoint holds 2: refused, not truncated. */
+static void test_extra_layer(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    static float data[16 * 16];
+    tpi_st_out out[N_TENSORS + 1];
+    for (int i = 0; i < N_TENSORS; i++)
+        out[i] = (tpi_st_out){.name = tensors[i].name, .dtype = TPI_F32, .n_dims = tensors[i].d1 ? 2 : 1,
+                              .shape = {tensors[i].d0, tensors[i].d1}, .data = data};
+    out[N_TENSORS] = (tpi_st_out){.name = "model.layers.1.input_layernorm.weight", .dtype = TPI_F32, .n_dims = 1,
+                                  .shape = {8}, .data = data};
+    tpi_error err = {0};
+    assert_int_equal(tpi_st_write(path("model.safetensors"), out, N_TENSORS + 1, &err), 0);
+    expect_load_error("model.safetensors", "\"model.layers.1.input_layernorm.weight\"", "num_hidden_layers = 1",
+                      NULL);
+}
+
 static void test_index_missing_shard(void **s)
 {
     (void)s;
@@ -319,7 +338,8 @@ int main(void)
         cmocka_unit_test(test_st_header_not_json), cmocka_unit_test(test_st_offsets_out_of_range),
         cmocka_unit_test(test_st_offsets_overlap), cmocka_unit_test(test_st_size_mismatch),
         cmocka_unit_test(test_st_unsupported_dtype), cmocka_unit_test(test_shape_mismatch),
-        cmocka_unit_test(test_missing_tensor),     cmocka_unit_test(test_index_missing_shard),
+        cmocka_unit_test(test_missing_tensor),
+        cmocka_unit_test(test_extra_layer),     cmocka_unit_test(test_index_missing_shard),
         cmocka_unit_test(test_sharded_ok),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

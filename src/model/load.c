@@ -306,6 +306,17 @@ int tpi_model_load_weights(tpi_model *m, tpi_error *err)
     for (int64_t l = 0; l < c->n_layers; l++)
         if ((rc = load_layer(m, l, err)))
             return rc;
+    /* A config with fewer layers than the checkpoint would load "fine" and
+     * compute a different (truncated) model: refuse it. */
+    char extra[96];
+    const tpi_st_tensor *t;
+    const tpi_st_file *f;
+    snprintf(extra, sizeof extra, "model.layers.%lld.input_layernorm.weight", (long long)c->n_layers);
+    if (!tpi_ckpt_find(m->ckpt, extra, &t, &f))
+        return tpi_err(err, TPI_EFORMAT,
+                       "%s: tensor \"%s\" belongs to a layer past config.json's num_hidden_layers = %lld "
+                       "(does num_hidden_layers match the checkpoint?)",
+                       f->path, extra, (long long)c->n_layers);
     if ((rc = load_vector(m, "model.norm.weight", H, 0, H, &m->final_norm, err)))
         return rc;
     if (c->tie_word_embeddings && m->sh.vocab0 == m->sh.embed0 && m->sh.n_vocab == m->sh.n_embed) {
