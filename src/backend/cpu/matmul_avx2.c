@@ -248,25 +248,32 @@ static kernel_fn pick_kernel(tpi_dtype dt)
     return dt == TPI_BF16 ? kernel_bf16 : dt == TPI_F16 ? kernel_f16 : kernel_f32;
 }
 
-/* The panel chunk u of all the outputs' chunks, as (output, first panel). */
-static int64_t find_chunk(const mm_out *outs, int count, int64_t u, int *which)
+/* Work is handed out in units of `per` consecutive panels of one output. */
+static int64_t n_units(const mm_out *outs, int count, int64_t per)
+{
+    int64_t n = 0;
+    for (int i = 0; i < count; i++)
+        n += (outs[i].np + per - 1) / per;
+    return n;
+}
+
+/* Unit u of all the outputs' units (u < n_units), as (output, first panel). */
+static int64_t find_unit(const mm_out *outs, int count, int64_t u, int64_t per, int *which)
 {
     int i = 0;
     for (; i < count - 1; i++) {
-        int64_t nch = (outs[i].np + PANEL_CHUNK - 1) / PANEL_CHUNK;
-        if (u < nch)
+        int64_t nu = (outs[i].np + per - 1) / per;
+        if (u < nu)
             break;
-        u -= nch;
+        u -= nu;
     }
     *which = i;
-    return u * PANEL_CHUNK;
+    return u * per;
 }
 
 static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, float *ap)
 {
-    int64_t nb = (n + MR - 1) / MR, n_pch = 0;
-    for (int i = 0; i < count; i++)
-        n_pch += (outs[i].np + PANEL_CHUNK - 1) / PANEL_CHUNK;
+    int64_t nb = (n + MR - 1) / MR, n_pch = n_units(outs, count, PANEL_CHUNK);
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
@@ -285,7 +292,7 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
         for (int64_t u = 0; u < n_ic * n_pch; u++) {
             int64_t ic = u / n_pch * MC_BLOCKS, ie = ic + MC_BLOCKS < nb ? ic + MC_BLOCKS : nb;
             int wi;
-            int64_t p0 = find_chunk(outs, count, u % n_pch, &wi);
+            int64_t p0 = find_unit(outs, count, u % n_pch, PANEL_CHUNK, &wi);
             const mm_out *o = &outs[wi];
             int64_t O = o->O, p1 = p0 + PANEL_CHUNK < o->np ? p0 + PANEL_CHUNK : o->np;
             size_t es = tpi_dtype_size(o->dt);
@@ -312,6 +319,23 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
             }
         }
     }
+}
+
+/* Columns 0..7 and 8..15 of one output row of panel p (the last panel may
+ * hold fewer than 16 outputs). */
+INLINE void store_panel_row(float *y, int64_t O, int64_t p, __m256 lo, __m256 hi)
+{
+    int64_t cols = O - p * NR < NR ? O - p * NR : NR;
+    float *yp = y + p * NR;
+    if (cols == NR) {
+        _mm256_storeu_ps(yp, lo);
+        _mm256_storeu_ps(yp + 8, hi);
+        return;
+    }
+    float t[NR];
+    _mm256_storeu_ps(t, lo);
+    _mm256_storeu_ps(t + 8, hi);
+    memcpy(yp, t, (size_t)cols * sizeof *yp);
 }
 
 /* N rows (1..4) against one panel, the whole K in one pass. Named
@@ -387,20 +411,9 @@ INLINE void gemv_panel(float *y, const float *x, int64_t O, int64_t K, const uin
     c01 = _mm256_add_ps(_mm256_add_ps(c01, d01), _mm256_add_ps(e01, f01));
     c10 = _mm256_add_ps(c10, d10);
     c11 = _mm256_add_ps(c11, d11);
-    int64_t cols = O - p * NR < NR ? O - p * NR : NR;
     __m256 out[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
-    for (int i = 0; i < N; i++) {
-        float *yi = y + i * O + p * NR;
-        if (cols == NR) {
-            _mm256_storeu_ps(yi, out[i][0]);
-            _mm256_storeu_ps(yi + 8, out[i][1]);
-        } else {
-            float t[NR];
-            _mm256_storeu_ps(t, out[i][0]);
-            _mm256_storeu_ps(t + 8, out[i][1]);
-            memcpy(yi, t, (size_t)cols * sizeof *yi);
-        }
-    }
+    for (int i = 0; i < N; i++)
+        store_panel_row(y + i * O, O, p, out[i][0], out[i][1]);
 }
 
 /* Decode (one row) on two adjacent panels at once: one broadcast of x[k]
@@ -431,34 +444,8 @@ INLINE void gemv_panel2(float *y, const float *x, int64_t O, int64_t K, const ui
     for (; k < K; k++)
         STEP2(k, c00, c01, c10, c11);
 #undef STEP2
-    __m256 out[2][2] = {{_mm256_add_ps(c00, d00), _mm256_add_ps(c01, d01)},
-                        {_mm256_add_ps(c10, d10), _mm256_add_ps(c11, d11)}};
-    for (int h = 0; h < 2; h++) {
-        int64_t cols = O - (p + h) * NR < NR ? O - (p + h) * NR : NR;
-        float *yp = y + (p + h) * NR;
-        if (cols == NR) {
-            _mm256_storeu_ps(yp, out[h][0]);
-            _mm256_storeu_ps(yp + 8, out[h][1]);
-        } else {
-            float t[NR];
-            _mm256_storeu_ps(t, out[h][0]);
-            _mm256_storeu_ps(t + 8, out[h][1]);
-            memcpy(yp, t, (size_t)cols * sizeof *yp);
-        }
-    }
-}
-
-static void panel2_bf16(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p)
-{
-    gemv_panel2(y, x, O, K, bp, TPI_BF16, p);
-}
-static void panel2_f16(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p)
-{
-    gemv_panel2(y, x, O, K, bp, TPI_F16, p);
-}
-static void panel2_f32(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p)
-{
-    gemv_panel2(y, x, O, K, bp, TPI_F32, p);
+    store_panel_row(y, O, p, _mm256_add_ps(c00, d00), _mm256_add_ps(c01, d01));
+    store_panel_row(y, O, p + 1, _mm256_add_ps(c10, d10), _mm256_add_ps(c11, d11));
 }
 
 /* One specialised function per (dtype, rows) so that the dtype tests and the
@@ -483,6 +470,15 @@ PANEL_FN(F32, 2)
 PANEL_FN(F32, 3)
 PANEL_FN(F32, 4)
 #undef PANEL_FN
+#define PANEL2_FN(dt)                                                                                    \
+    static void panel2_##dt(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p) \
+    {                                                                                                    \
+        gemv_panel2(y, x, O, K, bp, TPI_##dt, p);                                                         \
+    }
+PANEL2_FN(BF16)
+PANEL2_FN(F16)
+PANEL2_FN(F32)
+#undef PANEL2_FN
 
 static panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
 {
@@ -494,6 +490,13 @@ static panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
     return fns[dt][n - 1];
 }
 
+/* One row against panels p and p + 1. */
+static panel_fn pick_panel2_fn(tpi_dtype dt)
+{
+    static const panel_fn fns[3] = {[TPI_F32] = panel2_F32, [TPI_BF16] = panel2_BF16, [TPI_F16] = panel2_F16};
+    return fns[dt];
+}
+
 /* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
  * The panels of all the outputs form one parallel loop (one thread wake-up
  * for q, k and v together, and k and v's 16 panels each no longer split
@@ -502,42 +505,19 @@ static panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
  * delays only its current chunk rather than a fixed half of the matrix. */
 static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K)
 {
-    if (n == 1) { /* decode: units of two panels of one weight */
-        int64_t nu = 0;
-        for (int i = 0; i < count; i++)
-            nu += (outs[i].np + 1) / 2;
-#pragma omp parallel for schedule(dynamic, 2)
-        for (int64_t u = 0; u < nu; u++) {
-            int wi = 0;
-            int64_t uu = u;
-            while (uu >= (outs[wi].np + 1) / 2) /* wi < count: u < nu */
-                uu -= (outs[wi++].np + 1) / 2;
-            const mm_out *o = &outs[wi];
-            size_t panel_bytes = (size_t)K * NR * tpi_dtype_size(o->dt);
-            int64_t p = 2 * uu;
-            const uint8_t *bp = o->packed + (size_t)p * panel_bytes;
-            if (p + 1 < o->np)
-                (o->dt == TPI_BF16 ? panel2_bf16 : o->dt == TPI_F16 ? panel2_f16 : panel2_f32)(o->y, x, o->O, K, bp, p);
-            else
-                pick_panel_fn(o->dt, 1)(o->y, x, o->O, K, bp, p);
-        }
-        return;
-    }
-    int64_t np = 0;
-    for (int i = 0; i < count; i++)
-        np += outs[i].np;
+    const int64_t per = n == 1 ? 2 : 1; /* decode: units of two panels of one weight */
+    int64_t nu = n_units(outs, count, per);
     for (int64_t i = 0; i < n; i += GEMV_ROWS) {
         int64_t m = n - i < GEMV_ROWS ? n - i : GEMV_ROWS;
         const float *xi = x + i * K;
-#pragma omp parallel for schedule(dynamic, 4)
-        for (int64_t p = 0; p < np; p++) {
-            int wi = 0;
-            int64_t pp = p;
-            while (pp >= outs[wi].np) /* wi < count: p < the sum of np */
-                pp -= outs[wi++].np;
+#pragma omp parallel for schedule(dynamic, 4 / per)
+        for (int64_t u = 0; u < nu; u++) {
+            int wi;
+            int64_t p = find_unit(outs, count, u, per, &wi);
             const mm_out *o = &outs[wi];
-            size_t panel_bytes = (size_t)K * NR * tpi_dtype_size(o->dt);
-            pick_panel_fn(o->dt, m)(o->y + i * o->O, xi, o->O, K, o->packed + (size_t)pp * panel_bytes, pp);
+            const uint8_t *bp = o->packed + (size_t)p * (size_t)K * NR * tpi_dtype_size(o->dt);
+            panel_fn fn = per == 2 && p + 1 < o->np ? pick_panel2_fn(o->dt) : pick_panel_fn(o->dt, m);
+            fn(o->y + i * o->O, xi, o->O, K, bp, p);
         }
     }
 }
