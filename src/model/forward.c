@@ -74,18 +74,8 @@ static run_state *state_get(tpi_model *m, int64_t n)
     return m->state;
 }
 
-static void matmul(const tpi_model *m, float *y, const float *x, int64_t n, const tpi_weight *w)
-{
-    if (w->rows == 0)
-        return;
-    if (w->cols == 0) {
-        memset(y, 0, (size_t)n * (size_t)w->rows * sizeof *y);
-        return;
-    }
-    m->be->matmul(y, x, n, w);
-}
-
-/* Weights that read the same x in one backend call. */
+/* Weights that read the same x in one backend call; weights with no rows
+ * (an empty shard) are skipped, and with no columns give zeros. */
 static void matmul_multi(const tpi_model *m, int count, float *const *ys, const float *x, int64_t n,
                          const tpi_weight *const *ws)
 {
@@ -104,6 +94,11 @@ static void matmul_multi(const tpi_model *m, int count, float *const *ys, const 
     }
     if (k)
         m->be->matmul_multi(k, yk, x, n, wk);
+}
+
+static void matmul(const tpi_model *m, float *y, const float *x, int64_t n, const tpi_weight *w)
+{
+    matmul_multi(m, 1, &y, x, n, &w);
 }
 
 static void add_bias(float *y, const float *b, int64_t n, int64_t dim)
