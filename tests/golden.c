@@ -156,3 +156,13 @@ int32_t *g_json_ids(const void *arr, int64_t *n)
         ids[i++] = (int32_t)e->valuedouble;
     return ids;
 }
+
+struct cJSON *g_read_json(const char *dir, const char *file)
+{
+    char *p = tu_path(dir, file);
+    char *text = tu_read_file(p, NULL);
+    free(p);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return j;
+}

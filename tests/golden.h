@@ -32,6 +32,8 @@ int g_greedy_full(golden_ctx *g, tpi_model *m, const int32_t *prompt, int64_t n,
 void g_expect_close(golden_ctx *g, const char *what, const float *got, const float *ref, size_t n, double tol);
 /* Agrees on g->failures across ranks, then asserts none. */
 void g_finish(golden_ctx *g);
+/* Parses dir/file (NULL when unreadable or not JSON); free with cJSON_Delete. */
+struct cJSON *g_read_json(const char *dir, const char *file);
 /* Reads a JSON int array into a malloc'd buffer. */
 int32_t *g_json_ids(const void *cjson_array, int64_t *n);
 #endif

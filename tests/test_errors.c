@@ -15,13 +15,9 @@
 
 static char *tmp;
 
-static char *path(const char *name)
+static const char *path(const char *name)
 {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
+    return tu_in(tmp, name);
 }
 
 static void put(const char *name, const char *text)

@@ -22,16 +22,6 @@ static const int32_t no_eos[1] = {-1};
 
 static int rank0(void) { return tpi_comm_rank(G.comm) == 0; }
 
-static cJSON *read_json(const char *dir, const char *file)
-{
-    char *p = tu_path(dir, file);
-    char *text = tu_read_file(p, NULL);
-    free(p);
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    return j;
-}
-
 static void expect_ids(const char *what, const int32_t *got, int64_t n_got, const int32_t *want, int64_t n)
 {
     if (n_got != n) {
@@ -74,11 +64,11 @@ static void test_golden_cases(void **state)
 {
     (void)state;
     char *golden = tu_path(G.shared, "golden");
-    cJSON *list = read_json(golden, "cases.json");
+    cJSON *list = g_read_json(golden, "cases.json");
     assert_non_null(list);
     for (const cJSON *e = list->child; e; e = e->next) {
         char *dir = tu_path(golden, e->valuestring);
-        cJSON *cfg = read_json(dir, "config.json"), *exp = read_json(dir, "expected.json");
+        cJSON *cfg = g_read_json(dir, "config.json"), *exp = g_read_json(dir, "expected.json");
         int heads = cfg ? cJSON_GetObjectItem(cfg, "num_attention_heads")->valueint : 0;
         if (!exp || heads < tpi_comm_size(G.comm)) {
             if (!exp)

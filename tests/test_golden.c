@@ -39,16 +39,6 @@ static float *read_f32(const char *dir, const char *file, size_t n)
     return d;
 }
 
-static cJSON *read_json(const char *dir, const char *file)
-{
-    char *p = tu_path(dir, file);
-    char *text = tu_read_file(p, NULL);
-    free(p);
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    return j;
-}
-
 static void expect_ids(const char *what, const int32_t *got, const int32_t *want, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -86,7 +76,7 @@ static void run_logits(tpi_model *m, tpi_model *m1, const char *what, const int3
  * (DESIGN.md); returns 1 when that was the case and was checked. */
 static int too_many_ranks(const char *dir)
 {
-    cJSON *cfg = read_json(dir, "config.json");
+    cJSON *cfg = g_read_json(dir, "config.json");
     int heads = cfg ? cJSON_GetObjectItem(cfg, "num_attention_heads")->valueint : 0;
     cJSON_Delete(cfg);
     int size = tpi_comm_size(G.comm);
@@ -112,7 +102,7 @@ static void test_numpy_case(void **state)
     case_state *cs = *state;
     if (too_many_ranks(cs->dir))
         return;
-    cJSON *exp = read_json(cs->dir, "expected.json");
+    cJSON *exp = g_read_json(cs->dir, "expected.json");
     assert_non_null(exp);
     tpi_model *m = g_load(&G, cs->dir, 0);
     tpi_model *m1 = tpi_comm_size(G.comm) > 1 ? g_load(&G, cs->dir, 1) : NULL;
@@ -189,7 +179,7 @@ static void test_hf_case(void **state)
     case_state *cs = *state;
     if (too_many_ranks(cs->dir))
         return;
-    cJSON *gj = read_json(cs->dir, "golden.json");
+    cJSON *gj = g_read_json(cs->dir, "golden.json");
     assert_non_null(gj);
     tpi_model *m = g_load(&G, cs->dir, 0);
     tpi_model *m1 = tpi_comm_size(G.comm) > 1 ? g_load(&G, cs->dir, 1) : NULL;
@@ -313,7 +303,7 @@ static void test_stories(void **state)
 static int add_cases(const char *root, void (*fn)(void **), struct CMUnitTest *tests, case_state *states, int n,
                      const char *prefix)
 {
-    cJSON *list = read_json(root, "cases.json");
+    cJSON *list = g_read_json(root, "cases.json");
     for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
         case_state *cs = &states[n];
         snprintf(cs->dir, sizeof cs->dir, "%s/%s", root, e->valuestring);

@@ -29,6 +29,15 @@ char *tu_path(const char *a, const char *b)
     return p;
 }
 
+const char *tu_in(const char *dir, const char *name)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 void *tu_read_file(const char *path, size_t *bytes)
 {
     FILE *f = fopen(path, "rb");

@@ -11,6 +11,8 @@ const char *tu_shared_dir(void);
 #define TU_SKIP 77
 /* Joins path parts into a static-lifetime-free buffer owned by the caller (free()). */
 char *tu_path(const char *a, const char *b);
+/* dir/name in one of 4 static buffers, valid until 4 more calls (no free). */
+const char *tu_in(const char *dir, const char *name);
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
 void *tu_read_file(const char *path, size_t *bytes);
 int tu_write_file(const char *path, const void *data, size_t bytes);
