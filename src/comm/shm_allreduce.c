@@ -110,9 +110,12 @@ int tpi_shm_create(struct tpi_shm **out, MPI_Comm comm)
         s->slot = calloc((size_t)size, sizeof *s->slot);
     }
     ok = s && s->seq && s->slot;
+    /* The window is collective: every rank makes it, or none does. */
+    int all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
     void *base = NULL;
     MPI_Aint bytes = HEADER + 2 * CHUNK * (MPI_Aint)sizeof(float);
-    int have_win = ok && MPI_Win_allocate_shared(bytes, 1, MPI_INFO_NULL, comm, &base, &s->win) == MPI_SUCCESS;
+    int have_win = all_ok && MPI_Win_allocate_shared(bytes, 1, MPI_INFO_NULL, comm, &base, &s->win) == MPI_SUCCESS;
     ok = have_win;
     for (int q = 0; ok && q < size; q++) {
         MPI_Aint qbytes;
@@ -128,7 +131,6 @@ int tpi_shm_create(struct tpi_shm **out, MPI_Comm comm)
     if (ok)
         atomic_store(s->seq[rank], 0);
     /* All ranks must take the same path: agree on success. */
-    int all_ok = 0;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
     if (!all_ok) {
         if (have_win)
