@@ -11,10 +11,19 @@
 int tpi_avx2_prepare_weight(tpi_weight *w);
 void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
 void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
+/* The same matmul with the AVX-512F GEMV (gemv_avx512.c) for decode; only on
+ * processors that have AVX-512F as well. */
+void tpi_avx512_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
+void tpi_avx512_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
 void tpi_avx2_rmsnorm(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps);
 void tpi_avx2_rope(float *x, int64_t n, int64_t stride, int64_t n_heads, int64_t head_dim, const float *cos,
                    const float *sin);
 void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
                         const tpi_attn_shape *s);
 void tpi_avx2_silu_mul(float *g, const float *u, int64_t n);
+
+/* Seconds to read `bytes` of buf once with `threads` OpenMP threads (a sum,
+ * split statically): the memory's read rate when buf is far larger than the
+ * caches. For benchmarks; run it a few times and keep the fastest. */
+double tpi_avx2_read_seconds(const float *buf, size_t bytes, int threads);
 #endif
