@@ -12,7 +12,6 @@
  * (n = 1, bf16) and its % of the read bandwidth, and attention / rmsnorm /
  * rope / silu time at seq 512. Each figure is the best of `reps` runs. */
 #include <cblas.h>
-#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels_avx2.h"
 
 #define HIDDEN 2048
 #define FF 5632
@@ -101,36 +101,15 @@ static double sgemm_layer(int threads, int64_t m, const float *x, float *const *
     return layer_flops(m) / best / 1e9;
 }
 
-/* GB/s of a sum over `bytes`, with 4 independent AVX2 accumulators per
- * thread so the adds never limit it. */
+/* GB/s of a sum over `bytes` (tpi_avx2_read_seconds), best of reps. */
 static double read_bandwidth(int threads, const float *buf, size_t bytes)
 {
-    size_t n = bytes / sizeof(float);
-    double best = 1e30, sink = 0;
+    double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = now(), total = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-        {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-#pragma omp for schedule(static)
-            for (size_t i = 0; i < n; i += 32) {
-                a0 = _mm256_add_ps(a0, _mm256_load_ps(buf + i));
-                a1 = _mm256_add_ps(a1, _mm256_load_ps(buf + i + 8));
-                a2 = _mm256_add_ps(a2, _mm256_load_ps(buf + i + 16));
-                a3 = _mm256_add_ps(a3, _mm256_load_ps(buf + i + 24));
-            }
-            float s[8];
-            _mm256_storeu_ps(s, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-            for (int i = 0; i < 8; i++)
-                total += s[i];
-        }
-        t = now() - t;
-        sink += total;
+        double t = tpi_avx2_read_seconds(buf, bytes, threads);
         if (t < best)
             best = t;
     }
-    if (sink == 12345.678)
-        printf(" ");
     return (double)bytes / best / 1e9;
 }
 
@@ -179,6 +158,20 @@ static double our_layer(const tpi_backend *be, int threads, int64_t m, const flo
     return layer_flops(m) / total / 1e9;
 }
 
+/* One token through `layers` layers' matmuls, called as the model calls
+ * them: q, k, v together; o; gate and up together; down. */
+static void decode_layers(const tpi_backend *be, tpi_weight (*dw)[N_SHAPES], int layers, const float *x, float *y)
+{
+    for (int l = 0; l < layers; l++) {
+        float *ys[] = {y, y + FF, y + 2 * FF};
+        const tpi_weight *qkv[] = {&dw[l][0], &dw[l][1], &dw[l][2]}, *gu[] = {&dw[l][4], &dw[l][5]};
+        be->matmul_multi(3, ys, x, 1, qkv);
+        be->matmul(y, x, 1, &dw[l][3]);
+        be->matmul_multi(2, ys, x, 1, gu);
+        be->matmul(y, x, 1, &dw[l][6]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int64_t batch = argc > 1 ? atoi(argv[1]) : 1;
@@ -204,7 +197,6 @@ int main(int argc, char **argv)
     madvise(bw, bw_bytes, MADV_HUGEPAGE);
     fill(bw, bw_bytes / 4, 1.0f);
     double bw1 = read_bandwidth(1, bw, bw_bytes), bw2 = read_bandwidth(2, bw, bw_bytes);
-    free(bw);
     printf("\nread bandwidth (sum over 1 GB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw1, bw2);
 
     float *x = xmalloc((size_t)m * FF * sizeof(float)), *y = xmalloc((size_t)m * FF * sizeof(float));
@@ -258,54 +250,63 @@ int main(int argc, char **argv)
     for (int s = 0; s < N_SHAPES; s++)
         free(wf[s]);
 
-    /* decode: n = 1 over 4 layers of distinct bf16 weights (352 MB, far
-     * beyond the caches), every byte read once per token */
+    /* decode: n = 1 over 4 layers of distinct weights (352 MB in bf16, far
+     * beyond the caches), every byte read once per token. Rounds take each
+     * of read / bf16 on each GEMV / f32 in turn, each keeping its best, so
+     * that the memory's drift on a shared machine hits them all alike. */
     enum { DECODE_LAYERS = 4 };
-    if (strchr(parts, 'd'))
-        printf("\ndecode GEMV, n = 1, %d layers of distinct weights (bf16, then f32)\n", DECODE_LAYERS);
-    for (int d = 0; d < 2 && strchr(parts, 'd'); d++) {
-        tpi_dtype dt = d == 0 ? TPI_BF16 : TPI_F32;
-        tpi_weight dw[DECODE_LAYERS][N_SHAPES];
-        double bytes = 0;
-        for (int l = 0; l < DECODE_LAYERS; l++)
-            for (int s = 0; s < N_SHAPES; s++) {
-                size_t n = (size_t)shapes[s].rows * (size_t)shapes[s].cols;
-                float *tmp = xmalloc(n * sizeof(float));
-                fill(tmp, n, 0.05f);
-                dw[l][s] = make_weight(dt, tmp, shapes[s].rows, shapes[s].cols);
-                free(tmp);
-                if (be->prepare_weight && be->prepare_weight(&dw[l][s]))
-                    return 1;
-                free(dw[l][s].owned); /* only the packed copy is read */
-                dw[l][s].owned = NULL;
-                dw[l][s].data = NULL;
-                bytes += (double)n * (double)tpi_dtype_size(dt);
-            }
+    if (strchr(parts, 'd')) {
+        setenv("TPI_KERNELS", "avx2", 1);
+        const tpi_backend *avx2 = tpi_backend_cpu();
+        unsetenv("TPI_KERNELS");
+        const tpi_backend *gemvs[] = {avx2, be != avx2 ? be : NULL};
+        static tpi_weight dw[2][DECODE_LAYERS][N_SHAPES];
+        double bytes[2] = {0, 0};
+        for (int d = 0; d < 2; d++)
+            for (int l = 0; l < DECODE_LAYERS; l++)
+                for (int s = 0; s < N_SHAPES; s++) {
+                    size_t n = (size_t)shapes[s].rows * (size_t)shapes[s].cols;
+                    float *tmp = xmalloc(n * sizeof(float));
+                    fill(tmp, n, 0.05f);
+                    tpi_dtype dt = d == 0 ? TPI_BF16 : TPI_F32;
+                    dw[d][l][s] = make_weight(dt, tmp, shapes[s].rows, shapes[s].cols);
+                    free(tmp);
+                    if (be->prepare_weight && be->prepare_weight(&dw[d][l][s]))
+                        return 1;
+                    free(dw[d][l][s].owned); /* only the packed copy is read */
+                    dw[d][l][s].owned = NULL;
+                    dw[d][l][s].data = NULL;
+                    bytes[d] += (double)n * (double)tpi_dtype_size(dt);
+                }
+        printf("\ndecode GEMV, n = 1, %d layers of distinct weights, GB/s and %% of the read bandwidth of the same "
+               "rounds (best of %d interleaved rounds)\n", DECODE_LAYERS, reps + 1);
         for (int t = 1; t <= 2; t++) {
             omp_set_num_threads(t);
-            double best = 1e30;
-            for (int r = 0; r < reps + 1; r++) {
-                double t0 = now();
-                for (int l = 0; l < DECODE_LAYERS; l++) {
-                    /* as the model calls them: q, k, v together; o; gate and up together; down */
-                    float *ys[] = {y, y + FF, y + 2 * FF};
-                    const tpi_weight *qkv[] = {&dw[l][0], &dw[l][1], &dw[l][2]}, *gu[] = {&dw[l][4], &dw[l][5]};
-                    be->matmul_multi(3, ys, x, 1, qkv);
-                    be->matmul(y, x, 1, &dw[l][3]);
-                    be->matmul_multi(2, ys, x, 1, gu);
-                    be->matmul(y, x, 1, &dw[l][6]);
+            double best[4] = {0, 0, 0, 0}; /* read, bf16 avx2, bf16 best, f32 */
+            for (int r = 0; r < reps + 1; r++)
+                for (int c = 0; c < 4; c++) {
+                    const tpi_backend *b = c == 2 ? gemvs[1] : gemvs[0];
+                    if (c == 2 && !b)
+                        continue;
+                    double t0 = now(), moved = c == 0 ? (double)bw_bytes : bytes[c == 3];
+                    if (c == 0)
+                        tpi_avx2_read_seconds(bw, bw_bytes, t);
+                    else
+                        decode_layers(b, dw[c == 3], DECODE_LAYERS, x, y);
+                    double g = moved / (now() - t0) / 1e9;
+                    if (r && g > best[c]) /* the first round faults the pages in */
+                        best[c] = g;
                 }
-                t0 = now() - t0;
-                if (r && t0 < best) /* the first pass faults the pages in */
-                    best = t0;
-            }
-            double gbs = bytes / best / 1e9, ceil = t == 1 ? bw1 : bw2;
-            printf("%-4s %d thread%s: %.1f GB/s = %.1f%% of read bandwidth (%.2f ms per layer)\n",
-                   tpi_dtype_name(dt), t, t > 1 ? "s" : " ", gbs, 100.0 * gbs / ceil, best * 1e3 / DECODE_LAYERS);
+            printf("%d thread%s: read %.1f GB/s; bf16 %s %.1f (%.1f%%)", t, t > 1 ? "s" : " ", best[0], avx2->name,
+                   best[1], 100.0 * best[1] / best[0]);
+            if (gemvs[1])
+                printf("; bf16 %s %.1f (%.1f%%)", gemvs[1]->name, best[2], 100.0 * best[2] / best[0]);
+            printf("; f32 %.1f (%.1f%%)\n", best[3], 100.0 * best[3] / best[0]);
         }
-        for (int l = 0; l < DECODE_LAYERS; l++)
-            for (int s = 0; s < N_SHAPES; s++)
-                release(&dw[l][s]);
+        for (int d = 0; d < 2; d++)
+            for (int l = 0; l < DECODE_LAYERS; l++)
+                for (int s = 0; s < N_SHAPES; s++)
+                    release(&dw[d][l][s]);
     }
 
     /* attention and the elementwise ops at seq 512 (one sequence) */
@@ -366,5 +367,6 @@ int main(int argc, char **argv)
     free(pos);
     free(x);
     free(y);
+    free(bw);
     return 0;
 }

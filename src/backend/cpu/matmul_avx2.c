@@ -26,9 +26,8 @@
 #include <sys/mman.h>
 
 #include "backend/cpu/kernels_avx2.h"
-#include "backend/cpu/simd_avx2.h"
+#include "backend/cpu/matmul_packed.h"
 
-#define NR 16
 #define MR 6
 #ifndef KC
 #define KC 512 /* 16 x 512 bf16 = 16 KB of weights + 6 x 512 x 4 = 12 KB of activations in L1 (48 KB) */
@@ -49,12 +48,6 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-
-/* tpi_dtype_size is out of line; the kernels need the size as a constant. */
-INLINE size_t esize(tpi_dtype dt)
-{
-    return dt == TPI_F32 ? 4 : 2;
-}
 
 static int64_t n_panels(int64_t rows)
 {
@@ -321,23 +314,6 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
     }
 }
 
-/* Columns 0..7 and 8..15 of one output row of panel p (the last panel may
- * hold fewer than 16 outputs). */
-INLINE void store_panel_row(float *y, int64_t O, int64_t p, __m256 lo, __m256 hi)
-{
-    int64_t cols = O - p * NR < NR ? O - p * NR : NR;
-    float *yp = y + p * NR;
-    if (cols == NR) {
-        _mm256_storeu_ps(yp, lo);
-        _mm256_storeu_ps(yp + 8, hi);
-        return;
-    }
-    float t[NR];
-    _mm256_storeu_ps(t, lo);
-    _mm256_storeu_ps(t + 8, hi);
-    memcpy(yp, t, (size_t)cols * sizeof *yp);
-}
-
 /* N rows (1..4) against one panel, the whole K in one pass. Named
  * accumulators (GCC keeps arrays of them on the stack); with one row the k
  * loop is unrolled into 4 independent sets, with two rows into 2, so the FMA
@@ -451,7 +427,6 @@ INLINE void gemv_panel2(float *y, const float *x, int64_t O, int64_t K, const ui
 /* One specialised function per (dtype, rows) so that the dtype tests and the
  * row loops fold away inside the k loop (OpenMP outlines its loop bodies
  * before inlining, so the specialisation must happen outside them). */
-typedef void (*panel_fn)(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p);
 #define PANEL_FN(dt, N)                                                                                  \
     static void panel_##dt##_##N(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p) \
     {                                                                                                    \
@@ -480,9 +455,9 @@ PANEL2_FN(F16)
 PANEL2_FN(F32)
 #undef PANEL2_FN
 
-static panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
+static tpi_panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
 {
-    static const panel_fn fns[3][GEMV_ROWS] = {
+    static const tpi_panel_fn fns[3][GEMV_ROWS] = {
         [TPI_F32] = {panel_F32_1, panel_F32_2, panel_F32_3, panel_F32_4},
         [TPI_BF16] = {panel_BF16_1, panel_BF16_2, panel_BF16_3, panel_BF16_4},
         [TPI_F16] = {panel_F16_1, panel_F16_2, panel_F16_3, panel_F16_4},
@@ -491,11 +466,26 @@ static panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
 }
 
 /* One row against panels p and p + 1. */
-static panel_fn pick_panel2_fn(tpi_dtype dt)
+static tpi_panel_fn pick_panel2_fn(tpi_dtype dt)
 {
-    static const panel_fn fns[3] = {[TPI_F32] = panel2_F32, [TPI_BF16] = panel2_BF16, [TPI_F16] = panel2_F16};
+    static const tpi_panel_fn fns[3] = {[TPI_F32] = panel2_F32, [TPI_BF16] = panel2_BF16, [TPI_F16] = panel2_F16};
     return fns[dt];
 }
+
+/* The GEMV's pair kernels (two adjacent panels per call, sharing each load
+ * of x): AVX2's for one row; AVX-512's (gemv_avx512.c) for 1..4 rows. */
+typedef struct gemv_kernels {
+    int pair_rows;                            /* pair kernels exist for 1..pair_rows rows */
+    tpi_panel_fn (*pair)(tpi_dtype dt, int rows);
+} gemv_kernels;
+
+static tpi_panel_fn avx2_pair_fn(tpi_dtype dt, int rows)
+{
+    (void)rows;
+    return pick_panel2_fn(dt);
+}
+
+static const gemv_kernels avx2_gemv = {1, avx2_pair_fn}, avx512_gemv = {GEMV_ROWS, tpi_avx512_pair_fn};
 
 /* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
  * The panels of all the outputs form one parallel loop (one thread wake-up
@@ -503,12 +493,12 @@ static panel_fn pick_panel2_fn(tpi_dtype dt)
  * alone). Panels are handed out dynamically in small chunks: a thread that
  * the OS preempts (other processes, or other ranks on the same cores) then
  * delays only its current chunk rather than a fixed half of the matrix. */
-static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K)
+static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, const gemv_kernels *gk)
 {
-    const int64_t per = n == 1 ? 2 : 1; /* decode: units of two panels of one weight */
-    int64_t nu = n_units(outs, count, per);
     for (int64_t i = 0; i < n; i += GEMV_ROWS) {
         int64_t m = n - i < GEMV_ROWS ? n - i : GEMV_ROWS;
+        const int64_t per = m <= gk->pair_rows ? 2 : 1; /* units of two panels of one weight */
+        int64_t nu = n_units(outs, count, per);
         const float *xi = x + i * K;
 #pragma omp parallel for schedule(dynamic, 4 / per)
         for (int64_t u = 0; u < nu; u++) {
@@ -516,7 +506,7 @@ static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64
             int64_t p = find_unit(outs, count, u, per, &wi);
             const mm_out *o = &outs[wi];
             const uint8_t *bp = o->packed + (size_t)p * (size_t)K * NR * tpi_dtype_size(o->dt);
-            panel_fn fn = per == 2 && p + 1 < o->np ? pick_panel2_fn(o->dt) : pick_panel_fn(o->dt, m);
+            tpi_panel_fn fn = per == 2 && p + 1 < o->np ? gk->pair(o->dt, (int)m) : pick_panel_fn(o->dt, m);
             fn(o->y + i * o->O, xi, o->O, K, bp, p);
         }
     }
@@ -540,12 +530,13 @@ static float *scratch(size_t bytes)
     return buf;
 }
 
-void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
+static void matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
+                         const gemv_kernels *gk)
 {
     if (n <= 0 || count <= 0)
         return;
     if (count > TPI_MATMUL_MAX) {
-        tpi_avx2_matmul_multi(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX);
+        matmul_multi(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX, gk);
         count = TPI_MATMUL_MAX;
     }
     int64_t K = ws[0]->cols;
@@ -579,13 +570,28 @@ void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t 
         if (ap)
             gemm(outs, m, x, n, K, ap);
         else
-            gemv(outs, m, x, n, K);
+            gemv(outs, m, x, n, K, gk);
     }
     for (int i = 0; i < m; i++)
         free(tmpw[i].packed);
 }
 
+void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
+{
+    matmul_multi(count, ys, x, n, ws, &avx2_gemv);
+}
+
 void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
 {
-    tpi_avx2_matmul_multi(1, &y, x, n, &w);
+    matmul_multi(1, &y, x, n, &w, &avx2_gemv);
+}
+
+void tpi_avx512_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
+{
+    matmul_multi(count, ys, x, n, ws, &avx512_gemv);
+}
+
+void tpi_avx512_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
+{
+    matmul_multi(1, &y, x, n, &w, &avx512_gemv);
 }

@@ -1,6 +1,9 @@
 /* Picks the CPU kernels at run time: the library is built for plain x86-64,
  * with the *_avx2.c files compiled for AVX2/FMA/F16C and used only when the
- * processor (and OS) has all three. */
+ * processor (and OS) has all three, and the decode GEMV of gemv_avx512.c
+ * added where AVX-512F is there too. TPI_KERNELS=ref|avx2|avx512 asks for
+ * one set (to compare them, or to rule one out). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,16 +21,47 @@ static const tpi_backend avx2 = {
     .silu_mul = tpi_avx2_silu_mul,
 };
 
+/* The AVX2 backend but for the decode GEMV: same packed weights, same GEMM. */
+static const tpi_backend avx512 = {
+    .name = "cpu-avx512",
+    .prepare_weight = tpi_avx2_prepare_weight,
+    .matmul = tpi_avx512_matmul,
+    .matmul_multi = tpi_avx512_matmul_multi,
+    .rmsnorm = tpi_avx2_rmsnorm,
+    .rope = tpi_avx2_rope,
+    .attention = tpi_avx2_attention,
+    .silu_mul = tpi_avx2_silu_mul,
+};
+
 static int has_avx2(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
+/* libgcc's check includes the OS's support for the zmm state (XCR0). */
+static int has_avx512(void)
+{
+    return has_avx2() && __builtin_cpu_supports("avx512f");
+}
+
 const tpi_backend *tpi_backend_cpu(void)
 {
+    const tpi_backend *best = has_avx512() ? &avx512 : has_avx2() ? &avx2 : tpi_backend_cpu_ref();
     const char *k = getenv("TPI_KERNELS");
-    if (k && !strcmp(k, "ref"))
+    if (!k || !*k)
+        return best;
+    if (!strcmp(k, "ref"))
         return tpi_backend_cpu_ref();
-    return has_avx2() ? &avx2 : tpi_backend_cpu_ref();
+    if (!strcmp(k, "avx2") && has_avx2())
+        return &avx2;
+    if (!strcmp(k, "avx512") && has_avx512())
+        return &avx512;
+    static int warned;
+    if (!warned++)
+        fprintf(stderr, "tpinfer: TPI_KERNELS=%s: %s; using %s\n", k,
+                strcmp(k, "avx2") && strcmp(k, "avx512") ? "expected ref, avx2 or avx512"
+                                                          : "this processor lacks those instructions",
+                best->name);
+    return best;
 }

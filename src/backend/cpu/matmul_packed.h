@@ -1,0 +1,46 @@
+#ifndef TPI_BACKEND_CPU_MATMUL_PACKED_H
+#define TPI_BACKEND_CPU_MATMUL_PACKED_H
+/* The packed weight layout that matmul_avx2.c makes and that both its GEMV
+ * and gemv_avx512.c read (the layout is described in matmul_avx2.c): panels
+ * of NR outputs, k-major. Include only from files compiled with AVX2. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "core/dtype.h"
+
+#define NR 16
+
+/* tpi_dtype_size is out of line; the kernels need the size as a constant. */
+static inline __attribute__((always_inline)) size_t esize(tpi_dtype dt)
+{
+    return dt == TPI_F32 ? 4 : 2;
+}
+
+/* Columns 0..7 and 8..15 of one output row of panel p (the last panel may
+ * hold fewer than 16 outputs). */
+static inline __attribute__((always_inline)) void store_panel_row(float *y, int64_t O, int64_t p, __m256 lo,
+                                                                  __m256 hi)
+{
+    int64_t cols = O - p * NR < NR ? O - p * NR : NR;
+    float *yp = y + p * NR;
+    if (cols == NR) {
+        _mm256_storeu_ps(yp, lo);
+        _mm256_storeu_ps(yp + 8, hi);
+        return;
+    }
+    float t[NR];
+    _mm256_storeu_ps(t, lo);
+    _mm256_storeu_ps(t + 8, hi);
+    memcpy(yp, t, (size_t)cols * sizeof *yp);
+}
+
+/* A GEMV kernel: `rows` (fixed per function) rows of x [rows, K] against
+ * panel p of a packed weight with O outputs (bp: the panel's first byte),
+ * writing columns 16p.. of y [rows, O]. The pair kernels do panels p and
+ * p + 1 (bp: panel p's first byte; the next panel follows it). */
+typedef void (*tpi_panel_fn)(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p);
+
+/* gemv_avx512.c: pair kernels for 1..4 rows, AVX-512F (call only where the
+ * processor has it). */
+tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows);
+#endif
