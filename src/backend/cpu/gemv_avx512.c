@@ -132,26 +132,11 @@ INLINE void pair(float *y, const float *x, int64_t O, int64_t K, const uint8_t *
     {                                                                                                      \
         pair(y, x, O, K, bp, TPI_##dt, p, N);                                                              \
     }
-PAIR_FN(BF16, 1)
-PAIR_FN(BF16, 2)
-PAIR_FN(BF16, 3)
-PAIR_FN(BF16, 4)
-PAIR_FN(F16, 1)
-PAIR_FN(F16, 2)
-PAIR_FN(F16, 3)
-PAIR_FN(F16, 4)
-PAIR_FN(F32, 1)
-PAIR_FN(F32, 2)
-PAIR_FN(F32, 3)
-PAIR_FN(F32, 4)
+TPI_EACH_DTYPE_ROWS(PAIR_FN)
 #undef PAIR_FN
 
 tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows)
 {
-    static const tpi_panel_fn fns[3][4] = {
-        [TPI_F32] = {pair_F32_1, pair_F32_2, pair_F32_3, pair_F32_4},
-        [TPI_BF16] = {pair_BF16_1, pair_BF16_2, pair_BF16_3, pair_BF16_4},
-        [TPI_F16] = {pair_F16_1, pair_F16_2, pair_F16_3, pair_F16_4},
-    };
+    static const tpi_panel_fn fns[3][4] = TPI_DTYPE_ROWS_TABLE(pair);
     return rows >= 1 && rows <= 4 ? fns[dt][rows - 1] : NULL;
 }

@@ -432,18 +432,7 @@ INLINE void gemv_panel2(float *y, const float *x, int64_t O, int64_t K, const ui
     {                                                                                                    \
         gemv_panel(y, x, O, K, bp, TPI_##dt, p, N);                                                       \
     }
-PANEL_FN(BF16, 1)
-PANEL_FN(BF16, 2)
-PANEL_FN(BF16, 3)
-PANEL_FN(BF16, 4)
-PANEL_FN(F16, 1)
-PANEL_FN(F16, 2)
-PANEL_FN(F16, 3)
-PANEL_FN(F16, 4)
-PANEL_FN(F32, 1)
-PANEL_FN(F32, 2)
-PANEL_FN(F32, 3)
-PANEL_FN(F32, 4)
+TPI_EACH_DTYPE_ROWS(PANEL_FN)
 #undef PANEL_FN
 #define PANEL2_FN(dt)                                                                                    \
     static void panel2_##dt(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p) \
@@ -457,11 +446,7 @@ PANEL2_FN(F32)
 
 static tpi_panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
 {
-    static const tpi_panel_fn fns[3][GEMV_ROWS] = {
-        [TPI_F32] = {panel_F32_1, panel_F32_2, panel_F32_3, panel_F32_4},
-        [TPI_BF16] = {panel_BF16_1, panel_BF16_2, panel_BF16_3, panel_BF16_4},
-        [TPI_F16] = {panel_F16_1, panel_F16_2, panel_F16_3, panel_F16_4},
-    };
+    static const tpi_panel_fn fns[3][GEMV_ROWS] = TPI_DTYPE_ROWS_TABLE(panel);
     return fns[dt][n - 1];
 }
 

@@ -40,6 +40,19 @@ static inline __attribute__((always_inline)) void store_panel_row(float *y, int6
  * p + 1 (bp: panel p's first byte; the next panel follows it). */
 typedef void (*tpi_panel_fn)(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p);
 
+/* The kernels are specialised per (dtype, rows) so that the dtype tests and
+ * row loops fold away inside the k loop: M(dt, rows) for each, and the
+ * [dtype][rows - 1] table of the functions named prefix_DT_ROWS. */
+#define TPI_EACH_DTYPE_ROWS(M)                                                                             \
+    M(BF16, 1) M(BF16, 2) M(BF16, 3) M(BF16, 4) M(F16, 1) M(F16, 2) M(F16, 3) M(F16, 4) M(F32, 1) M(F32, 2) \
+        M(F32, 3) M(F32, 4)
+#define TPI_DTYPE_ROWS_TABLE(prefix)                                                                       \
+    {                                                                                                    \
+        [TPI_F32] = {prefix##_F32_1, prefix##_F32_2, prefix##_F32_3, prefix##_F32_4},                    \
+        [TPI_BF16] = {prefix##_BF16_1, prefix##_BF16_2, prefix##_BF16_3, prefix##_BF16_4},               \
+        [TPI_F16] = {prefix##_F16_1, prefix##_F16_2, prefix##_F16_3, prefix##_F16_4},                    \
+    }
+
 /* gemv_avx512.c: pair kernels for 1..4 rows, AVX-512F (call only where the
  * processor has it). */
 tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows);

@@ -10,28 +10,16 @@
 #include "backend/backend.h"
 #include "backend/cpu/kernels_avx2.h"
 
-static const tpi_backend avx2 = {
-    .name = "cpu-avx2",
-    .prepare_weight = tpi_avx2_prepare_weight,
-    .matmul = tpi_avx2_matmul,
-    .matmul_multi = tpi_avx2_matmul_multi,
-    .rmsnorm = tpi_avx2_rmsnorm,
-    .rope = tpi_avx2_rope,
-    .attention = tpi_avx2_attention,
-    .silu_mul = tpi_avx2_silu_mul,
-};
+/* Both sets share the packed weights, the GEMM and every other kernel; the
+ * AVX-512 set differs only in the decode GEMV inside its matmul. */
+#define AVX2_KERNELS                                                                                       \
+    .prepare_weight = tpi_avx2_prepare_weight, .rmsnorm = tpi_avx2_rmsnorm, .rope = tpi_avx2_rope,       \
+    .attention = tpi_avx2_attention, .silu_mul = tpi_avx2_silu_mul
 
-/* The AVX2 backend but for the decode GEMV: same packed weights, same GEMM. */
+static const tpi_backend avx2 = {
+    .name = "cpu-avx2", .matmul = tpi_avx2_matmul, .matmul_multi = tpi_avx2_matmul_multi, AVX2_KERNELS};
 static const tpi_backend avx512 = {
-    .name = "cpu-avx512",
-    .prepare_weight = tpi_avx2_prepare_weight,
-    .matmul = tpi_avx512_matmul,
-    .matmul_multi = tpi_avx512_matmul_multi,
-    .rmsnorm = tpi_avx2_rmsnorm,
-    .rope = tpi_avx2_rope,
-    .attention = tpi_avx2_attention,
-    .silu_mul = tpi_avx2_silu_mul,
-};
+    .name = "cpu-avx512", .matmul = tpi_avx512_matmul, .matmul_multi = tpi_avx512_matmul_multi, AVX2_KERNELS};
 
 static int has_avx2(void)
 {
