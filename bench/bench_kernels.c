@@ -325,8 +325,9 @@ int main(int argc, char **argv)
     fill(g, HIDDEN, 1.0f);
     for (int64_t i = 0; i < SEQ; i++)
         pos[i] = i;
-    tpi_attn_shape sh = {.n_heads = HEADS, .head_dim = HEAD_DIM, .group = HEADS / KV_HEADS, .kv_stride = kd,
-                         .scale = 0.125f};
+    /* the model's cache layout: each KV head's positions together */
+    tpi_attn_shape sh = {.n_heads = HEADS, .head_dim = HEAD_DIM, .group = HEADS / KV_HEADS,
+                         .kv_pos_stride = HEAD_DIM, .kv_head_stride = SEQ * HEAD_DIM, .scale = 0.125f};
     double att_flops = 4.0 * HEAD_DIM * HEADS * (double)SEQ * (SEQ + 1) / 2;
     const tpi_backend *bes[2] = {be, tpi_backend_cpu_ref()};
     for (int t = 1; t <= 2 && strchr(parts, 'a'); t++) {

@@ -296,8 +296,13 @@ static void attn_case(int64_t hd, int64_t group, int64_t q_head0, int64_t n_head
 {
     int64_t kv_head0 = q_head0 / group, kv_last = (q_head0 + n_heads - 1) / group;
     int64_t n_kv = kv_last - kv_head0 + 1, ctx = start + n;
+    /* cases alternate the two cache layouts: a position's heads together
+     * (a row per position), and each head's positions together (the model's) */
+    static int head_major;
+    head_major = !head_major;
     tpi_attn_shape s = {.n_heads = n_heads, .head_dim = hd, .q_head0 = q_head0, .group = group,
-                        .kv_head0 = kv_head0, .kv_stride = n_kv * hd, .window = window,
+                        .kv_head0 = kv_head0, .kv_pos_stride = head_major ? hd : n_kv * hd,
+                        .kv_head_stride = head_major ? ctx * hd : hd, .window = window,
                         .scale = 1.0f / sqrtf((float)hd)};
     size_t qlen = (size_t)(n * n_heads * hd), kvlen = (size_t)(ctx * n_kv * hd);
     float *q = rand_floats(qlen, 3.0f), *k = rand_floats(kvlen, 3.0f), *v = rand_floats(kvlen, 1.0f);

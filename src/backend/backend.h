@@ -23,7 +23,10 @@ typedef struct tpi_weight {
 typedef struct tpi_attn_shape {
     int64_t n_heads, head_dim;
     int64_t q_head0, group, kv_head0;
-    int64_t kv_stride;  /* floats per cached position (local KV heads x head_dim) */
+    /* Cached key/value of position j, local KV head h, dim d: k[h * kv_head_stride
+     * + j * kv_pos_stride + d]. The model keeps each head's positions together
+     * (kv_pos_stride = head_dim), so decode streams them. */
+    int64_t kv_pos_stride, kv_head_stride;
     int64_t window;     /* 0: full causal; else key j visible iff 0 <= pos - j < window */
     float scale;
 } tpi_attn_shape;

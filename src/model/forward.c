@@ -177,7 +177,8 @@ static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n
 
     tpi_attn_shape shape = {
         .n_heads = sh->n_q_heads, .head_dim = hd, .q_head0 = sh->q_head0,
-        .group = c->n_heads / c->n_kv_heads, .kv_head0 = sh->kv_head0, .kv_stride = kd,
+        .group = c->n_heads / c->n_kv_heads, .kv_head0 = sh->kv_head0,
+        .kv_pos_stride = hd, .kv_head_stride = kv->max_ctx * hd,
         .window = tpi_config_window(c, l), .scale = (float)(1.0 / sqrt((double)hd)),
     };
     size_t seq_floats = (size_t)kv->max_ctx * (size_t)kd;
@@ -187,10 +188,12 @@ static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n
             continue;
         float *kc = kv->k + ((size_t)l * (size_t)kv->n_seq + (size_t)sq) * seq_floats;
         float *vc = kv->v + ((size_t)l * (size_t)kv->n_seq + (size_t)sq) * seq_floats;
-        for (int64_t t = t0; t < t0 + n_new[sq]; t++) {
-            memcpy(kc + (size_t)s->pos[t] * (size_t)kd, s->k + t * kd, (size_t)kd * sizeof(float));
-            memcpy(vc + (size_t)s->pos[t] * (size_t)kd, s->v + t * kd, (size_t)kd * sizeof(float));
-        }
+        for (int64_t t = t0; t < t0 + n_new[sq]; t++)
+            for (int64_t h = 0; h < sh->n_kv_heads; h++) { /* head-major: see tpi_kv */
+                size_t at = (size_t)(h * kv->max_ctx + s->pos[t]) * (size_t)hd;
+                memcpy(kc + at, s->k + t * kd + h * hd, (size_t)hd * sizeof(float));
+                memcpy(vc + at, s->v + t * kd + h * hd, (size_t)hd * sizeof(float));
+            }
         if (qd)
             be->attention(s->att + t0 * qd, s->q + t0 * qd, n_new[sq], s->pos + t0, kc, vc, &shape);
         t0 += n_new[sq];

@@ -92,6 +92,42 @@ static void accumulate_pv(float *o, float corr, const float *p, const float *vt,
     }
 }
 
+/* kt[d][j] = k[j][d] for the tile's tn keys (rows of stride ks), zero for
+ * j >= tn: done once per item and tile for every row, so with one query
+ * (decode) it was half the attention time as scalar copies; 8 x 8 blocks
+ * through registers take a third of the instructions. */
+static void transpose_tile(float *kt, const float *k, int64_t ks, int64_t tn, int64_t hd)
+{
+    int64_t t8 = tn / 8 * 8;
+    for (int64_t j0 = 0; j0 < t8; j0 += 8)
+        for (int64_t d0 = 0; d0 < hd; d0 += 8) {
+            const float *kr = k + j0 * ks + d0;
+            __m256 r0 = _mm256_loadu_ps(kr), r1 = _mm256_loadu_ps(kr + ks), r2 = _mm256_loadu_ps(kr + 2 * ks),
+                   r3 = _mm256_loadu_ps(kr + 3 * ks), r4 = _mm256_loadu_ps(kr + 4 * ks),
+                   r5 = _mm256_loadu_ps(kr + 5 * ks), r6 = _mm256_loadu_ps(kr + 6 * ks),
+                   r7 = _mm256_loadu_ps(kr + 7 * ks);
+            __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1), u2 = _mm256_unpacklo_ps(r2, r3),
+                   u3 = _mm256_unpackhi_ps(r2, r3), u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5),
+                   u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 v0 = _mm256_shuffle_ps(u0, u2, 0x44), v1 = _mm256_shuffle_ps(u0, u2, 0xee),
+                   v2 = _mm256_shuffle_ps(u1, u3, 0x44), v3 = _mm256_shuffle_ps(u1, u3, 0xee),
+                   v4 = _mm256_shuffle_ps(u4, u6, 0x44), v5 = _mm256_shuffle_ps(u4, u6, 0xee),
+                   v6 = _mm256_shuffle_ps(u5, u7, 0x44), v7 = _mm256_shuffle_ps(u5, u7, 0xee);
+            float *o = kt + d0 * BK + j0;
+            _mm256_store_ps(o + 0 * BK, _mm256_permute2f128_ps(v0, v4, 0x20));
+            _mm256_store_ps(o + 1 * BK, _mm256_permute2f128_ps(v1, v5, 0x20));
+            _mm256_store_ps(o + 2 * BK, _mm256_permute2f128_ps(v2, v6, 0x20));
+            _mm256_store_ps(o + 3 * BK, _mm256_permute2f128_ps(v3, v7, 0x20));
+            _mm256_store_ps(o + 4 * BK, _mm256_permute2f128_ps(v0, v4, 0x31));
+            _mm256_store_ps(o + 5 * BK, _mm256_permute2f128_ps(v1, v5, 0x31));
+            _mm256_store_ps(o + 6 * BK, _mm256_permute2f128_ps(v2, v6, 0x31));
+            _mm256_store_ps(o + 7 * BK, _mm256_permute2f128_ps(v3, v7, 0x31));
+        }
+    for (int64_t j = t8; j < BK; j++)
+        for (int64_t d = 0; d < hd; d++)
+            kt[d * BK + j] = j < tn ? k[j * ks + d] : 0.0f;
+}
+
 static void run_item(float *out, const float *q, const int64_t *pos, const float *k, const float *v,
                      const tpi_attn_shape *s, int64_t kvl, int64_t h_lo, int64_t h_hi, int64_t i0, int64_t i1,
                      item_scratch *w)
@@ -112,18 +148,10 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
     }
     memset(w->o, 0, (size_t)rows * (size_t)hd * sizeof *w->o);
     float sc[BK] __attribute__((aligned(32)));
-    const float *kh = k + kvl * hd, *vh = v + kvl * hd;
+    const float *kh = k + kvl * s->kv_head_stride, *vh = v + kvl * s->kv_head_stride;
     for (int64_t t0 = jlo / BK * BK; t0 <= jhi; t0 += BK) {
         int64_t tn = jhi + 1 - t0 < BK ? jhi + 1 - t0 : BK;
-        /* Transpose the tile once for every row of the item. */
-        for (int64_t j = 0; j < tn; j++) {
-            const float *kr = kh + (t0 + j) * s->kv_stride;
-            for (int64_t d = 0; d < hd; d++)
-                w->kt[d * BK + j] = kr[d];
-        }
-        for (int64_t j = tn; j < BK; j++)
-            for (int64_t d = 0; d < hd; d++)
-                w->kt[d * BK + j] = 0;
+        transpose_tile(w->kt, kh + t0 * s->kv_pos_stride, s->kv_pos_stride, tn, hd);
         for (int64_t i = i0; i < i1; i++) {
             /* Visible keys of query i inside this tile: [ja, jb) tile-relative. */
             int64_t ja = first_key(s, pos[i]) - t0, jb = pos[i] + 1 - t0;
@@ -160,7 +188,7 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
                     sum = _mm256_add_ps(sum, e);
                 }
                 w->l[r] = w->l[r] * corr + hsum256_ps(sum);
-                accumulate_pv(w->o + r * hd, corr, sc, vh + t0 * s->kv_stride, s->kv_stride, ja, jb, hd);
+                accumulate_pv(w->o + r * hd, corr, sc, vh + t0 * s->kv_pos_stride, s->kv_pos_stride, ja, jb, hd);
             }
         }
     }

@@ -85,7 +85,7 @@ static void ref_attention(float *out, const float *q, int64_t n, const int64_t *
                 int64_t j0 = s->window && pos[i] - s->window + 1 > 0 ? pos[i] - s->window + 1 : 0;
                 float mx = -INFINITY;
                 for (int64_t j = j0; j <= pos[i]; j++) {
-                    const float *kj = k + j * s->kv_stride + kvh * s->head_dim;
+                    const float *kj = k + kvh * s->kv_head_stride + j * s->kv_pos_stride;
                     float d = 0;
                     for (int64_t e = 0; e < s->head_dim; e++)
                         d += qi[e] * kj[e];
@@ -101,7 +101,7 @@ static void ref_attention(float *out, const float *q, int64_t n, const int64_t *
                 float *oi = out + i * qdim + h * s->head_dim;
                 memset(oi, 0, (size_t)s->head_dim * sizeof *oi);
                 for (int64_t j = j0; j <= pos[i]; j++) {
-                    const float *vj = v + j * s->kv_stride + kvh * s->head_dim;
+                    const float *vj = v + kvh * s->kv_head_stride + j * s->kv_pos_stride;
                     float p = sc[j] / sum;
                     for (int64_t e = 0; e < s->head_dim; e++)
                         oi[e] += p * vj[e];
