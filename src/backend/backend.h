@@ -60,8 +60,9 @@ typedef struct tpi_backend {
 
 /* The plain C reference kernels. */
 const tpi_backend *tpi_backend_cpu_ref(void);
-/* The fastest CPU kernels this processor runs; $TPI_KERNELS=ref forces the
- * reference. */
+/* The fastest CPU kernels this processor runs; $TPI_KERNELS=ref, avx2 or
+ * avx512 asks for one set (one the processor cannot run is reported on
+ * stderr, once, and the fastest is returned). */
 const tpi_backend *tpi_backend_cpu(void);
 void tpi_backend_set_threads(int n);
 #endif
