@@ -28,7 +28,6 @@
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/matmul_packed.h"
 
-#define MR 6
 #ifndef KC
 #define KC 512 /* 16 x 512 bf16 = 16 KB of weights + 6 x 512 x 4 = 12 KB of activations in L1 (48 KB) */
 #endif
@@ -264,7 +263,16 @@ static int64_t find_unit(const mm_out *outs, int count, int64_t u, int64_t per, 
     return u * per;
 }
 
-static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, float *ap)
+/* The kernels a matmul call uses beyond the AVX2 ones: AVX2's own set has
+ * the GEMV pair kernel for one row only and no GEMM pair kernel;
+ * AVX-512's (gemv_avx512.c, gemm_avx512.c) has both. */
+typedef struct cpu_kernels {
+    int pair_rows;                                /* GEMV pair kernels exist for 1..pair_rows rows */
+    tpi_panel_fn (*pair)(tpi_dtype dt, int rows);
+    tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
+} cpu_kernels;
+
+static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, float *ap, const cpu_kernels *ks)
 {
     int64_t nb = (n + MR - 1) / MR, n_pch = n_units(outs, count, PANEL_CHUNK);
 #pragma omp parallel
@@ -280,7 +288,7 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
          * read, and the rows are packed once for all the weights (q, k and v
          * read the same x). */
         int64_t n_ic = (nb + MC_BLOCKS - 1) / MC_BLOCKS;
-        float tmp[MR * NR] __attribute__((aligned(32)));
+        float tmp[MR * 2 * NR] __attribute__((aligned(64)));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < n_ic * n_pch; u++) {
             int64_t ic = u / n_pch * MC_BLOCKS, ie = ic + MC_BLOCKS < nb ? ic + MC_BLOCKS : nb;
@@ -290,24 +298,33 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
             int64_t O = o->O, p1 = p0 + PANEL_CHUNK < o->np ? p0 + PANEL_CHUNK : o->np;
             size_t es = tpi_dtype_size(o->dt);
             kernel_fn kern = pick_kernel(o->dt);
+            tpi_gemm_pair_fn kern2 = ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL;
+            size_t panel_bytes = (size_t)K * NR * es;
             for (int64_t pc = 0; pc < K; pc += KC) {
                 int64_t kc = K - pc < KC ? K - pc : KC;
-                for (int64_t p = p0; p < p1; p++) {
-                    const uint8_t *bp = o->packed + ((size_t)p * (size_t)K + (size_t)pc) * NR * es;
-                    int64_t cols = O - p * NR < NR ? O - p * NR : NR;
+                for (int64_t p = p0; p < p1;) {
+                    /* two panels at once where there is a pair kernel and a second panel */
+                    int64_t w = kern2 && p + 1 < p1 ? 2 : 1;
+                    const uint8_t *bp = o->packed + (size_t)p * panel_bytes + (size_t)pc * NR * es;
+                    int64_t cols = O - p * NR < w * NR ? O - p * NR : w * NR;
                     for (int64_t b = ic; b < ie; b++) {
                         const float *a = ap + b * K * MR + pc * MR;
                         int64_t rows = n - b * MR < MR ? n - b * MR : MR;
                         float *c = o->y + b * MR * O + p * NR;
-                        if (rows == MR && cols == NR) {
-                            kern(kc, a, bp, c, O, pc > 0);
+                        int full = rows == MR && cols == w * NR;
+                        float *dst = full ? c : tmp;
+                        int64_t ld = full ? O : w * NR;
+                        if (w == 2)
+                            kern2(kc, a, bp, panel_bytes, dst, ld, full && pc > 0);
+                        else
+                            kern(kc, a, bp, dst, ld, full && pc > 0);
+                        if (full)
                             continue;
-                        }
-                        kern(kc, a, bp, tmp, NR, 0);
                         for (int64_t i = 0; i < rows; i++)
                             for (int64_t j = 0; j < cols; j++)
-                                c[i * O + j] = (pc > 0 ? c[i * O + j] : 0.0f) + tmp[i * NR + j];
+                                c[i * O + j] = (pc > 0 ? c[i * O + j] : 0.0f) + tmp[i * w * NR + j];
                     }
+                    p += w;
                 }
             }
         }
@@ -459,10 +476,6 @@ static tpi_panel_fn pick_panel2_fn(tpi_dtype dt)
 
 /* The GEMV's pair kernels (two adjacent panels per call, sharing each load
  * of x): AVX2's for one row; AVX-512's (gemv_avx512.c) for 1..4 rows. */
-typedef struct gemv_kernels {
-    int pair_rows;                            /* pair kernels exist for 1..pair_rows rows */
-    tpi_panel_fn (*pair)(tpi_dtype dt, int rows);
-} gemv_kernels;
 
 static tpi_panel_fn avx2_pair_fn(tpi_dtype dt, int rows)
 {
@@ -470,7 +483,8 @@ static tpi_panel_fn avx2_pair_fn(tpi_dtype dt, int rows)
     return pick_panel2_fn(dt);
 }
 
-static const gemv_kernels avx2_gemv = {1, avx2_pair_fn}, avx512_gemv = {GEMV_ROWS, tpi_avx512_pair_fn};
+static const cpu_kernels avx2_kernels = {1, avx2_pair_fn, NULL},
+                         avx512_kernels = {GEMV_ROWS, tpi_avx512_pair_fn, tpi_avx512_gemm_pair_fn};
 
 /* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
  * The panels of all the outputs form one parallel loop (one thread wake-up
@@ -478,7 +492,7 @@ static const gemv_kernels avx2_gemv = {1, avx2_pair_fn}, avx512_gemv = {GEMV_ROW
  * alone). Panels are handed out dynamically in small chunks: a thread that
  * the OS preempts (other processes, or other ranks on the same cores) then
  * delays only its current chunk rather than a fixed half of the matrix. */
-static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, const gemv_kernels *gk)
+static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, const cpu_kernels *gk)
 {
     for (int64_t i = 0; i < n; i += GEMV_ROWS) {
         int64_t m = n - i < GEMV_ROWS ? n - i : GEMV_ROWS;
@@ -516,7 +530,7 @@ static float *scratch(size_t bytes)
 }
 
 static void matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
-                         const gemv_kernels *gk)
+                         const cpu_kernels *gk)
 {
     if (n <= 0 || count <= 0)
         return;
@@ -553,7 +567,7 @@ static void matmul_multi(int count, float *const *ys, const float *x, int64_t n,
     if (m) {
         float *ap = n > GEMV_ROWS ? scratch((size_t)((n + MR - 1) / MR) * MR * (size_t)K * sizeof(float)) : NULL;
         if (ap)
-            gemm(outs, m, x, n, K, ap);
+            gemm(outs, m, x, n, K, ap, gk);
         else
             gemv(outs, m, x, n, K, gk);
     }
@@ -563,20 +577,20 @@ static void matmul_multi(int count, float *const *ys, const float *x, int64_t n,
 
 void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
 {
-    matmul_multi(count, ys, x, n, ws, &avx2_gemv);
+    matmul_multi(count, ys, x, n, ws, &avx2_kernels);
 }
 
 void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
 {
-    matmul_multi(1, &y, x, n, &w, &avx2_gemv);
+    matmul_multi(1, &y, x, n, &w, &avx2_kernels);
 }
 
 void tpi_avx512_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
 {
-    matmul_multi(count, ys, x, n, ws, &avx512_gemv);
+    matmul_multi(count, ys, x, n, ws, &avx512_kernels);
 }
 
 void tpi_avx512_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
 {
-    matmul_multi(1, &y, x, n, &w, &avx512_gemv);
+    matmul_multi(1, &y, x, n, &w, &avx512_kernels);
 }

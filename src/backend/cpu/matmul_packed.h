@@ -8,7 +8,8 @@
 
 #include "core/dtype.h"
 
-#define NR 16
+#define NR 16 /* outputs per weight panel */
+#define MR 6  /* rows per packed block of x (prefill): ap[k * MR + i] */
 
 /* tpi_dtype_size is out of line; the kernels need the size as a constant. */
 static inline __attribute__((always_inline)) size_t esize(tpi_dtype dt)
@@ -56,4 +57,11 @@ typedef void (*tpi_panel_fn)(float *y, const float *x, int64_t O, int64_t K, con
 /* gemv_avx512.c: pair kernels for 1..4 rows, AVX-512F (call only where the
  * processor has it). */
 tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows);
+
+/* A prefill micro-kernel over two adjacent panels: c[MR, 32] (row stride
+ * ldc) = (add ? c : 0) + the kc k-steps of packed rows a times panels b and
+ * b + panel_bytes. gemm_avx512.c's, AVX-512F. */
+typedef void (*tpi_gemm_pair_fn)(int64_t kc, const float *a, const uint8_t *b, size_t panel_bytes, float *c,
+                                 int64_t ldc, int add);
+tpi_gemm_pair_fn tpi_avx512_gemm_pair_fn(tpi_dtype dt);
 #endif
