@@ -1,6 +1,6 @@
-/* The decode GEMV with 512-bit vectors, over the AVX2 layout (so the GEMM,
- * the packing and the memory stay the same; select.c picks it where the
- * processor has AVX-512F). Why: a bf16 decode streams weights at the
+/* The decode GEMV with 512-bit vectors, over the AVX2 layout (so the
+ * packing and the memory stay the same; select.c picks it, with
+ * gemm_avx512.c, where the processor has AVX-512F). Why: a bf16 decode streams weights at the
  * memory's rate only if widening and FMAs keep up, and with AVX2 they do not
  * (bench_gemv_loop: about 75-90 % of a plain read from memory on Zen 5; the
  * 512-bit loop reaches the plain read). One zmm holds one k of two adjacent

@@ -11,8 +11,9 @@
 int tpi_avx2_prepare_weight(tpi_weight *w);
 void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
 void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
-/* The same matmul with the AVX-512F GEMV (gemv_avx512.c) for decode; only on
- * processors that have AVX-512F as well. */
+/* The same matmul with the AVX-512F GEMV and GEMM micro-kernels
+ * (gemv_avx512.c, gemm_avx512.c); only on processors that have AVX-512F as
+ * well. */
 void tpi_avx512_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
 void tpi_avx512_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
 void tpi_avx2_rmsnorm(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps);

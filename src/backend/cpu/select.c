@@ -1,7 +1,7 @@
 /* Picks the CPU kernels at run time: the library is built for plain x86-64,
  * with the *_avx2.c files compiled for AVX2/FMA/F16C and used only when the
- * processor (and OS) has all three, and the decode GEMV of gemv_avx512.c
- * added where AVX-512F is there too. TPI_KERNELS=ref|avx2|avx512 asks for
+ * processor (and OS) has all three, and the 512-bit matmul kernels of
+ * gemv_avx512.c and gemm_avx512.c added where AVX-512F is there too. TPI_KERNELS=ref|avx2|avx512 asks for
  * one set (to compare them, or to rule one out). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,8 @@
 #include "backend/cpu/kernels_avx2.h"
 
 /* Both sets share the packed weights, the GEMM and every other kernel; the
- * AVX-512 set differs only in the decode GEMV inside its matmul. */
+ * AVX-512 set differs only in the GEMV and GEMM micro-kernels inside its
+ * matmul. */
 #define AVX2_KERNELS                                                                                       \
     .prepare_weight = tpi_avx2_prepare_weight, .rmsnorm = tpi_avx2_rmsnorm, .rope = tpi_avx2_rope,       \
     .attention = tpi_avx2_attention, .silu_mul = tpi_avx2_silu_mul
