@@ -164,6 +164,8 @@ int cmd_bench_worker(int argc, char **argv)
     /* Decode: one sequence, `ctx` positions cached, then 16 greedy steps,
      * judged against the read bandwidth measured just before and after. */
     float *bw_buf = n_cs > 0 ? bandwidth_buffer(size) : NULL;
+    float streamed = (float)streamed_bytes(m);
+    comm->ops->allreduce_sum(comm, &streamed, 1); /* all ranks' bytes per token */
     for (int64_t i = 0; i < n_cs; i++) {
         int ctx = cs[i], steps = 16;
         tpi_kv *kv;
@@ -184,8 +186,6 @@ int cmd_bench_worker(int argc, char **argv)
                 return cli_fail(comm, "bench-worker", &err);
         t = (now() - t) / steps;
         double bw_after = read_bandwidth(comm, bw_buf, size);
-        float streamed = (float)streamed_bytes(m);
-        comm->ops->allreduce_sum(comm, &streamed, 1);
         if (rank == 0) {
             double gbs = streamed / t / 1e9, bw = bw_before > bw_after ? bw_before : bw_after;
             printf("DECODE ranks=%d ctx=%d %.2f tokens/s, %.2f GB/s of weights (%.2f GB streamed per token, all ranks)",
