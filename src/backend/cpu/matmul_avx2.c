@@ -467,20 +467,14 @@ static tpi_panel_fn pick_panel_fn(tpi_dtype dt, int64_t n)
     return fns[dt][n - 1];
 }
 
-/* One row against panels p and p + 1. */
-static tpi_panel_fn pick_panel2_fn(tpi_dtype dt)
-{
-    static const tpi_panel_fn fns[3] = {[TPI_F32] = panel2_F32, [TPI_BF16] = panel2_BF16, [TPI_F16] = panel2_F16};
-    return fns[dt];
-}
-
 /* The GEMV's pair kernels (two adjacent panels per call, sharing each load
- * of x): AVX2's for one row; AVX-512's (gemv_avx512.c) for 1..4 rows. */
-
+ * of x): AVX2's, here, for one row (cpu_kernels.pair_rows = 1, so rows is
+ * always 1); AVX-512's (gemv_avx512.c) for 1..4 rows. */
 static tpi_panel_fn avx2_pair_fn(tpi_dtype dt, int rows)
 {
     (void)rows;
-    return pick_panel2_fn(dt);
+    static const tpi_panel_fn fns[3] = {[TPI_F32] = panel2_F32, [TPI_BF16] = panel2_BF16, [TPI_F16] = panel2_F16};
+    return fns[dt];
 }
 
 static const cpu_kernels avx2_kernels = {1, avx2_pair_fn, NULL},
