@@ -11,8 +11,11 @@
  * pf8k (v1 with a software prefetch 8 KB ahead) and, on processors that
  * have it, avx512 (v1 with 512-bit vectors and 32-output panels), avx512p2
  * (two 16-output panels per zmm, as gemv_avx512.c does, there with a
- * prefetch) and avx512k2 (two k of one panel per zmm). Numbers are
- * meaningful only as ratios within one run. */
+ * prefetch), avx512k2 (two k of one panel per zmm) and quad (four
+ * 16-output panels, two per zmm, prefetched as gemv_avx512.c does), and
+ * read4 (the read over four panels at once: four streams, as the bandwidth
+ * probe of tpinfer bench reads). Numbers are meaningful only as ratios
+ * within one run. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>
@@ -153,6 +156,44 @@ AVX512 static void avx512k2_panel(float *y, const float *x, const uint16_t *w)
     _mm256_storeu_ps(y + 8, _mm256_add_ps(_mm512_castps512_ps256(hi), _mm512_extractf32x8_ps(hi, 1)));
 }
 
+/* the read over four panels at once: four sequential streams */
+AVX2 static void read4_panel(float *y, const float *x, const uint16_t *w)
+{
+    (void)x;
+    __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int k = 0; k < K; k += 2)
+        for (int j = 0; j < 4; j++) {
+            const __m256i *p = (const __m256i *)(w + (size_t)j * 16 * K + k * 16);
+            a[j] = _mm256_add_epi32(a[j], _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_loadu_si256(p + 1)));
+        }
+    _mm256_storeu_si256((__m256i *)y, _mm256_add_epi32(_mm256_add_epi32(a[0], a[1]), _mm256_add_epi32(a[2], a[3])));
+}
+
+/* four adjacent 16-wide panels in the AVX2 layout (four streams), panels
+ * 2q and 2q + 1 in one zmm, one broadcast of x[k] for four FMAs, each line
+ * prefetched 2 KB ahead */
+AVX512 static void quad_panel(float *y, const float *x, const uint16_t *w)
+{
+    const __m512i m = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 z = _mm512_setzero_ps(), c[2][4] = {{z, z, z, z}, {z, z, z, z}};
+    for (int k = 0; k < K; k += 2) {
+        for (int j = 0; j < 4; j++)
+            _mm_prefetch((const char *)(w + (size_t)j * 16 * K + k * 16) + 2048, _MM_HINT_T0);
+        for (int s = 0; s < 2; s++) {
+            __m512 a = _mm512_set1_ps(x[k + s]);
+            for (int q = 0; q < 2; q++) {
+                const uint16_t *p = w + (size_t)(2 * q) * 16 * K + (k + s) * 16;
+                __m512i r = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                                               _mm256_loadu_si256((const __m256i *)(p + 16 * K)), 1);
+                c[s][2 * q] = _mm512_fmadd_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(r, 16)), c[s][2 * q]);
+                c[s][2 * q + 1] = _mm512_fmadd_ps(a, _mm512_castsi512_ps(_mm512_and_si512(r, m)), c[s][2 * q + 1]);
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        _mm512_storeu_ps(y + 16 * j, _mm512_add_ps(c[0][j], c[1][j]));
+}
+
 static const struct {
     const char *name;
     panel_fn fn;
@@ -161,7 +202,8 @@ static const struct {
 } variants[] = {
     {"read", read_panel, 1, 0},         {"v1", v1_panel, 1, 0},         {"v2", v2_panel, 2, 0},
     {"nowiden", nowiden_panel, 1, 0},   {"pf8k", pf8k_panel, 1, 0},     {"avx512", avx512_panel, 2, 1},
-    {"avx512p2", avx512p2_panel, 2, 1}, {"avx512k2", avx512k2_panel, 1, 1},
+    {"avx512p2", avx512p2_panel, 2, 1}, {"avx512k2", avx512k2_panel, 1, 1}, {"quad", quad_panel, 4, 1},
+    {"read4", read4_panel, 4, 0},
 };
 #define N_VARIANTS (sizeof variants / sizeof variants[0])
 

@@ -24,7 +24,8 @@ void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *po
 void tpi_avx2_silu_mul(float *g, const float *u, int64_t n);
 
 /* Seconds to read `bytes` of buf once with `threads` OpenMP threads (a sum,
- * split statically): the memory's read rate when buf is far larger than the
- * caches. For benchmarks; run it a few times and keep the fastest. */
+ * each thread's share read as four streams at once): the memory's read rate
+ * when buf is far larger than the caches. For benchmarks; run it a few
+ * times and keep the fastest. */
 double tpi_avx2_read_seconds(const float *buf, size_t bytes, int threads);
 #endif
