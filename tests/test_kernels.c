@@ -117,10 +117,12 @@ static void matmul_case(tpi_dtype dt, int64_t rows, int64_t cols, int64_t n, siz
 static void test_matmul_shapes(void **state)
 {
     (void)state;
-    /* rows around the 16-wide panels, cols around the K blocks (512), n
-     * across the decode GEMV (<= 4) / GEMM (6-row blocks of 192) boundary */
-    static const int64_t shapes[][2] = {{1, 1},   {16, 16}, {17, 33},  {5, 7},   {40, 300},
-                                        {100, 257}, {33, 513}, {64, 64}, {15, 1000}, {48, 8}};
+    /* rows around the 16-wide panels (1-13 of them: the decode GEMV's
+     * 4-panel units, whole and with 1-3 panels left over), cols around the K
+     * blocks (512), n across the decode GEMV (<= 4) / GEMM (6-row blocks of
+     * 192) boundary */
+    static const int64_t shapes[][2] = {{1, 1},   {16, 16}, {17, 33},  {5, 7},   {40, 300},   {100, 257},
+                                        {33, 513}, {64, 64}, {15, 1000}, {48, 8}, {90, 70}, {200, 129}};
     static const int64_t ns[] = {1, 2, 3, 4, 5, 6, 7, 13, 17, 64, 97, 200};
     static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
     for (size_t d = 0; d < 3; d++)

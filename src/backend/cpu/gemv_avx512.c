@@ -38,105 +38,89 @@ INLINE void load_pair(const uint8_t *bp, const uint8_t *bq, tpi_dtype dt, __m512
     }
 }
 
-/* Rows 0..N-1 against panels p and p + 1; with one row the k loop runs four
- * independent accumulator sets, with two rows two, so FMA latency never
- * limits the stream. Each line of both panels is prefetched PREFETCH bytes
- * ahead: measured side by side (bench_kernels ... d, Zen 5 VM), the 512-bit
- * loop with it reached 80-85 % of the read bandwidth against 74-76 %
- * without it and 69-74 % for the AVX2 loop; 1, 4 and 8 KB were slower than
- * 2 KB. (The AVX2 loop itself got slower with a prefetch: it has no spare
- * issue slots for it.) */
-INLINE void pair(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, tpi_dtype dt, int64_t p,
-                 const int N)
+/* Rows 0..N-1 against the W (2 or 4) panels p..p + W - 1, one zmm per pair
+ * of panels and k. Four panels at once are four sequential streams, and the
+ * hardware prefetcher keeps more lines in flight over four streams than over
+ * two: one core's read rate from memory is bound by its lines in flight, not
+ * by the memory (bench_gemv_loop, one thread: avx512p2 24-28 GB/s, quad
+ * 30-33, a plain read 31-33). The k loop runs S independent accumulator sets
+ * so that at least 8 FMA chains hide the FMA latency, and each line of every
+ * panel is prefetched PREFETCH bytes ahead: measured side by side (bench_kernels ... d, Zen 5 VM),
+ * the two-panel loop with it reached 80-85 % of the read bandwidth against
+ * 74-76 % without it and 69-74 % for the AVX2 loop; 1, 4 and 8 KB were slower
+ * than 2 KB. (The AVX2 loop itself got slower with a prefetch: it has no
+ * spare issue slots for it.) */
+INLINE void span(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, tpi_dtype dt, int64_t p,
+                 const int N, const int W)
 {
-    const size_t step = NR * esize(dt);
-    const uint8_t *bq = bp + (size_t)K * step;
-    const float *x0 = x, *x1 = x + K, *x2 = x + 2 * K, *x3 = x + 3 * K;
-    __m512 z = _mm512_setzero_ps();
-    /* cRU: row R, column half U; d, e, f: further k sets of row 0 (and d1 of row 1) */
-    __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-    __m512 d00 = z, d01 = z, d10 = z, d11 = z, e00 = z, e01 = z, f00 = z, f01 = z;
+    const size_t step = NR * esize(dt), pbytes = (size_t)K * step;
+    const int S = N * W >= 8 ? 1 : 8 / (N * W); /* independent k sets */
+    const int KB = S < 2 ? 2 : S;               /* k-steps per iteration: at least one line of bf16 */
+    __m512 acc[4][4][4];                        /* [set][row][zmm of the k-step]; GCC keeps them in registers */
+    for (int s = 0; s < S; s++)
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < W; j++)
+                acc[s][i][j] = _mm512_setzero_ps();
+#define KSTEP(kk, set)                                                                                     \
+    do {                                                                                                 \
+        __m512 b[4];                                                                                     \
+        for (int q = 0; q < W / 2; q++)                                                                  \
+            load_pair(bp + 2 * q * pbytes + (size_t)(kk) * step, bp + (2 * q + 1) * pbytes + (size_t)(kk) * step, \
+                      dt, &b[2 * q], &b[2 * q + 1]);                                                     \
+        for (int i = 0; i < N; i++) {                                                                    \
+            __m512 a = _mm512_set1_ps(x[i * K + (kk)]);                                                  \
+            for (int j = 0; j < W; j++)                                                                  \
+                acc[set][i][j] = _mm512_fmadd_ps(a, b[j], acc[set][i][j]);                               \
+        }                                                                                                \
+    } while (0)
     int64_t k = 0;
-    /* the lines of k-steps [kk, kk + nk) of both panels, PREFETCH bytes on */
-#define PF(kk, nk)                                                                                         \
-    do {                                                                                                 \
-        for (size_t off = 0; off < (nk) * step; off += 64) {                                             \
-            _mm_prefetch((const char *)bp + (size_t)(kk) * step + PREFETCH + off, _MM_HINT_T0);          \
-            _mm_prefetch((const char *)bq + (size_t)(kk) * step + PREFETCH + off, _MM_HINT_T0);          \
-        }                                                                                                \
-    } while (0)
-#define STEP(kk, A0, A1, B0, B1, C0, C1, D0, D1)                                                           \
-    do {                                                                                                 \
-        __m512 b0, b1, a;                                                                                \
-        load_pair(bp + (size_t)(kk) * step, bq + (size_t)(kk) * step, dt, &b0, &b1);                     \
-        a = _mm512_set1_ps(x0[kk]);                                                                      \
-        A0 = _mm512_fmadd_ps(a, b0, A0);                                                                 \
-        A1 = _mm512_fmadd_ps(a, b1, A1);                                                                 \
-        if (N > 1) {                                                                                     \
-            a = _mm512_set1_ps(x1[kk]);                                                                  \
-            B0 = _mm512_fmadd_ps(a, b0, B0);                                                             \
-            B1 = _mm512_fmadd_ps(a, b1, B1);                                                             \
-        }                                                                                                \
-        if (N > 2) {                                                                                     \
-            a = _mm512_set1_ps(x2[kk]);                                                                  \
-            C0 = _mm512_fmadd_ps(a, b0, C0);                                                             \
-            C1 = _mm512_fmadd_ps(a, b1, C1);                                                             \
-        }                                                                                                \
-        if (N > 3) {                                                                                     \
-            a = _mm512_set1_ps(x3[kk]);                                                                  \
-            D0 = _mm512_fmadd_ps(a, b0, D0);                                                             \
-            D1 = _mm512_fmadd_ps(a, b1, D1);                                                             \
-        }                                                                                                \
-    } while (0)
-    if (N == 1) {
-        for (; k + 4 <= K; k += 4) {
-            PF(k, 4);
-            STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
-            STEP(k + 1, d00, d01, c10, c11, c20, c21, c30, c31);
-            STEP(k + 2, e00, e01, c10, c11, c20, c21, c30, c31);
-            STEP(k + 3, f00, f01, c10, c11, c20, c21, c30, c31);
-        }
-    } else if (N == 2) {
-        for (; k + 2 <= K; k += 2) {
-            PF(k, 2);
-            STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
-            STEP(k + 1, d00, d01, d10, d11, c20, c21, c30, c31);
-        }
-    } else {
-        for (; k + 2 <= K; k += 2) {
-            PF(k, 2);
-            STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
-            STEP(k + 1, c00, c01, c10, c11, c20, c21, c30, c31);
-        }
+    for (; k + KB <= K; k += KB) {
+        for (int w = 0; w < W; w++)
+            for (size_t off = 0; off < KB * step; off += 64)
+                _mm_prefetch((const char *)bp + w * pbytes + (size_t)k * step + PREFETCH + off, _MM_HINT_T0);
+        for (int kk = 0; kk < KB; kk++)
+            KSTEP(k + kk, kk % S);
     }
     for (; k < K; k++)
-        STEP(k, c00, c01, c10, c11, c20, c21, c30, c31);
-#undef STEP
-#undef PF
-    c00 = _mm512_add_ps(_mm512_add_ps(c00, d00), _mm512_add_ps(e00, f00));
-    c01 = _mm512_add_ps(_mm512_add_ps(c01, d01), _mm512_add_ps(e01, f01));
-    c10 = _mm512_add_ps(c10, d10);
-    c11 = _mm512_add_ps(c11, d11);
-    __m512 out[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
-    for (int i = 0; i < N; i++) {
-        __m512 lo = out[i][0], hi = out[i][1];
-        store_panel_row(y + i * O, O, p, _mm512_castps512_ps256(lo), _mm512_castps512_ps256(hi));
-        store_panel_row(y + i * O, O, p + 1, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(lo), 1)),
-                        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(hi), 1)));
-    }
+        KSTEP(k, 0);
+#undef KSTEP
+    for (int s = 1; s < S; s++)
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < W; j++)
+                acc[0][i][j] = _mm512_add_ps(acc[0][i][j], acc[s][i][j]);
+    /* zmm 2q holds columns 0-7 of panels p + 2q (low half) and p + 2q + 1
+     * (high half); zmm 2q + 1 their columns 8-15 */
+    for (int i = 0; i < N; i++)
+        for (int q = 0; q < W / 2; q++) {
+            __m512 lo = acc[0][i][2 * q], hi = acc[0][i][2 * q + 1];
+            store_panel_row(y + i * O, O, p + 2 * q, _mm512_castps512_ps256(lo), _mm512_castps512_ps256(hi));
+            store_panel_row(y + i * O, O, p + 2 * q + 1,
+                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(lo), 1)),
+                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(hi), 1)));
+        }
 }
 
-/* One function per (dtype, rows), so the tests on them fold away in the k loop. */
-#define PAIR_FN(dt, N)                                                                                      \
+/* One function per (dtype, rows, width), so the tests on them fold away in the k loop. */
+#define SPAN_FN(dt, N)                                                                                      \
     static void pair_##dt##_##N(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p) \
     {                                                                                                      \
-        pair(y, x, O, K, bp, TPI_##dt, p, N);                                                              \
+        span(y, x, O, K, bp, TPI_##dt, p, N, 2);                                                           \
+    }                                                                                                      \
+    static void quad_##dt##_##N(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p) \
+    {                                                                                                      \
+        span(y, x, O, K, bp, TPI_##dt, p, N, 4);                                                           \
     }
-TPI_EACH_DTYPE_ROWS(PAIR_FN)
-#undef PAIR_FN
+TPI_EACH_DTYPE_ROWS(SPAN_FN)
+#undef SPAN_FN
 
 tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows)
 {
     static const tpi_panel_fn fns[3][4] = TPI_DTYPE_ROWS_TABLE(pair);
+    return rows >= 1 && rows <= 4 ? fns[dt][rows - 1] : NULL;
+}
+
+tpi_panel_fn tpi_avx512_quad_fn(tpi_dtype dt, int rows)
+{
+    static const tpi_panel_fn fns[3][4] = TPI_DTYPE_ROWS_TABLE(quad);
     return rows >= 1 && rows <= 4 ? fns[dt][rows - 1] : NULL;
 }

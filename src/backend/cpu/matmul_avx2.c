@@ -23,10 +23,10 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/matmul_packed.h"
+#include "core/mem.h"
 
 #ifndef KC
 #define KC 512 /* 16 x 512 bf16 = 16 KB of weights + 6 x 512 x 4 = 12 KB of activations in L1 (48 KB) */
@@ -96,23 +96,15 @@ static void pack(void *dst, const tpi_weight *w)
     }
 }
 
-/* Packed weights are streamed once per token in decode; on 2 MB pages the
- * stream needs 512x fewer page walks (THP is often in "madvise" mode, so
- * ask for it). Small buffers keep 64-byte alignment and plain pages. */
+/* Packed weights are streamed once per token in decode, hence on 2 MB
+ * pages (core/mem.c). */
 static void *alloc_packed(size_t bytes)
 {
-    const size_t huge = (size_t)2 << 20;
-    if (bytes < huge) {
-        size_t alloc = (bytes + 63) / 64 * 64;
-        return aligned_alloc(64, alloc ? alloc : 64);
-    }
-    size_t alloc = (bytes + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, alloc);
 #if GEMV_HUGE
-    if (p)
-        madvise(p, alloc, MADV_HUGEPAGE); /* only a hint: failure leaves 4 KB pages */
+    return tpi_alloc_stream(bytes);
+#else
+    return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
 #endif
-    return p;
 }
 
 int tpi_avx2_prepare_weight(tpi_weight *w)
@@ -264,11 +256,12 @@ static int64_t find_unit(const mm_out *outs, int count, int64_t u, int64_t per, 
 }
 
 /* The kernels a matmul call uses beyond the AVX2 ones: AVX2's own set has
- * the GEMV pair kernel for one row only and no GEMM pair kernel;
- * AVX-512's (gemv_avx512.c, gemm_avx512.c) has both. */
+ * the GEMV pair kernel for one row only, no quad kernel and no GEMM pair
+ * kernel; AVX-512's (gemv_avx512.c, gemm_avx512.c) has all three. */
 typedef struct cpu_kernels {
-    int pair_rows;                                /* GEMV pair kernels exist for 1..pair_rows rows */
+    int pair_rows;                                /* GEMV pair (and quad) kernels exist for 1..pair_rows rows */
     tpi_panel_fn (*pair)(tpi_dtype dt, int rows);
+    tpi_panel_fn (*quad)(tpi_dtype dt, int rows); /* NULL: pairs only */
     tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
 } cpu_kernels;
 
@@ -477,8 +470,9 @@ static tpi_panel_fn avx2_pair_fn(tpi_dtype dt, int rows)
     return fns[dt];
 }
 
-static const cpu_kernels avx2_kernels = {1, avx2_pair_fn, NULL},
-                         avx512_kernels = {GEMV_ROWS, tpi_avx512_pair_fn, tpi_avx512_gemm_pair_fn};
+static const cpu_kernels avx2_kernels = {1, avx2_pair_fn, NULL, NULL},
+                         avx512_kernels = {GEMV_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
+                                           tpi_avx512_gemm_pair_fn};
 
 /* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
  * The panels of all the outputs form one parallel loop (one thread wake-up
@@ -490,7 +484,8 @@ static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64
 {
     for (int64_t i = 0; i < n; i += GEMV_ROWS) {
         int64_t m = n - i < GEMV_ROWS ? n - i : GEMV_ROWS;
-        const int64_t per = m <= gk->pair_rows ? 2 : 1; /* units of two panels of one weight */
+        /* units of up to four panels of one weight, as wide as the kernels go */
+        const int64_t per = m > gk->pair_rows ? 1 : gk->quad ? 4 : 2;
         int64_t nu = n_units(outs, count, per);
         const float *xi = x + i * K;
 #pragma omp parallel for schedule(dynamic, 4 / per)
@@ -498,9 +493,24 @@ static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64
             int wi;
             int64_t p = find_unit(outs, count, u, per, &wi);
             const mm_out *o = &outs[wi];
-            const uint8_t *bp = o->packed + (size_t)p * (size_t)K * NR * tpi_dtype_size(o->dt);
-            tpi_panel_fn fn = per == 2 && p + 1 < o->np ? gk->pair(o->dt, (int)m) : pick_panel_fn(o->dt, m);
-            fn(o->y + i * o->O, xi, o->O, K, bp, p);
+            size_t panel_bytes = (size_t)K * NR * tpi_dtype_size(o->dt);
+            int64_t end = p + per < o->np ? p + per : o->np;
+            float *y = o->y + i * o->O;
+            if (per == 4 && end - p == 4) {
+                gk->quad(o->dt, (int)m)(y, xi, o->O, K, o->packed + (size_t)p * panel_bytes, p);
+                continue;
+            }
+            /* a weight's last unit: what is left in pairs, then one panel */
+            for (int64_t q = p; q < end;) {
+                const uint8_t *bp = o->packed + (size_t)q * panel_bytes;
+                if (per > 1 && q + 1 < end) {
+                    gk->pair(o->dt, (int)m)(y, xi, o->O, K, bp, q);
+                    q += 2;
+                } else {
+                    pick_panel_fn(o->dt, m)(y, xi, o->O, K, bp, q);
+                    q++;
+                }
+            }
         }
     }
 }

@@ -37,8 +37,8 @@ static inline __attribute__((always_inline)) void store_panel_row(float *y, int6
 
 /* A GEMV kernel: `rows` (fixed per function) rows of x [rows, K] against
  * panel p of a packed weight with O outputs (bp: the panel's first byte),
- * writing columns 16p.. of y [rows, O]. The pair kernels do panels p and
- * p + 1 (bp: panel p's first byte; the next panel follows it). */
+ * writing columns 16p.. of y [rows, O]. The pair (quad) kernels do panels p
+ * and p + 1 (to p + 3) (bp: panel p's first byte; the next panels follow it). */
 typedef void (*tpi_panel_fn)(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, int64_t p);
 
 /* The kernels are specialised per (dtype, rows) so that the dtype tests and
@@ -54,9 +54,11 @@ typedef void (*tpi_panel_fn)(float *y, const float *x, int64_t O, int64_t K, con
         [TPI_F16] = {prefix##_F16_1, prefix##_F16_2, prefix##_F16_3, prefix##_F16_4},                    \
     }
 
-/* gemv_avx512.c: pair kernels for 1..4 rows, AVX-512F (call only where the
- * processor has it). */
+/* gemv_avx512.c: kernels over two (pair) and four (quad: panels p..p + 3)
+ * adjacent panels for 1..4 rows, AVX-512F (call only where the processor
+ * has it). */
 tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows);
+tpi_panel_fn tpi_avx512_quad_fn(tpi_dtype dt, int rows);
 
 /* A prefill micro-kernel over two adjacent panels: c[MR, 32] (row stride
  * ldc) = (add ? c : 0) + the kc k-steps of packed rows a times panels b and
