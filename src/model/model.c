@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/mem.h"
 #include "model/model.h"
 
 /* Inverse RoPE frequencies, transformers' modeling_rope_utils: default
@@ -156,8 +157,9 @@ int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_c
     kv->stride = m->sh.n_kv_heads * m->cfg.head_dim;
     size_t n = (size_t)kv->n_layers * (size_t)n_seq * (size_t)max_ctx * (size_t)kv->stride;
     kv->len = calloc((size_t)n_seq, sizeof *kv->len);
-    kv->k = malloc(n * sizeof(float) + 1);
-    kv->v = malloc(n * sizeof(float) + 1);
+    /* decode reads the whole cache per token: 2 MB pages, as the weights */
+    kv->k = tpi_alloc_stream(n * sizeof(float) + 1);
+    kv->v = tpi_alloc_stream(n * sizeof(float) + 1);
     if (!kv->len || !kv->k || !kv->v) {
         tpi_kv_free(kv);
         return tpi_err(err, TPI_ENOMEM, "out of memory for a KV cache of %lld sequences x %lld positions (%.1f MiB)",
