@@ -73,7 +73,8 @@ static void usage(FILE *f)
                "  --decode-ctx 128,1024  contexts at which decode tokens/s is measured\n"
                "  --csv FILE          write ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n"
                "  --png FILE          speedup chart (default bench.png; needs gnuplot)\n"
-               "  --reps N            timed repetitions per point (best is kept; default 2)\n"
+               "  --reps N            timed repetitions per prefill point, and decode windows of\n"
+               "                      16 steps beyond one (the best is kept; default 2)\n"
                "  --threads T         threads per rank instead of cores / ranks\n"
                "  --scaling           also run 1 rank x 1 thread and print N x 1 vs 1 x 1 and vs 1 x N\n"
                "--shape writes the model (tpinfer make-model) into out/<shape>-<dtype> first.\n");
