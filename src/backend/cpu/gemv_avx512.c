@@ -75,9 +75,18 @@ INLINE void span(float *y, const float *x, int64_t O, int64_t K, const uint8_t *
     } while (0)
     int64_t k = 0;
     for (; k + KB <= K; k += KB) {
+        /* Near the end, where the lines ahead are the next panel's, which
+         * this call is already reading, the lines of panel p + W + w instead:
+         * the next unit's, if this thread takes it (always so with one
+         * thread), so that its start is not left to demand misses.
+         * bench_kernels 1 3 d, 3 alternating runs: 98 % of the read against
+         * 96 % without (1 thread), within the noise. */
+        size_t ahead = (size_t)k * step + PREFETCH;
+        if (ahead >= pbytes)
+            ahead += (size_t)(W - 1) * pbytes;
         for (int w = 0; w < W; w++)
             for (size_t off = 0; off < KB * step; off += 64)
-                _mm_prefetch((const char *)bp + w * pbytes + (size_t)k * step + PREFETCH + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)bp + w * pbytes + ahead + off, _MM_HINT_T0);
         for (int kk = 0; kk < KB; kk++)
             KSTEP(k + kk, kk % S);
     }
