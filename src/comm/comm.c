@@ -58,7 +58,7 @@ static void self_free(tpi_comm *c)
 }
 
 static const tpi_comm_ops self_ops = {
-    self_barrier, self_bcast, self_allreduce, self_gatherv, self_argmax, self_max_i32, self_abort, self_free, NULL,
+    self_barrier, self_bcast, self_allreduce, self_gatherv, self_argmax, self_max_i32, self_abort, self_free,
 };
 
 int tpi_comm_self_create(tpi_comm **out, tpi_error *err)

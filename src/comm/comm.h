@@ -21,10 +21,6 @@ typedef struct tpi_comm_ops {
     int (*allreduce_max_i32)(tpi_comm *c, int32_t *buf, int64_t n);
     void (*abort)(tpi_comm *c, int code);
     void (*free)(tpi_comm *c);
-    /* Not collective, optional (NULL: none): the caller reads [p, p + bytes)
-     * right after its next all-reduce, which may prefetch it while it waits
-     * for the other ranks. */
-    void (*read_next)(tpi_comm *c, const void *p, size_t bytes);
 } tpi_comm_ops;
 
 struct tpi_comm {

@@ -117,15 +117,8 @@ static void mpi_free(tpi_comm *c)
     free(c);
 }
 
-static void mpi_read_next(tpi_comm *c, const void *p, size_t bytes)
-{
-    mpi_impl *m = c->impl;
-    if (m->shm)
-        tpi_shm_read_next(m->shm, p, bytes);
-}
-
 static const tpi_comm_ops mpi_ops = {
-    mpi_barrier, mpi_bcast, mpi_allreduce, mpi_gatherv, mpi_argmax, mpi_max_i32, mpi_abort, mpi_free, mpi_read_next,
+    mpi_barrier, mpi_bcast, mpi_allreduce, mpi_gatherv, mpi_argmax, mpi_max_i32, mpi_abort, mpi_free,
 };
 
 int tpi_comm_mpi_launched(void)

@@ -29,16 +29,10 @@
 #define CHUNK ((int64_t)1 << 14)
 #define HEADER 128               /* the sequence counter on its own cache lines */
 
-/* Bytes of the caller's next read prefetched, at most, while waiting: what
- * a core's L2 (1 MB on Zen 4/5, 2 MB on recent Intel) keeps with room to
- * spare. */
-#define READ_AHEAD ((size_t)512 << 10)
-
 struct tpi_shm {
     MPI_Win win;
     int rank, size;
     uint64_t gen;
-    const char *next, *next_end; /* read_next's region not yet prefetched */
     _Atomic uint64_t **seq; /* [size] each rank's published generation */
     float **slot;           /* [size] each rank's two slots, CHUNK floats apart */
 };
@@ -52,24 +46,12 @@ static void pause_cpu(void)
 
 /* Spinning costs nothing when each rank has a core; past a short spin the
  * waiter yields and then sleeps, so ranks that share cores (more ranks than
- * cores) still make progress. A rank that dies makes mpirun end the job.
- *
- * While it spins, the waiter prefetches what the caller reads next (the
- * next matmul's weights): in a decode with one thread per rank the ranks
- * wait for each other ~5 % of the time (perf) at the 2 all-reduces per
- * layer, the memory idle for the waiter; its next GEMV then starts from L2.
- * 2 x 1 decode, 4 alternating pairs of runs: 17.9 tokens/s with it, 17.3
- * without (within this VM's noise, but in the expected direction). */
+ * cores) still make progress. A rank that dies makes mpirun end the job. */
 static void wait_published(struct tpi_shm *s, uint64_t gen)
 {
     for (int q = 0; q < s->size; q++) {
         for (unsigned spins = 0; atomic_load_explicit(s->seq[q], memory_order_acquire) < gen; spins++) {
-            if (s->next < s->next_end) {
-                for (int i = 0; i < 4; i++)
-                    __builtin_prefetch(s->next + 64 * i, 0, 2); /* x86: prefetcht1, to L2 */
-                s->next += 256;
-                spins = 0;
-            } else if (spins < 4000) {
+            if (spins < 4000) {
                 pause_cpu();
             } else if (spins < 4200) {
                 sched_yield();
@@ -105,14 +87,7 @@ int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n)
         wait_published(s, g);
         sum_slots(s, buf + off, half, k);
     }
-    s->next = s->next_end = NULL; /* a hint holds for one all-reduce */
     return 0;
-}
-
-void tpi_shm_read_next(struct tpi_shm *s, const void *p, size_t bytes)
-{
-    s->next = p;
-    s->next_end = s->next + (bytes < READ_AHEAD ? bytes : READ_AHEAD);
 }
 
 int tpi_shm_create(struct tpi_shm **out, MPI_Comm comm)

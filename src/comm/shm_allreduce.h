@@ -12,9 +12,6 @@ struct tpi_shm;
 int tpi_shm_create(struct tpi_shm **out, MPI_Comm comm);
 /* Collective; buf holds the sum on every rank, bit-identical across ranks. */
 int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n);
-/* The caller reads [p, p + bytes) after its next all-reduce: a rank that
- * waits there for the others prefetches the start of it meanwhile. */
-void tpi_shm_read_next(struct tpi_shm *s, const void *p, size_t bytes);
 /* Collective (frees the window). */
 void tpi_shm_free(struct tpi_shm *s);
 #endif

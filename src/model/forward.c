@@ -116,28 +116,13 @@ static void add(float *y, const float *x, int64_t n)
         y[i] += x[i];
 }
 
-/* next: the weight the caller multiplies by right after; a rank that waits
- * in the all-reduce for the others may prefetch it meanwhile. */
-static int allreduce(tpi_model *m, float *buf, int64_t n, int split, const tpi_weight *next, tpi_error *err)
+static int allreduce(tpi_model *m, float *buf, int64_t n, int split, tpi_error *err)
 {
     if (!split || m->comm->size == 1)
         return 0;
-    if (next && m->comm->ops->read_next) {
-        if (next->packed)
-            m->comm->ops->read_next(m->comm, next->packed, (size_t)next->packed_bytes);
-        else if (next->data)
-            m->comm->ops->read_next(m->comm, next->data,
-                                    (size_t)(next->rows * next->cols) * tpi_dtype_size(next->dtype));
-    }
     if (m->comm->ops->allreduce_sum(m->comm, buf, n))
         return tpi_err(err, TPI_ECOMM, "all-reduce of %lld floats failed (a rank died?)", (long long)n);
     return 0;
-}
-
-/* The first weight that layer l reads (the LM head past the last layer). */
-static const tpi_weight *first_weight(const tpi_model *m, int64_t l)
-{
-    return l < m->cfg.n_layers ? &m->layers[l].wq : &m->lm_head;
 }
 
 /* Rows of the embedding this rank holds; others stay zero until the all-reduce. */
@@ -153,7 +138,7 @@ static int embed(tpi_model *m, const int32_t *ids, run_state *s, tpi_error *err)
         else
             memset(xt, 0, (size_t)H * sizeof *xt);
     }
-    return allreduce(m, s->x, s->n_tok * H, ne != m->cfg.vocab_size, first_weight(m, 0), err);
+    return allreduce(m, s->x, s->n_tok * H, ne != m->cfg.vocab_size, err);
 }
 
 static void rope_tables(const tpi_model *m, run_state *s)
@@ -216,7 +201,7 @@ static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n
     matmul(m, s->xb, s->att, n, &L->wo);
     if (!qd)
         memset(s->xb, 0, (size_t)(n * H) * sizeof(float));
-    int rc = allreduce(m, s->xb, n * H, sh->attn_split, &L->wg, err);
+    int rc = allreduce(m, s->xb, n * H, sh->attn_split, err);
     if (rc)
         return rc;
     add_bias(s->xb, L->bo, n, H);
@@ -240,7 +225,7 @@ static int mlp_block(tpi_model *m, int64_t l, run_state *s, tpi_error *err)
         matmul(m, s->xb, s->g, n, &L->wd);
     else
         memset(s->xb, 0, (size_t)(n * H) * sizeof(float));
-    int rc = allreduce(m, s->xb, n * H, m->sh.mlp_split, first_weight(m, l + 1), err);
+    int rc = allreduce(m, s->xb, n * H, m->sh.mlp_split, err);
     if (rc)
         return rc;
     add_bias(s->xb, L->bd, n, H);
