@@ -2,9 +2,9 @@
  * ranks (threads per rank = cores / ranks), next to the machine's OpenBLAS
  * sgemm rate; decode tokens/s; all-reduce latency and bandwidth.
  *
- * The driver (no MPI) measures sgemm, then runs each rank count as
- * `[mpirun -np N] tpinfer bench-worker ...`, whose rank 0 prints RESULT lines
- * the driver turns into the table, the CSV and the chart. */
+ * The driver (no MPI) measures sgemm, then runs each configuration (ranks x
+ * threads) as `[mpirun -np N] tpinfer bench-worker ...`, whose rank 0 prints
+ * RESULT lines the driver turns into the table, the CSV and the chart. */
 #include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -54,7 +54,19 @@ static double sgemm_gflops(int threads, int m, int n, int k)
 typedef struct row {
     int ranks, threads, batch, seq;
     double ms, tokens_per_s, gflops, pct;
+    int config, order; /* for the table's order: configuration, then batch as given */
 } row;
+
+/* One configuration of the sweep; extra: the 1 x 1 run of --scaling. */
+typedef struct config {
+    int ranks, threads, extra;
+} config;
+
+static int by_config(const void *a, const void *b)
+{
+    const row *x = a, *y = b;
+    return x->config != y->config ? x->config - y->config : x->order - y->order;
+}
 
 static const row *find_row(const row *rows, int n, int ranks, int threads, int batch)
 {
@@ -171,10 +183,14 @@ int cmd_bench(int argc, char **argv)
         }
         dir = made;
     }
-    int32_t *rk;
-    int64_t n_rk;
+    int32_t *rk, *bs;
+    int64_t n_rk, n_bs;
     if (cli_parse_ids(ranks, "--ranks", &rk, &n_rk))
         return 2;
+    if (cli_parse_ids(batches, "--batches", &bs, &n_bs)) {
+        free(rk);
+        return 2;
+    }
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     /* The yardstick: OpenBLAS sgemm on the FFN shape of one 512-token
      * sequence, measured before the first run and after each, so that each
@@ -184,33 +200,63 @@ int cmd_bench(int argc, char **argv)
     sg[1] = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : sg[0];
     printf("OpenBLAS sgemm [%d x 2048] x [2048 x 2048]^T: %.1f GFLOP/s with 1 thread, %.1f GFLOP/s with %d threads\n",
            seq, sg[0], sg[1], cores);
-    row rows[256];
-    int n_rows = 0, n_main = 0; /* the chart shows the main sweep only */
     /* The issue's scaling targets compare N ranks x 1 thread with 1 x 1 and
-     * 1 x cores: with --scaling, one more run, 1 rank on 1 thread. */
-    int n_runs = (int)n_rk + (scaling && cores > 1);
-    for (int i = 0; i < n_runs; i++) {
-        int extra = i == n_rk, nr = extra ? 1 : rk[i];
-        int threads = extra ? 1 : fixed_threads > 0 ? fixed_threads : cores / nr > 0 ? cores / nr : 1;
-        int wide = threads * nr > 1, first = n_rows;
-        if (run_worker(self, nr, threads, dir, batches, seq, ctxs, reps, rows, &n_rows)) {
-            fprintf(stderr, "tpinfer bench: the %d-rank %d-thread run failed\n", nr, threads);
-            free(rk);
-            return 1;
-        }
-        double after[2] = {sgemm_gflops(1, seq, 2048, 2048), 0};
-        after[1] = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : after[0];
-        printf("sgemm (%d thread%s) around the %d x %d run: %.1f GFLOP/s before, %.1f after\n", wide ? cores : 1,
-               wide ? "s" : "", nr, threads, sg[wide], after[wide]);
-        double best = after[wide] > sg[wide] ? after[wide] : sg[wide];
-        for (int j = first; j < n_rows; j++)
-            rows[j].pct = 100.0 * rows[j].gflops / best;
-        sg[0] = after[0];
-        sg[1] = after[1];
-        if (!extra)
-            n_main = n_rows;
+     * 1 x cores: with --scaling, one more configuration, 1 rank on 1 thread. */
+    config cf[64];
+    int n_cf = 0;
+    for (int64_t i = 0; i < n_rk && n_cf < 63; i++) {
+        int t = fixed_threads > 0 ? fixed_threads : cores / rk[i] > 0 ? cores / rk[i] : 1;
+        cf[n_cf++] = (config){rk[i], t, 0};
     }
+    if (scaling && cores > 1)
+        cf[n_cf++] = (config){1, 1, 1};
     free(rk);
+    row rows[256];
+    int n_rows = 0, fail = 0;
+    /* Prefill: batch by batch, every configuration in turn, so that the
+     * machine's drift over the minutes of a sweep falls on all of them
+     * alike and their ratios are taken side by side (one configuration after
+     * another gave 2 x 1 vs 1 x 2 of 0.82-0.98x in one sweep where runs side
+     * by side gave 1.03x). Each run is judged against the sgemm measured
+     * just before and after it. */
+    for (int64_t b = 0; b < n_bs && !fail; b++)
+        for (int i = 0; i < n_cf && !fail && n_rows < 256; i++) {
+            char one[16];
+            snprintf(one, sizeof one, "%d", bs[b]);
+            int wide = cf[i].ranks * cf[i].threads > 1, first = n_rows;
+            if (run_worker(self, cf[i].ranks, cf[i].threads, dir, one, seq, "none", reps, rows, &n_rows)) {
+                fprintf(stderr, "tpinfer bench: the %d-rank %d-thread run at batch %d failed\n", cf[i].ranks,
+                        cf[i].threads, bs[b]);
+                fail = 1;
+                break;
+            }
+            double after[2] = {sgemm_gflops(1, seq, 2048, 2048), 0};
+            after[1] = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : after[0];
+            double best = after[wide] > sg[wide] ? after[wide] : sg[wide];
+            for (int j = first; j < n_rows; j++) {
+                rows[j].pct = 100.0 * rows[j].gflops / best;
+                rows[j].config = i;
+                rows[j].order = (int)b;
+            }
+            printf("sgemm (%d thread%s) around the %d x %d run at batch %d: %.1f GFLOP/s before, %.1f after\n",
+                   wide ? cores : 1, wide ? "s" : "", cf[i].ranks, cf[i].threads, bs[b], sg[wide], after[wide]);
+            sg[0] = after[0];
+            sg[1] = after[1];
+        }
+    /* Decode and the all-reduce: one run per configuration. */
+    for (int i = 0; i < n_cf && !fail; i++)
+        if (strcmp(ctxs, "none") && run_worker(self, cf[i].ranks, cf[i].threads, dir, "none", seq, ctxs, reps, rows,
+                                               &n_rows)) {
+            fprintf(stderr, "tpinfer bench: the %d-rank %d-thread decode run failed\n", cf[i].ranks, cf[i].threads);
+            fail = 1;
+        }
+    free(bs);
+    if (fail)
+        return 1;
+    qsort(rows, (size_t)n_rows, sizeof *rows, by_config);
+    int n_main = 0; /* the chart shows the main sweep only: the rows before the extra configuration's */
+    while (n_main < n_rows && !cf[rows[n_main].config].extra)
+        n_main++;
     printf("\n%5s %7s %5s %5s %10s %10s %8s %7s %8s\n", "ranks", "threads", "batch", "seq", "ms", "tokens/s",
            "GFLOP/s", "%sgemm", "speedup");
     for (int i = 0; i < n_rows; i++) {

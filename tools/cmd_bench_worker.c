@@ -114,9 +114,10 @@ int cmd_bench_worker(int argc, char **argv)
     }
     if (!dir)
         return 2;
-    int32_t *bs, *cs;
-    int64_t n_bs, n_cs;
-    if (cli_parse_ids(batches, "--batches", &bs, &n_bs) || cli_parse_ids(ctxs, "--decode-ctx", &cs, &n_cs))
+    int32_t *bs = NULL, *cs = NULL;
+    int64_t n_bs = 0, n_cs = 0; /* "none": that part is skipped */
+    if ((strcmp(batches, "none") && cli_parse_ids(batches, "--batches", &bs, &n_bs)) ||
+        (strcmp(ctxs, "none") && cli_parse_ids(ctxs, "--decode-ctx", &cs, &n_cs)))
         return 2;
     tpi_comm *comm;
     if (cli_comm(&comm, &argc, &argv, "bench-worker"))
@@ -208,8 +209,8 @@ int cmd_bench_worker(int argc, char **argv)
     free(bw_buf);
 
     /* All-reduce of the message sizes the model sends: one token's hidden
-     * state (decode), 64 KB, and a 512-token prefill's. */
-    if (size > 1) {
+     * state (decode), 64 KB, and a 512-token prefill's; in the decode run. */
+    if (size > 1 && n_cs > 0) {
         int64_t sizes[] = {cfg->hidden_size, 16384, (int64_t)seq * cfg->hidden_size};
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
             float *buf = calloc((size_t)sizes[k], sizeof *buf);
