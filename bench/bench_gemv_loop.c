@@ -13,9 +13,9 @@
  * (two 16-output panels per zmm, as gemv_avx512.c does, there with a
  * prefetch), avx512k2 (two k of one panel per zmm) and quad (four
  * 16-output panels, two per zmm, prefetched as gemv_avx512.c does), and
- * read4 (the read over four panels at once: four streams, as the bandwidth
- * probe of tpinfer bench reads). Numbers are meaningful only as ratios
- * within one run. */
+ * read4 (the read over four panels at once: four streams) and read4pf (the
+ * same with a prefetch 2 KB ahead, as the bandwidth probe of tpinfer bench
+ * reads). Numbers are meaningful only as ratios within one run. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>
@@ -156,18 +156,25 @@ AVX512 static void avx512k2_panel(float *y, const float *x, const uint16_t *w)
     _mm256_storeu_ps(y + 8, _mm256_add_ps(_mm512_castps512_ps256(hi), _mm512_extractf32x8_ps(hi, 1)));
 }
 
-/* the read over four panels at once: four sequential streams */
-AVX2 static void read4_panel(float *y, const float *x, const uint16_t *w)
-{
-    (void)x;
-    __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int k = 0; k < K; k += 2)
-        for (int j = 0; j < 4; j++) {
-            const __m256i *p = (const __m256i *)(w + (size_t)j * 16 * K + k * 16);
-            a[j] = _mm256_add_epi32(a[j], _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_loadu_si256(p + 1)));
-        }
-    _mm256_storeu_si256((__m256i *)y, _mm256_add_epi32(_mm256_add_epi32(a[0], a[1]), _mm256_add_epi32(a[2], a[3])));
-}
+/* the read over four panels at once: four sequential streams, each line
+ * prefetched PF bytes ahead or not at all */
+#define READ4(name, PF)                                                                                   \
+    AVX2 static void name(float *y, const float *x, const uint16_t *w)                                    \
+    {                                                                                                     \
+        (void)x;                                                                                          \
+        __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),           \
+                        _mm256_setzero_si256()};                                                          \
+        for (int k = 0; k < K; k += 2)                                                                    \
+            for (int j = 0; j < 4; j++) {                                                                 \
+                const __m256i *p = (const __m256i *)(w + (size_t)j * 16 * K + k * 16);                    \
+                if (PF)                                                                                   \
+                    _mm_prefetch((const char *)p + PF, _MM_HINT_T0);                                      \
+                a[j] = _mm256_add_epi32(a[j], _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_loadu_si256(p + 1))); \
+            }                                                                                             \
+        _mm256_storeu_si256((__m256i *)y, _mm256_add_epi32(_mm256_add_epi32(a[0], a[1]), _mm256_add_epi32(a[2], a[3]))); \
+    }
+READ4(read4_panel, 0)
+READ4(read4pf_panel, 2048)
 
 /* four adjacent 16-wide panels in the AVX2 layout (four streams), panels
  * 2q and 2q + 1 in one zmm, one broadcast of x[k] for four FMAs, each line
@@ -203,7 +210,7 @@ static const struct {
     {"read", read_panel, 1, 0},         {"v1", v1_panel, 1, 0},         {"v2", v2_panel, 2, 0},
     {"nowiden", nowiden_panel, 1, 0},   {"pf8k", pf8k_panel, 1, 0},     {"avx512", avx512_panel, 2, 1},
     {"avx512p2", avx512p2_panel, 2, 1}, {"avx512k2", avx512k2_panel, 1, 1}, {"quad", quad_panel, 4, 1},
-    {"read4", read4_panel, 4, 0},
+    {"read4", read4_panel, 4, 0},       {"read4pf", read4pf_panel, 4, 0},
 };
 #define N_VARIANTS (sizeof variants / sizeof variants[0])
 

@@ -35,7 +35,9 @@
 #define MC_BLOCKS 32 /* 192 rows x KC x 4 = 384 KB of packed activations in L2; KC and MC were
                         * tuned on the llama-1b shapes (512/32 beat 256/16 by ~10 %) */
 #endif
+#ifndef PANEL_CHUNK
 #define PANEL_CHUNK 8 /* output panels per GEMM work unit */
+#endif
 #define GEMV_ROWS 4
 #ifndef GEMV_HUGE
 #define GEMV_HUGE 1

@@ -20,12 +20,12 @@ static double now(void)
  * (its share's quarters side by side), with one accumulator per stream, and
  * prefetches each line PREFETCH bytes ahead. A core's read rate from memory
  * is bound by how many lines it has in flight, and both keep more in flight.
- * On the Zen 5 VM, 2 threads, side by side (best of 5): one stream 44.6-44.9
- * GB/s, two 54.4-55.7, four 54.5-55.5, eight 47.0-48.5, four with the
- * prefetch 61.8-62.7, eight with it 46.0-46.3. The decode GEMV reads four
- * panels at once with the same prefetch (gemv_avx512.c), so the yardstick
- * does too: judged against a slower way of reading, the GEMV would look
- * better than it is. */
+ * On the Zen 5 VM, bench_gemv_loop from memory, 1 and 2 threads: one stream
+ * (read) 29.3 and 46.4 GB/s, four (read4) 30.1 and 59.6, four prefetched
+ * (read4pf) 31.9 and 60.5; eight streams read less than four. The decode
+ * GEMV reads four panels at once with the same prefetch (gemv_avx512.c), so
+ * the yardstick does too: judged against a slower way of reading, the GEMV
+ * would look better than it is. */
 #define STREAMS 4
 #define PREFETCH 2048
 
