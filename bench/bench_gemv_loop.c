@@ -169,9 +169,11 @@ AVX512 static void avx512k2_panel(float *y, const float *x, const uint16_t *w)
                 const __m256i *p = (const __m256i *)(w + (size_t)j * 16 * K + k * 16);                    \
                 if (PF)                                                                                   \
                     _mm_prefetch((const char *)p + PF, _MM_HINT_T0);                                      \
-                a[j] = _mm256_add_epi32(a[j], _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_loadu_si256(p + 1))); \
+                __m256i l = _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_loadu_si256(p + 1));          \
+                a[j] = _mm256_add_epi32(a[j], l);                                                         \
             }                                                                                             \
-        _mm256_storeu_si256((__m256i *)y, _mm256_add_epi32(_mm256_add_epi32(a[0], a[1]), _mm256_add_epi32(a[2], a[3]))); \
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(a[0], a[1]), _mm256_add_epi32(a[2], a[3]));        \
+        _mm256_storeu_si256((__m256i *)y, s);                                                             \
     }
 READ4(read4_panel, 0)
 READ4(read4pf_panel, 2048)

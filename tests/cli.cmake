@@ -12,6 +12,8 @@ function(tpi_cli_fail name regex)
 endfunction()
 tpi_cli_fail(cli_id_outside_vocab "token id 999 at input position 1 is outside the vocabulary" logits -m ${tiny} --ids 1,999)
 tpi_cli_fail(cli_missing_config "no-such-dir/config.json: missing" logits -m ${CMAKE_CURRENT_BINARY_DIR}/no-such-dir --ids 1)
+tpi_cli_fail(cli_bad_prefill_chunk "TPI_PREFILL_CHUNK: expected a positive number of tokens, found \"0\"" logits -m ${tiny} --ids 1,2)
+set_tests_properties(cli_bad_prefill_chunk PROPERTIES ENVIRONMENT "TPI_PREFILL_CHUNK=0")
 add_test(NAME cli_bad_ids COMMAND sh -c "'${cli}' logits -m x --ids 1,a 2>&1; echo \"exit=$?\"")
 set_tests_properties(cli_bad_ids PROPERTIES PASS_REGULAR_EXPRESSION "--ids: expected comma-separated integers.*exit=2")
 # a rank's failure through the -n launcher

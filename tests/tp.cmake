@@ -16,6 +16,8 @@ endforeach()
 tpi_mpi_test(test_golden_tp8 8 COMMAND $<TARGET_FILE:test_golden>)
 # The path that crosses machines: TCP only, no shared memory, MPI's all-reduce.
 tpi_mpi_test(test_golden_tp2_tcp 2 FLAGS ${TPI_MPI_TCP} ENV TPI_SHM_ALLREDUCE=0 COMMAND $<TARGET_FILE:test_golden>)
+# Chunked prefill split: every rank cuts the same chunks and all-reduces each.
+tpi_mpi_test(test_golden_tp2_chunked 2 ENV TPI_PREFILL_CHUNK=3 COMMAND $<TARGET_FILE:test_golden>)
 
 tpi_test(test_tp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tp.c ${CMAKE_CURRENT_SOURCE_DIR}/golden.c LIBS tpinfer)
 foreach(n 2 3 4)

@@ -257,8 +257,40 @@ static int check_input(const tpi_model *m, const tpi_kv *kv, const int32_t *ids,
     return 0;
 }
 
+/* Every layer over one chunk of new tokens (n_new[sq] of sequence sq, ids
+ * back to back), whose positions follow what the cache holds; leaves the
+ * residual stream in s->x and the chunk in the cache (kv->len advanced). */
+static int run_chunk(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, int64_t n, run_state **out,
+                     tpi_error *err)
+{
+    run_state *s = state_get(m, n);
+    if (!(*out = s))
+        return tpi_err(err, TPI_ENOMEM, "out of memory for the activations of %lld tokens", (long long)n);
+    for (int64_t sq = 0, t = 0; sq < kv->n_seq; sq++)
+        for (int64_t i = 0; i < n_new[sq]; i++)
+            s->pos[t++] = kv->len[sq] + i;
+    rope_tables(m, s);
+    int rc = embed(m, ids, s, err);
+    for (int64_t l = 0; l < m->cfg.n_layers && !rc; l++) {
+        rc = attention_block(m, kv, l, n_new, s, err);
+        if (!rc)
+            rc = mlp_block(m, l, s, err);
+    }
+    for (int64_t sq = 0; sq < kv->n_seq && !rc; sq++)
+        kv->len[sq] += n_new[sq];
+    return rc;
+}
+
 /* Runs every layer over the new tokens and leaves the final-normed hidden
- * states of the rows `which` selects in *out [*rows, hidden] (malloc'd). */
+ * states of the rows `which` selects in *out [*rows, hidden] (malloc'd).
+ *
+ * The tokens go through in chunks of at most m->prefill_chunk (all
+ * sequences together, in input order; a sequence may span chunks, its later
+ * tokens attending to the earlier ones through the cache), so the
+ * activations stay bounded whatever the prompt: a 32k-token prompt in one
+ * pass would need ~1.5 GB for the MLP's g and u alone. At 512 tokens the
+ * matmuls are as fast per token as at 4,096 (bench_kernels: the same GFLOP/s
+ * at x [512, in] and [2048, in]). */
 static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, enum tpi_logits_which which,
                float **out, int64_t *rows, tpi_error *err)
 {
@@ -270,39 +302,51 @@ static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_ne
     *rows = 0;
     if (n == 0)
         return 0;
-    run_state *s = state_get(m, n);
-    if (!s)
-        return tpi_err(err, TPI_ENOMEM, "out of memory for the activations of %lld tokens", (long long)n);
-    for (int64_t sq = 0, t = 0; sq < kv->n_seq; sq++)
-        for (int64_t i = 0; i < n_new[sq]; i++)
-            s->pos[t++] = kv->len[sq] + i;
-    rope_tables(m, s);
-    rc = embed(m, ids, s, err);
-    for (int64_t l = 0; l < m->cfg.n_layers && !rc; l++) {
-        rc = attention_block(m, kv, l, n_new, s, err);
-        if (!rc)
-            rc = mlp_block(m, l, s, err);
-    }
-    if (rc)
-        return rc;
-    int64_t H = m->cfg.hidden_size, r = which == TPI_LOGITS_ALL ? n : 0;
+    int64_t H = m->cfg.hidden_size, r = which == TPI_LOGITS_ALL ? n : 0, ns = kv->n_seq;
     if (which == TPI_LOGITS_LAST)
-        for (int64_t sq = 0; sq < kv->n_seq; sq++)
+        for (int64_t sq = 0; sq < ns; sq++)
             r += n_new[sq] > 0;
+    int64_t cap = m->prefill_chunk > 0 && m->prefill_chunk < n ? m->prefill_chunk : n;
     float *h = malloc((size_t)(r * H) * sizeof *h + 4);
-    if (!h)
-        return tpi_err(err, TPI_ENOMEM, "out of memory for the hidden states of %lld rows", (long long)r);
-    if (which == TPI_LOGITS_ALL)
-        memcpy(h, s->x, (size_t)(n * H) * sizeof *h);
-    else
-        for (int64_t sq = 0, t = 0, i = 0; sq < kv->n_seq; sq++) {
-            t += n_new[sq];
-            if (n_new[sq])
-                memcpy(h + i++ * H, s->x + (t - 1) * H, (size_t)H * sizeof *h);
+    int64_t *take = malloc((size_t)ns * sizeof *take), *done = calloc((size_t)ns, sizeof *done);
+    int64_t *len0 = malloc((size_t)ns * sizeof *len0);
+    int32_t *cids = malloc((size_t)cap * sizeof *cids);
+    if (!h || !take || !done || !len0 || !cids)
+        rc = tpi_err(err, TPI_ENOMEM, "out of memory for a forward of %lld tokens", (long long)n);
+    if (!rc)
+        memcpy(len0, kv->len, (size_t)ns * sizeof *len0);
+    /* in: first input token of the chunk; row: next row of h (TPI_LOGITS_LAST) */
+    for (int64_t in = 0, row = 0; !rc && in < n;) {
+        int64_t c = 0;
+        for (int64_t sq = 0, off = 0; sq < ns; off += n_new[sq], sq++) {
+            take[sq] = n_new[sq] - done[sq] < cap - c ? n_new[sq] - done[sq] : cap - c;
+            memcpy(cids + c, ids + off + done[sq], (size_t)take[sq] * sizeof *cids);
+            c += take[sq];
         }
+        run_state *s;
+        if ((rc = run_chunk(m, kv, cids, take, c, &s, err)))
+            break;
+        if (which == TPI_LOGITS_ALL)
+            memcpy(h + in * H, s->x, (size_t)(c * H) * sizeof *h);
+        for (int64_t sq = 0, t = 0; sq < ns; sq++) {
+            t += take[sq];
+            done[sq] += take[sq];
+            if (which == TPI_LOGITS_LAST && take[sq] && done[sq] == n_new[sq])
+                memcpy(h + row++ * H, s->x + (t - 1) * H, (size_t)H * sizeof *h);
+        }
+        in += c;
+    }
+    if (rc && len0 && done) /* all or nothing: a failed forward leaves the cache's lengths as they were */
+        memcpy(kv->len, len0, (size_t)ns * sizeof *len0);
+    free(take);
+    free(done);
+    free(len0);
+    free(cids);
+    if (rc) {
+        free(h);
+        return rc;
+    }
     m->be->rmsnorm(h, h, m->final_norm, r, H, (float)m->cfg.rms_norm_eps);
-    for (int64_t sq = 0; sq < kv->n_seq; sq++)
-        kv->len[sq] += n_new[sq];
     *out = h;
     *rows = r;
     return 0;

@@ -51,6 +51,26 @@ static int default_threads(const tpi_comm *comm)
     return t < 1 ? 1 : (int)t;
 }
 
+/* Tokens per pass of a forward (forward.c's run): 512, or TPI_PREFILL_CHUNK.
+ * Every rank must cut the same chunks (they all-reduce each one), so the
+ * ranks agree on the value, and on failing when one of them cannot read it. */
+static int prefill_chunk(tpi_model *m, tpi_error *err)
+{
+    const char *e = getenv("TPI_PREFILL_CHUNK");
+    char *end = NULL;
+    long long v = e ? strtoll(e, &end, 10) : 512;
+    int32_t agree[2] = {e && (end == e || *end || v < 1 || v > INT32_MAX), 0};
+    agree[1] = agree[0] ? 0 : (int32_t)v;
+    if (m->comm->ops->allreduce_max_i32(m->comm, agree, 2))
+        return tpi_err(err, TPI_ECOMM, "agreeing on the prefill chunk failed (a rank died?)");
+    if (agree[0] && e)
+        return tpi_err(err, TPI_EINVAL, "TPI_PREFILL_CHUNK: expected a positive number of tokens, found \"%s\"", e);
+    if (agree[0])
+        return tpi_err(err, TPI_EINVAL, "TPI_PREFILL_CHUNK: another rank's value is not a positive number of tokens");
+    m->prefill_chunk = agree[1];
+    return 0;
+}
+
 int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err)
 {
     *out = NULL;
@@ -78,6 +98,8 @@ int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, 
         rc = tpi_ckpt_open(&m->ckpt, dir, err);
     if (!rc)
         rc = tpi_model_load_weights(m, err);
+    if (!rc)
+        rc = prefill_chunk(m, err);
     if (!rc) {
         m->inv_freq = malloc((size_t)(m->cfg.head_dim / 2) * sizeof *m->inv_freq);
         if (!m->inv_freq)
