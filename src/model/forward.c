@@ -311,10 +311,10 @@ static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_ne
     int64_t *take = malloc((size_t)ns * sizeof *take), *done = calloc((size_t)ns, sizeof *done);
     int64_t *len0 = malloc((size_t)ns * sizeof *len0);
     int32_t *cids = malloc((size_t)cap * sizeof *cids);
-    if (!h || !take || !done || !len0 || !cids)
-        rc = tpi_err(err, TPI_ENOMEM, "out of memory for a forward of %lld tokens", (long long)n);
-    if (!rc)
+    if (h && take && done && len0 && cids)
         memcpy(len0, kv->len, (size_t)ns * sizeof *len0);
+    else
+        rc = tpi_err(err, TPI_ENOMEM, "out of memory for a forward of %lld tokens", (long long)n);
     /* in: first input token of the chunk; row: next row of h (TPI_LOGITS_LAST) */
     for (int64_t in = 0, row = 0; !rc && in < n;) {
         int64_t c = 0;
@@ -324,8 +324,11 @@ static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_ne
             c += take[sq];
         }
         run_state *s;
-        if ((rc = run_chunk(m, kv, cids, take, c, &s, err)))
+        if ((rc = run_chunk(m, kv, cids, take, c, &s, err))) {
+            /* all or nothing: a failed forward leaves the cache's lengths as they were */
+            memcpy(kv->len, len0, (size_t)ns * sizeof *len0);
             break;
+        }
         if (which == TPI_LOGITS_ALL)
             memcpy(h + in * H, s->x, (size_t)(c * H) * sizeof *h);
         for (int64_t sq = 0, t = 0; sq < ns; sq++) {
@@ -336,8 +339,6 @@ static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_ne
         }
         in += c;
     }
-    if (rc && len0 && done) /* all or nothing: a failed forward leaves the cache's lengths as they were */
-        memcpy(kv->len, len0, (size_t)ns * sizeof *len0);
     free(take);
     free(done);
     free(len0);
