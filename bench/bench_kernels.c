@@ -19,11 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "core/mem.h"
 
 #define HIDDEN 2048
 #define FF 5632
@@ -232,11 +232,10 @@ int main(int argc, char **argv)
 
     /* ceilings */
     size_t bw_bytes = (size_t)1 << 30;
-    float *bw = aligned_alloc((size_t)2 << 20, bw_bytes);
+    /* on the packed weights' 2 MB pages, so the ceiling is comparable */
+    float *bw = tpi_alloc_stream(bw_bytes);
     if (!bw)
         return 1;
-    /* the same 2 MB pages the packed weights ask for, so the ceiling is comparable */
-    madvise(bw, bw_bytes, MADV_HUGEPAGE);
     fill(bw, bw_bytes / 4, 1.0f);
     double bw1 = read_bandwidth(1, bw, bw_bytes), bw2 = read_bandwidth(2, bw, bw_bytes);
     printf("\nread bandwidth (sum over 1 GB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw1, bw2);

@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "cli.h"
 #include "comm/comm.h"
 #include "commands.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "core/mem.h"
 #include "model/model.h"
 
 static double now(void)
@@ -51,18 +51,18 @@ static int64_t streamed_bytes(const tpi_model *m)
 #define BW_BYTES ((size_t)1 << 30) /* in all ranks together: far past any cache */
 
 /* This rank's part of the bandwidth probe, on 2 MB pages like the packed
- * weights, written so that reads hit real memory. NULL when the AVX2 probe
- * cannot run here (no AVX2, or out of memory): no percentage is printed. */
+ * weights (tpi_alloc_stream), written so that reads hit real memory. NULL
+ * when the AVX2 probe cannot run here (no AVX2, or out of memory): no
+ * percentage is printed. */
 static float *bandwidth_buffer(int size)
 {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2"))
         return NULL;
-    size_t huge = (size_t)2 << 20, bytes = (BW_BYTES / (size_t)size + huge - 1) / huge * huge;
-    float *b = aligned_alloc(huge, bytes);
+    size_t bytes = BW_BYTES / (size_t)size;
+    float *b = tpi_alloc_stream(bytes);
     if (!b)
         return NULL;
-    madvise(b, bytes, MADV_HUGEPAGE);
     for (size_t i = 0; i < bytes / sizeof *b; i++)
         b[i] = 1.0f;
     return b;
