@@ -23,6 +23,10 @@ set_tests_properties(cli_ranks_too_many PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=
 add_test(NAME cli_bench_csv COMMAND sh -c "'${cli}' bench -m '${tiny}' --batches 1,2 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --csv bench.csv --png bench.png >/dev/null && head -1 bench.csv && wc -l < bench.csv")
 set_tests_properties(cli_bench_csv PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
                      PASS_REGULAR_EXPRESSION "(^|\n)ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n5\n$")
+# decode is also judged step by step against the probe pass before each step
+add_test(NAME cli_bench_decode_paired COMMAND ${cli} bench-worker -m ${tiny} --batches none --decode-ctx 8 --reps 1 -t 1)
+set_tests_properties(cli_bench_decode_paired PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
+                     PASS_REGULAR_EXPRESSION "DECODE ranks=1 ctx=8 paired: [0-9.]+% of the read bandwidth, median of 32 steps")
 # --scaling adds the 1 x 1 run (a CSV row per batch) and prints both scaling ratios
 add_test(NAME cli_bench_scaling COMMAND sh -c "'${cli}' bench -m '${tiny}' --batches 1 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --scaling --csv bench-s.csv --png bench-s.png && cut -d, -f1-3 bench-s.csv")
 set_tests_properties(cli_bench_scaling PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120

@@ -68,27 +68,89 @@ static float *bandwidth_buffer(int size)
     return b;
 }
 
-/* GB/s of all ranks reading their part at once (the slowest rank's time),
- * best of 3; 0 without a buffer. Collective. */
+/* Seconds of one probe pass with all ranks reading their part at once: the
+ * slowest rank's. Collective; t holds `size` floats. */
+static double probe_seconds(tpi_comm *comm, const float *buf, int size, float *t)
+{
+    memset(t, 0, (size_t)size * sizeof *t);
+    comm->ops->barrier(comm);
+    t[comm->rank] = (float)tpi_avx2_read_seconds(buf, BW_BYTES / (size_t)size, omp_get_max_threads());
+    comm->ops->allreduce_sum(comm, t, size);
+    double slowest = 0;
+    for (int i = 0; i < size; i++)
+        slowest = t[i] > slowest ? t[i] : slowest;
+    return slowest;
+}
+
+/* Bytes one probe pass reads over all ranks. */
+static double probe_bytes(int size)
+{
+    return (double)(BW_BYTES / (size_t)size * (size_t)size);
+}
+
+/* GB/s of the probe, best of 3; 0 without a buffer on some rank.
+ * Collective. */
 static double read_bandwidth(tpi_comm *comm, const float *buf, int size)
 {
     float *t = calloc((size_t)size, sizeof *t);
     int32_t bad = !buf || !t;
     comm->ops->allreduce_max_i32(comm, &bad, 1); /* every rank probes, or none */
-    int ok = !bad;
     double best = 1e30;
-    for (int r = 0; r < 3 && ok; r++) {
-        memset(t, 0, (size_t)size * sizeof *t);
-        comm->ops->barrier(comm);
-        t[comm->rank] = (float)tpi_avx2_read_seconds(buf, BW_BYTES / (size_t)size, omp_get_max_threads());
-        comm->ops->allreduce_sum(comm, t, size);
-        double slowest = 0;
-        for (int i = 0; i < size; i++)
-            slowest = t[i] > slowest ? t[i] : slowest;
-        best = slowest < best ? slowest : best;
+    for (int r = 0; r < 3 && !bad; r++) {
+        double s = probe_seconds(comm, buf, size, t);
+        best = s < best ? s : best;
     }
     free(t);
-    return ok ? (double)(BW_BYTES / (size_t)size * (size_t)size) / best / 1e9 : 0;
+    return bad ? 0 : probe_bytes(size) / best / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#define PAIRS 32 /* probe pass + decode step pairs per context */
+
+/* Decode steps paired with probe passes, one after the other, PAIRS times:
+ * the medians of the step's weight GB/s, of the probe's GB/s and of their
+ * ratio (step over probe), in r[0..2]; 0 when no probe can run. Why pairs:
+ * this VM's memory stalls for 20-40 ms at random (steps of 62 ms took 90-100
+ * now and then, and so did passes of the GEMV alone), so a window of 16
+ * steps, about 1 s, almost always holds a stall while the best of three
+ * 30 ms probe passes holds none, and their ratio judged the stalls rather
+ * than the decode. A step and the pass next to it meet the same memory;
+ * the median leaves out the pairs a stall hit. Collective. */
+static int paired_ratio(tpi_comm *comm, const float *buf, int size, tpi_model *m, tpi_kv *kv, int32_t *next,
+                        double streamed, double r[3], tpi_error *err)
+{
+    r[0] = r[1] = r[2] = 0;
+    float *t = calloc((size_t)size, sizeof *t);
+    int32_t bad = !buf || !t;
+    comm->ops->allreduce_max_i32(comm, &bad, 1);
+    double step[PAIRS], probe[PAIRS], ratio[PAIRS];
+    for (int i = 0; i < PAIRS && !bad; i++) {
+        probe[i] = probe_bytes(size) / probe_seconds(comm, buf, size, t) / 1e9;
+        comm->ops->barrier(comm);
+        int64_t n = 1;
+        double t0 = now();
+        if (tpi_model_forward_argmax(m, kv, next, &n, next, err)) {
+            free(t);
+            return -1;
+        }
+        step[i] = streamed / (now() - t0) / 1e9;
+        ratio[i] = step[i] / probe[i];
+    }
+    free(t);
+    if (bad)
+        return 0;
+    qsort(step, PAIRS, sizeof *step, cmp_double);
+    qsort(probe, PAIRS, sizeof *probe, cmp_double);
+    qsort(ratio, PAIRS, sizeof *ratio, cmp_double);
+    r[0] = (step[PAIRS / 2 - 1] + step[PAIRS / 2]) / 2;
+    r[1] = (probe[PAIRS / 2 - 1] + probe[PAIRS / 2]) / 2;
+    r[2] = (ratio[PAIRS / 2 - 1] + ratio[PAIRS / 2]) / 2;
+    return 0;
 }
 
 int cmd_bench_worker(int argc, char **argv)
@@ -172,7 +234,7 @@ int cmd_bench_worker(int argc, char **argv)
     for (int64_t i = 0; i < n_cs; i++) {
         int ctx = cs[i], steps = 16, windows = reps + 1;
         tpi_kv *kv;
-        if (tpi_kv_create(&kv, m, 1, ctx + steps * windows, &err))
+        if (tpi_kv_create(&kv, m, 1, ctx + steps * windows + PAIRS, &err))
             return cli_fail(comm, "bench-worker", &err);
         int32_t *ids = malloc((size_t)ctx * sizeof *ids), next;
         for (int t = 0; t < ctx; t++)
@@ -192,7 +254,9 @@ int cmd_bench_worker(int argc, char **argv)
             t0 = (now() - t0) / steps;
             t = t0 < t ? t0 : t;
         }
-        double bw_after = read_bandwidth(comm, bw_buf, size);
+        double bw_after = read_bandwidth(comm, bw_buf, size), pr[3];
+        if (paired_ratio(comm, bw_buf, size, m, kv, &next, streamed, pr, &err))
+            return cli_fail(comm, "bench-worker", &err);
         if (rank == 0) {
             double gbs = streamed / t / 1e9, bw = bw_before > bw_after ? bw_before : bw_after;
             printf("DECODE ranks=%d ctx=%d %.2f tokens/s, %.2f GB/s of weights (%.2f GB streamed per token, all ranks)",
@@ -201,6 +265,10 @@ int cmd_bench_worker(int argc, char **argv)
                 printf(" = %.1f%% of the read bandwidth measured around it (%.1f GB/s before, %.1f after)",
                        100.0 * gbs / bw, bw_before, bw_after);
             printf("\n");
+            if (pr[2] > 0)
+                printf("DECODE ranks=%d ctx=%d paired: %.1f%% of the read bandwidth, median of %d steps each "
+                       "against the probe pass just before it (steps %.2f GB/s, probe %.1f GB/s, medians)\n",
+                       size, ctx, 100.0 * pr[2], PAIRS, pr[0], pr[1]);
             fflush(stdout);
         }
         free(ids);
