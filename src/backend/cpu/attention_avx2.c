@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/attention_tile.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/simd_avx2.h"
 
 #define BQ 16 /* queries per item */
-#define BK 64 /* keys per tile */
+#define BK TPI_ATTN_BK
 #define MAX_HEAD_DIM 256
 
 typedef struct item_scratch {
@@ -140,9 +141,44 @@ static void transpose_tile(float *kt, const float *k, int64_t ks, int64_t tn, in
             kt[d * BK + j] = j < tn ? k[j * ks + d] : 0.0f;
 }
 
+/* The 256-bit tile step, one row at a time. */
+static void avx2_tile(const tpi_attn_rows *rr, const float *kt, const float *vt, int64_t vs, int64_t ja, int64_t jb,
+                      int64_t hd, float scale_f)
+{
+    float sc[BK] __attribute__((aligned(32)));
+    for (int r = 0; r < rr->n; r++) {
+        scores(sc, rr->q[r], kt, hd);
+        __m256 scale = _mm256_set1_ps(scale_f), ninf = _mm256_set1_ps(-INFINITY);
+        __m256i lo = _mm256_set1_epi32((int)ja - 1), hi = _mm256_set1_epi32((int)jb);
+        __m256 mx = ninf;
+        for (int j = 0; j < BK; j += 8) {
+            __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 vis =
+                _mm256_castsi256_ps(_mm256_and_si256(_mm256_cmpgt_epi32(idx, lo), _mm256_cmpgt_epi32(hi, idx)));
+            __m256 x = _mm256_blendv_ps(ninf, _mm256_mul_ps(_mm256_load_ps(sc + j), scale), vis);
+            _mm256_store_ps(sc + j, x);
+            mx = _mm256_max_ps(mx, x);
+        }
+        float m_old = *rr->m[r], m_new = hmax256_ps(mx);
+        if (m_old > m_new)
+            m_new = m_old;
+        /* exp(-inf) = 0: a row's first tile scales nothing. */
+        float corr = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
+        *rr->m[r] = m_new;
+        __m256 mv = _mm256_set1_ps(m_new), sum = _mm256_setzero_ps();
+        for (int j = 0; j < BK; j += 8) {
+            __m256 e = exp256_ps(_mm256_sub_ps(_mm256_load_ps(sc + j), mv));
+            _mm256_store_ps(sc + j, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        *rr->l[r] = *rr->l[r] * corr + hsum256_ps(sum);
+        accumulate_pv(rr->o[r], corr, sc, vt, vs, ja, jb, hd);
+    }
+}
+
 static void run_item(float *out, const float *q, const int64_t *pos, const float *k, const float *v,
                      const tpi_attn_shape *s, int64_t kvl, int64_t h_lo, int64_t h_hi, int64_t i0, int64_t i1,
-                     item_scratch *w)
+                     item_scratch *w, tpi_attn_tile_fn tile)
 {
     int64_t hd = s->head_dim, qdim = s->n_heads * hd, nh = h_hi - h_lo;
     int64_t rows = (i1 - i0) * nh;
@@ -159,7 +195,6 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
         w->l[r] = 0;
     }
     memset(w->o, 0, (size_t)rows * (size_t)hd * sizeof *w->o);
-    float sc[BK] __attribute__((aligned(32)));
     const float *kh = k + kvl * s->kv_head_stride, *vh = v + kvl * s->kv_head_stride;
     for (int64_t t0 = jlo / BK * BK; t0 <= jhi; t0 += BK) {
         int64_t tn = jhi + 1 - t0 < BK ? jhi + 1 - t0 : BK, t1 = t0 + BK;
@@ -175,34 +210,18 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
                 jb = tn;
             if (ja >= jb)
                 continue;
-            for (int64_t h = h_lo; h < h_hi; h++) {
-                int64_t r = (i - i0) * nh + (h - h_lo);
-                scores(sc, q + i * qdim + h * hd, w->kt, hd);
-                __m256 scale = _mm256_set1_ps(s->scale), ninf = _mm256_set1_ps(-INFINITY);
-                __m256i lo = _mm256_set1_epi32((int)ja - 1), hi = _mm256_set1_epi32((int)jb);
-                __m256 mx = ninf;
-                for (int j = 0; j < BK; j += 8) {
-                    __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                    __m256 vis = _mm256_castsi256_ps(
-                        _mm256_and_si256(_mm256_cmpgt_epi32(idx, lo), _mm256_cmpgt_epi32(hi, idx)));
-                    __m256 x = _mm256_blendv_ps(ninf, _mm256_mul_ps(_mm256_load_ps(sc + j), scale), vis);
-                    _mm256_store_ps(sc + j, x);
-                    mx = _mm256_max_ps(mx, x);
+            /* the heads of query i, two at a time (the 512-bit step shares
+             * each K and V load between them) */
+            for (int64_t h = h_lo; h < h_hi; h += 2) {
+                tpi_attn_rows rr = {.n = h + 1 < h_hi ? 2 : 1};
+                for (int e = 0; e < rr.n; e++) {
+                    int64_t r = (i - i0) * nh + (h + e - h_lo);
+                    rr.q[e] = q + i * qdim + (h + e) * hd;
+                    rr.o[e] = w->o + r * hd;
+                    rr.m[e] = w->m + r;
+                    rr.l[e] = w->l + r;
                 }
-                float m_new = hmax256_ps(mx);
-                if (w->m[r] > m_new)
-                    m_new = w->m[r];
-                /* exp(-inf) = 0: a row's first tile scales nothing. */
-                float corr = w->m[r] == -INFINITY ? 0.0f : expf(w->m[r] - m_new);
-                w->m[r] = m_new;
-                __m256 mv = _mm256_set1_ps(m_new), sum = _mm256_setzero_ps();
-                for (int j = 0; j < BK; j += 8) {
-                    __m256 e = exp256_ps(_mm256_sub_ps(_mm256_load_ps(sc + j), mv));
-                    _mm256_store_ps(sc + j, e);
-                    sum = _mm256_add_ps(sum, e);
-                }
-                w->l[r] = w->l[r] * corr + hsum256_ps(sum);
-                accumulate_pv(w->o + r * hd, corr, sc, vh + t0 * s->kv_pos_stride, s->kv_pos_stride, ja, jb, hd);
+                tile(&rr, w->kt, vh + t0 * s->kv_pos_stride, s->kv_pos_stride, ja, jb, hd, s->scale);
             }
         }
     }
@@ -216,8 +235,8 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
         }
 }
 
-void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
-                        const tpi_attn_shape *s)
+void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
+                       const tpi_attn_shape *s, tpi_attn_tile_fn tile)
 {
     int64_t hd = s->head_dim;
     if (hd % 8 || hd > MAX_HEAD_DIM || s->group <= 0) {
@@ -256,7 +275,7 @@ void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *po
                 int64_t g0 = (s->kv_head0 + kvl) * s->group - s->q_head0;
                 int64_t h_lo = g0 > 0 ? g0 : 0, h_hi = g0 + s->group < s->n_heads ? g0 + s->group : s->n_heads;
                 int64_t i0 = qb * BQ, i1 = i0 + BQ < n ? i0 + BQ : n;
-                run_item(out, q, pos, k, v, s, kvl, h_lo, h_hi, i0, i1, &w);
+                run_item(out, q, pos, k, v, s, kvl, h_lo, h_hi, i0, i1, &w, tile);
             }
         }
         free(w.kt);
@@ -266,4 +285,10 @@ void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *po
     }
     if (fail)
         tpi_backend_cpu_ref()->attention(out, q, n, pos, k, v, s);
+}
+
+void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
+                        const tpi_attn_shape *s)
+{
+    tpi_cpu_attention(out, q, n, pos, k, v, s, avx2_tile);
 }

@@ -21,6 +21,10 @@ void tpi_avx2_rope(float *x, int64_t n, int64_t stride, int64_t n_heads, int64_t
                    const float *sin);
 void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
                         const tpi_attn_shape *s);
+/* The same attention with attention_avx512.c's tile step; only where the
+ * processor has AVX-512F. */
+void tpi_avx512_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k,
+                          const float *v, const tpi_attn_shape *s);
 void tpi_avx2_silu_mul(float *g, const float *u, int64_t n);
 
 /* Seconds to read `bytes` of buf once with `threads` OpenMP threads (a sum,

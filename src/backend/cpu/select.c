@@ -1,8 +1,9 @@
 /* Picks the CPU kernels at run time: the library is built for plain x86-64,
  * with the *_avx2.c files compiled for AVX2/FMA/F16C and used only when the
- * processor (and OS) has all three, and the 512-bit matmul kernels of
- * gemv_avx512.c and gemm_avx512.c added where AVX-512F is there too. TPI_KERNELS=ref|avx2|avx512 asks for
- * one set (to compare them, or to rule one out). */
+ * processor (and OS) has all three, and the 512-bit kernels of
+ * gemv_avx512.c, gemm_avx512.c and attention_avx512.c added where AVX-512F
+ * is there too. TPI_KERNELS=ref|avx2|avx512 asks for one set (to compare
+ * them, or to rule one out). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +13,16 @@
 
 /* Both sets share the packed weights, the GEMM and every other kernel; the
  * AVX-512 set differs only in the GEMV and GEMM micro-kernels inside its
- * matmul. */
+ * matmul and in attention's tile step (attention_avx512.c). */
 #define AVX2_KERNELS                                                                                       \
     .prepare_weight = tpi_avx2_prepare_weight, .rmsnorm = tpi_avx2_rmsnorm, .rope = tpi_avx2_rope,       \
-    .attention = tpi_avx2_attention, .silu_mul = tpi_avx2_silu_mul
+    .silu_mul = tpi_avx2_silu_mul
 
-static const tpi_backend avx2 = {
-    .name = "cpu-avx2", .matmul = tpi_avx2_matmul, .matmul_multi = tpi_avx2_matmul_multi, AVX2_KERNELS};
-static const tpi_backend avx512 = {
-    .name = "cpu-avx512", .matmul = tpi_avx512_matmul, .matmul_multi = tpi_avx512_matmul_multi, AVX2_KERNELS};
+static const tpi_backend avx2 = {.name = "cpu-avx2", .matmul = tpi_avx2_matmul, .matmul_multi = tpi_avx2_matmul_multi,
+                                 .attention = tpi_avx2_attention, AVX2_KERNELS};
+static const tpi_backend avx512 = {.name = "cpu-avx512", .matmul = tpi_avx512_matmul,
+                                   .matmul_multi = tpi_avx512_matmul_multi, .attention = tpi_avx512_attention,
+                                   AVX2_KERNELS};
 
 static int has_avx2(void)
 {

@@ -1,0 +1,34 @@
+#ifndef TPI_BACKEND_CPU_ATTENTION_TILE_H
+#define TPI_BACKEND_CPU_ATTENTION_TILE_H
+/* The split between attention_avx2.c's driver (work items, K tiles
+ * transposed once per item, the final division) and the per-tile arithmetic,
+ * which exists in 256-bit (attention_avx2.c) and 512-bit
+ * (attention_avx512.c) forms. */
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+#define TPI_ATTN_BK 64 /* keys per tile */
+
+/* Rows (query i, head h) that read the same keys: heads of one query. */
+typedef struct tpi_attn_rows {
+    int n;               /* 1 or 2 */
+    const float *q[2];   /* [head_dim] */
+    float *o[2];         /* [head_dim] unnormalised outputs so far */
+    float *m[2], *l[2];  /* running max and sum of the softmax */
+} tpi_attn_rows;
+
+/* One tile's step of the online softmax for the rows: kt is the tile's K
+ * transposed ([head_dim][TPI_ATTN_BK], zero past its keys), vt its first V
+ * row (rows vs floats apart), and keys [ja, jb) of the tile are visible. */
+typedef void (*tpi_attn_tile_fn)(const tpi_attn_rows *r, const float *kt, const float *vt, int64_t vs, int64_t ja,
+                                 int64_t jb, int64_t hd, float scale);
+
+/* tpi_backend.attention with the given tile step; head_dim a multiple of 8
+ * up to 256 (else the reference runs). */
+void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
+                       const tpi_attn_shape *s, tpi_attn_tile_fn tile);
+
+void tpi_avx512_attn_tile(const tpi_attn_rows *r, const float *kt, const float *vt, int64_t vs, int64_t ja,
+                          int64_t jb, int64_t hd, float scale);
+#endif
