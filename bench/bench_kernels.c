@@ -115,45 +115,6 @@ static double read_bandwidth(int threads, const float *buf, size_t bytes)
     return (double)bytes / best / 1e9;
 }
 
-/* GFLOP/s of FMAs on registers only, per width (256 or 512 bits): the
- * cores' arithmetic peak, and whether 2 threads get twice 1 (they would
- * not on two SMT siblings of one core, or where one busy core runs at a
- * higher clock than two). 12 independent chains hide the FMA latency. */
-#define FMA_PEAK(name, tgt, vec, set1, fma, reduce, lanes)                                             \
-    __attribute__((target(tgt))) static double name(int threads)                                      \
-    {                                                                                                    \
-        const long iters = 20000000;                                                                     \
-        volatile float sink = 0;                                                                         \
-        double t = now();                                                                                \
-        _Pragma("omp parallel num_threads(threads)")                                                     \
-        {                                                                                                \
-            vec a[12], b = set1(1.0000001f), c = set1(1e-7f);                                            \
-            for (int i = 0; i < 12; i++)                                                                 \
-                a[i] = set1((float)i);                                                                   \
-            for (long n = 0; n < iters; n++)                                                             \
-                for (int i = 0; i < 12; i++)                                                             \
-                    a[i] = fma(a[i], b, c);                                                              \
-            float s = 0;                                                                                 \
-            for (int i = 0; i < 12; i++)                                                                 \
-                s += reduce(a[i]);                                                                       \
-            if (s == 1.5f)                                                                               \
-                sink = s;                                                                                \
-        }                                                                                                \
-        (void)sink;                                                                                      \
-        return 2.0 * lanes * 12 * (double)iters * threads / (now() - t) / 1e9;                           \
-    }
-__attribute__((target("avx2,fma"))) static float sum256(__m256 v)
-{
-    float f[8];
-    _mm256_storeu_ps(f, v);
-    return f[0] + f[7];
-}
-__attribute__((target("avx512f"))) static float sum512(__m512 v)
-{
-    return _mm512_reduce_add_ps(v);
-}
-FMA_PEAK(fma_peak256, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, sum256, 8)
-FMA_PEAK(fma_peak512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, sum512, 16)
 
 /* ---- our kernels ---- */
 
@@ -242,14 +203,14 @@ int main(int argc, char **argv)
     double f1 = 0, f2 = 0, g1 = 0, g2 = 0;
     for (int r = 0; r < reps; r++) {
         double v;
-        if ((v = fma_peak256(1)) > f1)
+        if ((v = tpi_fma_peak_gflops(1, 256)) > f1)
             f1 = v;
-        if ((v = fma_peak256(2)) > f2)
+        if ((v = tpi_fma_peak_gflops(2, 256)) > f2)
             f2 = v;
         if (__builtin_cpu_supports("avx512f")) {
-            if ((v = fma_peak512(1)) > g1)
+            if ((v = tpi_fma_peak_gflops(1, 512)) > g1)
                 g1 = v;
-            if ((v = fma_peak512(2)) > g2)
+            if ((v = tpi_fma_peak_gflops(2, 512)) > g2)
                 g2 = v;
         }
     }

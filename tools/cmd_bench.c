@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/cpu/kernels_avx2.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -51,9 +52,24 @@ static double sgemm_gflops(int threads, int m, int n, int k)
     return 2.0 * m * n * k / best / 1e9;
 }
 
+/* GFLOP/s of the FMA peak of the width the GEMM uses (512-bit where the
+ * processor has it), best of 3. */
+static double fma_peak(int threads)
+{
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double v = tpi_fma_peak_gflops(threads, 512);
+        if (v == 0)
+            v = tpi_fma_peak_gflops(threads, 256);
+        best = v > best ? v : best;
+    }
+    return best;
+}
+
 typedef struct row {
     int ranks, threads, batch, seq;
     double ms, tokens_per_s, gflops, pct;
+    double fma; /* the FMA peak at the run's thread count (1 or all cores), the higher of before and after */
     int config, order; /* for the table's order: configuration, then batch as given */
 } row;
 
@@ -198,8 +214,13 @@ int cmd_bench(int argc, char **argv)
      * drifts over a sweep of minutes). */
     double sg[2] = {sgemm_gflops(1, seq, 2048, 2048), 0};
     sg[1] = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : sg[0];
+    /* The compute ceiling of N x 1 vs 1 x 1: the cores' FMA peak with all
+     * of them vs with one, also measured around each run (fma_peak.c). */
+    double fp[2] = {fma_peak(1), cores > 1 ? fma_peak(cores) : 0};
     printf("OpenBLAS sgemm [%d x 2048] x [2048 x 2048]^T: %.1f GFLOP/s with 1 thread, %.1f GFLOP/s with %d threads\n",
            seq, sg[0], sg[1], cores);
+    printf("FMA peak (registers only): %.1f GFLOP/s with 1 thread, %.1f GFLOP/s with %d threads (%.2fx)\n", fp[0], fp[1],
+           cores, fp[0] > 0 ? fp[1] / fp[0] : 0.0);
     /* The issue's scaling targets compare N ranks x 1 thread with 1 x 1 and
      * 1 x cores: with --scaling, one more configuration, 1 rank on 1 thread. */
     config cf[64];
@@ -233,8 +254,10 @@ int cmd_bench(int argc, char **argv)
             double after[2] = {sgemm_gflops(1, seq, 2048, 2048), 0};
             after[1] = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : after[0];
             double best = after[wide] > sg[wide] ? after[wide] : sg[wide];
+            double fp_after = fma_peak(wide ? cores : 1);
             for (int j = first; j < n_rows; j++) {
                 rows[j].pct = 100.0 * rows[j].gflops / best;
+                rows[j].fma = fp_after > fp[wide] ? fp_after : fp[wide];
                 rows[j].config = i;
                 rows[j].order = (int)b;
             }
@@ -242,6 +265,7 @@ int cmd_bench(int argc, char **argv)
                    wide ? cores : 1, wide ? "s" : "", cf[i].ranks, cf[i].threads, bs[b], sg[wide], after[wide]);
             sg[0] = after[0];
             sg[1] = after[1];
+            fp[wide] = fp_after;
         }
     /* Decode and the all-reduce: one run per configuration. */
     for (int i = 0; i < n_cf && !fail; i++)
@@ -271,9 +295,13 @@ int cmd_bench(int argc, char **argv)
     for (int i = 0; i < n_rows; i++) {
         const row *r = &rows[i];
         const row *one = find_row(rows, n_rows, 1, 1, r->batch), *wide = find_row(rows, n_rows, 1, r->ranks, r->batch);
-        if (r->ranks > 1 && r->threads == 1 && one && wide)
-            printf("batch %d: %d ranks x 1 thread vs 1 x 1: %.2fx (ideal %d); vs 1 x %d threads: %.2fx\n", r->batch,
-                   r->ranks, one->ms / r->ms, r->ranks, r->ranks, wide->ms / r->ms);
+        if (r->ranks > 1 && r->threads == 1 && one && wide) {
+            printf("batch %d: %d ranks x 1 thread vs 1 x 1: %.2fx (ideal %d", r->batch, r->ranks, one->ms / r->ms,
+                   r->ranks);
+            if (r->ranks == cores && one->fma > 0)
+                printf("; the FMA peak, %d threads vs 1, around the two runs: %.2fx", cores, r->fma / one->fma);
+            printf("); vs 1 x %d threads: %.2fx\n", r->ranks, wide->ms / r->ms);
+        }
     }
     if (csv) {
         FILE *f = fopen(csv, "w");
