@@ -5,7 +5,8 @@
  *   bench_kernels [batch] [reps] [parts]
  *
  * parts picks the sections (default "pda"): p prefill matmul (with sgemm),
- * d decode GEMV, a attention and the elementwise ops.
+ * d decode GEMV, a attention and the elementwise ops, k decode attention
+ * with the KV cache in memory.
  * Prints: OpenBLAS sgemm GFLOP/s (1 and 2 threads) on the prefill shapes,
  * the read bandwidth (sum over 1 GB), the FMA peak on registers (256- and
  * 512-bit), our prefill matmul GFLOP/s per weight dtype and its % of sgemm
@@ -182,7 +183,7 @@ int main(int argc, char **argv)
         reps = atoi(argv[2]);
     const char *parts = argc > 3 ? argv[3] : "pda";
     if (batch < 1 || reps < 1) {
-        fprintf(stderr, "usage: bench_kernels [batch >= 1] [reps >= 1] [parts: p d a]\n");
+        fprintf(stderr, "usage: bench_kernels [batch >= 1] [reps >= 1] [parts: p d a k]\n");
         return 2;
     }
     int64_t m = SEQ * batch;
@@ -378,8 +379,55 @@ int main(int argc, char **argv)
                t, t > 1 ? "s" : " ", ms[0][0], ms[1][0], att_flops / ms[0][0] / 1e6, SEQ, ms[0][1], ms[1][1],
                ms[0][2], ms[1][2], ms[0][3], ms[1][3], ms[0][4], ms[1][4]);
     }
-    free(q);
     free(kc);
+
+    /* Decode attention with the cache in memory, as a decode at ctx 1024
+     * meets it: one query against KV_LAYERS layers' caches in turn (96 MB,
+     * past the L3), each layer's K and V read once. The cache-resident
+     * decode above hides the cost of fetching them. */
+    enum { KV_LAYERS = 48, KV_CTX = 1024 };
+    if (strchr(parts, 'k')) {
+        setenv("TPI_KERNELS", "avx2", 1);
+        const tpi_backend *avx2 = tpi_backend_cpu();
+        unsetenv("TPI_KERNELS");
+        const tpi_backend *sets[] = {avx2, be != avx2 ? be : NULL};
+        size_t per = (size_t)KV_CTX * (size_t)kd; /* floats of K (or V) per layer */
+        float *kv = tpi_alloc_stream(2 * KV_LAYERS * per * sizeof(float));
+        if (!kv)
+            return 1;
+        fill(kv, 2 * KV_LAYERS * per, 1.0f);
+        int64_t p1 = KV_CTX - 1;
+        tpi_attn_shape s1 = sh;
+        s1.kv_head_stride = KV_CTX * HEAD_DIM;
+        printf("\ndecode attention at ctx %d, caches of %d layers (%.0f MB) from memory: us per layer, GB/s of K "
+               "and V (best of %d interleaved rounds)\n",
+               KV_CTX, KV_LAYERS, 2.0 * KV_LAYERS * (double)per * 4 / 1e6, reps);
+        for (int t = 1; t <= 2; t++) {
+            omp_set_num_threads(t);
+            double best[3] = {1e30, 1e30, 1e30};
+            for (int r = 0; r < reps; r++)
+                for (int c = 0; c < 3; c++) {
+                    if (c == 2 && !sets[1])
+                        continue;
+                    double t0 = now();
+                    if (c == 0)
+                        tpi_avx2_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
+                    else
+                        for (int l = 0; l < KV_LAYERS; l++)
+                            sets[c - 1]->attention(att, q, 1, &p1, kv + 2 * l * per, kv + (2 * l + 1) * per, &s1);
+                    t0 = (now() - t0) / KV_LAYERS;
+                    best[c] = t0 < best[c] ? t0 : best[c];
+                }
+            double gb = 2.0 * (double)per * 4 / 1e9;
+            printf("%d thread%s: read %.1f us (%.1f GB/s); %s %.1f us (%.1f GB/s)", t, t > 1 ? "s" : " ",
+                   best[0] * 1e6, gb / best[0], sets[0]->name, best[1] * 1e6, gb / best[1]);
+            if (sets[1])
+                printf("; %s %.1f us (%.1f GB/s)", sets[1]->name, best[2] * 1e6, gb / best[2]);
+            printf("\n");
+        }
+        free(kv);
+    }
+    free(q);
     free(vc);
     free(att);
     free(cs);
