@@ -210,10 +210,10 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
                 jb = tn;
             if (ja >= jb)
                 continue;
-            /* the heads of query i, two at a time (the 512-bit step shares
-             * each K and V load between them) */
-            for (int64_t h = h_lo; h < h_hi; h += 2) {
-                tpi_attn_rows rr = {.n = h + 1 < h_hi ? 2 : 1};
+            /* the heads of query i, up to four at a time (the 512-bit step
+             * shares each K and V load between them) */
+            for (int64_t h = h_lo; h < h_hi; h += TPI_ATTN_ROWS) {
+                tpi_attn_rows rr = {.n = h_hi - h < TPI_ATTN_ROWS ? (int)(h_hi - h) : TPI_ATTN_ROWS};
                 for (int e = 0; e < rr.n; e++) {
                     int64_t r = (i - i0) * nh + (h + e - h_lo);
                     rr.q[e] = q + i * qdim + (h + e) * hd;

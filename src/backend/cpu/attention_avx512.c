@@ -2,13 +2,12 @@
  * the cpu-avx512 backend. Why: at 1,000 cached positions a decode spent
  * 7.6 % of its time in attention (perf, one thread), 70 % of it in the
  * 256-bit score and P.V loops, which are FMA-bound: a zmm FMA does the work
- * of two ymm FMAs in the same slot on this core. Two heads of a query go
- * through together, so each K and V load serves two FMAs and the 4 zmm per
- * row (64 keys, or 64 dims) make 8 independent FMA chains, enough to hide
- * the FMA latency. */
+ * of two ymm FMAs in the same slot on this core. Up to four heads of a
+ * query go through together, so each K and V load serves up to four FMAs
+ * and the 4 zmm per row (64 keys, or 64 dims) make 8 or 16 independent FMA
+ * chains, enough to hide the FMA latency. */
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 #include "backend/cpu/attention_tile.h"
 
@@ -39,62 +38,58 @@ INLINE __m512 exp512_ps(__m512 x)
 }
 
 /* o_r[d0, d0 + 16 NV) = o_r * c_r + sum over j in [ja, jb) of p_r[j] v[j]
- * for both rows, the last zmm covering only the lanes in `last`. */
-INLINE void pv_chunk(float *const o[2], const float c[2], const float p[2][BK], const float *vt, int64_t vs,
-                     int64_t ja, int64_t jb, int64_t d0, const int NV, __mmask16 last)
+ * for the R rows, the last zmm covering only the lanes in `last`. */
+INLINE void pv_chunk(float *const *o, const float *c, const float (*p)[BK], const float *vt, int64_t vs, int64_t ja,
+                     int64_t jb, int64_t d0, const int R, const int NV, __mmask16 last)
 {
-    __m512 a0[4], a1[4];
-    for (int e = 0; e < NV; e++) {
-        __mmask16 mk = e == NV - 1 ? last : 0xffff;
-        a0[e] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o[0] + d0 + 16 * e), _mm512_set1_ps(c[0]));
-        a1[e] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o[1] + d0 + 16 * e), _mm512_set1_ps(c[1]));
-    }
+    __m512 a[4][4];
+    for (int r = 0; r < R; r++)
+        for (int e = 0; e < NV; e++)
+            a[r][e] = _mm512_mul_ps(_mm512_maskz_loadu_ps(e == NV - 1 ? last : 0xffff, o[r] + d0 + 16 * e),
+                                    _mm512_set1_ps(c[r]));
     for (int64_t j = ja; j < jb; j++) {
-        __m512 b0 = _mm512_set1_ps(p[0][j]), b1 = _mm512_set1_ps(p[1][j]);
         const float *vr = vt + j * vs + d0;
-        for (int e = 0; e < NV; e++) {
-            __m512 vv = e == NV - 1 ? _mm512_maskz_loadu_ps(last, vr + 16 * e) : _mm512_loadu_ps(vr + 16 * e);
-            a0[e] = _mm512_fmadd_ps(b0, vv, a0[e]);
-            a1[e] = _mm512_fmadd_ps(b1, vv, a1[e]);
+        __m512 vv[4];
+        for (int e = 0; e < NV; e++)
+            vv[e] = e == NV - 1 ? _mm512_maskz_loadu_ps(last, vr + 16 * e) : _mm512_loadu_ps(vr + 16 * e);
+        for (int r = 0; r < R; r++) {
+            __m512 b = _mm512_set1_ps(p[r][j]);
+            for (int e = 0; e < NV; e++)
+                a[r][e] = _mm512_fmadd_ps(b, vv[e], a[r][e]);
         }
     }
-    for (int e = 0; e < NV; e++) {
-        __mmask16 mk = e == NV - 1 ? last : 0xffff;
-        _mm512_mask_storeu_ps(o[0] + d0 + 16 * e, mk, a0[e]);
-        _mm512_mask_storeu_ps(o[1] + d0 + 16 * e, mk, a1[e]);
-    }
+    for (int r = 0; r < R; r++)
+        for (int e = 0; e < NV; e++)
+            _mm512_mask_storeu_ps(o[r] + d0 + 16 * e, e == NV - 1 ? last : 0xffff, a[r][e]);
 }
 
-void tpi_avx512_attn_tile(const tpi_attn_rows *rr, const float *kt, const float *vt, int64_t vs, int64_t ja,
-                          int64_t jb, int64_t hd, float scale)
+/* The tile step for R (1, 2 or 4) rows: R x 4 zmm of scores or outputs,
+ * so with 2 and 4 rows at least 8 independent FMA chains, and each K or V
+ * load serves R FMAs (4 rows: 24 of the 32 zmm registers). */
+INLINE void rows_step(const float *const *q, float *const *o, float *const *m, float *const *l, const float *kt,
+                      const float *vt, int64_t vs, int64_t ja, int64_t jb, int64_t hd, float scale, const int R)
 {
-    /* A lone row goes through as a pair with a copy of itself, whose
-     * results land in `spare`. */
-    float spare[256], spare_m = *rr->m[0], spare_l = *rr->l[0];
-    const float *q[2] = {rr->q[0], rr->n > 1 ? rr->q[1] : rr->q[0]};
-    float *o[2] = {rr->o[0], rr->n > 1 ? rr->o[1] : spare};
-    float *m[2] = {rr->m[0], rr->n > 1 ? rr->m[1] : &spare_m}, *l[2] = {rr->l[0], rr->n > 1 ? rr->l[1] : &spare_l};
-    if (rr->n < 2)
-        memcpy(spare, rr->o[0], (size_t)hd * sizeof *spare);
-
-    __m512 s[2][4];
-    for (int e = 0; e < 4; e++)
-        s[0][e] = s[1][e] = _mm512_setzero_ps();
+    __m512 s[4][4];
+    for (int r = 0; r < R; r++)
+        for (int e = 0; e < 4; e++)
+            s[r][e] = _mm512_setzero_ps();
     for (int64_t d = 0; d < hd; d++) {
-        __m512 b0 = _mm512_set1_ps(q[0][d]), b1 = _mm512_set1_ps(q[1][d]);
         const float *kr = kt + d * BK;
-        for (int e = 0; e < 4; e++) {
-            __m512 kk = _mm512_loadu_ps(kr + 16 * e);
-            s[0][e] = _mm512_fmadd_ps(b0, kk, s[0][e]);
-            s[1][e] = _mm512_fmadd_ps(b1, kk, s[1][e]);
+        __m512 kk[4];
+        for (int e = 0; e < 4; e++)
+            kk[e] = _mm512_load_ps(kr + 16 * e);
+        for (int r = 0; r < R; r++) {
+            __m512 b = _mm512_set1_ps(q[r][d]);
+            for (int e = 0; e < 4; e++)
+                s[r][e] = _mm512_fmadd_ps(b, kk[e], s[r][e]);
         }
     }
 
     /* visible keys as a bit mask over the tile; 0 <= ja < jb <= BK */
     uint64_t vis = (jb >= 64 ? ~0ull : (1ull << jb) - 1) & ~((1ull << ja) - 1);
-    float p[2][BK] __attribute__((aligned(64))), corr[2];
+    float p[4][BK] __attribute__((aligned(64))), corr[4];
     __m512 ninf = _mm512_set1_ps(-INFINITY), sc = _mm512_set1_ps(scale);
-    for (int r = 0; r < 2; r++) {
+    for (int r = 0; r < R; r++) {
         __m512 mx = ninf;
         for (int e = 0; e < 4; e++) {
             s[r][e] = _mm512_mask_mul_ps(ninf, (__mmask16)(vis >> (16 * e)), s[r][e], sc);
@@ -122,16 +117,46 @@ void tpi_avx512_attn_tile(const tpi_attn_rows *rr, const float *kt, const float 
         __mmask16 last = tail == 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
         switch (nv) {
         case 4:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, 4, last);
+            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 4, last);
             break;
         case 3:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, 3, last);
+            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 3, last);
             break;
         case 2:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, 2, last);
+            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 2, last);
             break;
         default:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, 1, last);
+            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 1, last);
+        }
+    }
+}
+
+#define ROWS_FN(R)                                                                                           \
+    static void rows_##R(const tpi_attn_rows *rr, int r0, const float *kt, const float *vt, int64_t vs,       \
+                         int64_t ja, int64_t jb, int64_t hd, float scale)                                    \
+    {                                                                                                        \
+        rows_step(rr->q + r0, rr->o + r0, rr->m + r0, rr->l + r0, kt, vt, vs, ja, jb, hd, scale, R);         \
+    }
+ROWS_FN(1)
+ROWS_FN(2)
+ROWS_FN(4)
+#undef ROWS_FN
+
+/* kt is 64-byte aligned (attention_avx2.c allocates it so). */
+void tpi_avx512_attn_tile(const tpi_attn_rows *rr, const float *kt, const float *vt, int64_t vs, int64_t ja,
+                          int64_t jb, int64_t hd, float scale)
+{
+    for (int r0 = 0; r0 < rr->n;) {
+        int left = rr->n - r0;
+        if (left >= 4) {
+            rows_4(rr, r0, kt, vt, vs, ja, jb, hd, scale);
+            r0 += 4;
+        } else if (left >= 2) {
+            rows_2(rr, r0, kt, vt, vs, ja, jb, hd, scale);
+            r0 += 2;
+        } else {
+            rows_1(rr, r0, kt, vt, vs, ja, jb, hd, scale);
+            r0 += 1;
         }
     }
 }

@@ -8,19 +8,21 @@
 
 #include "backend/backend.h"
 
-#define TPI_ATTN_BK 64 /* keys per tile */
+#define TPI_ATTN_BK 64  /* keys per tile */
+#define TPI_ATTN_ROWS 4 /* rows per tile step, at most */
 
 /* Rows (query i, head h) that read the same keys: heads of one query. */
 typedef struct tpi_attn_rows {
-    int n;               /* 1 or 2 */
-    const float *q[2];   /* [head_dim] */
-    float *o[2];         /* [head_dim] unnormalised outputs so far */
-    float *m[2], *l[2];  /* running max and sum of the softmax */
+    int n;                                      /* 1..TPI_ATTN_ROWS */
+    const float *q[TPI_ATTN_ROWS];              /* [head_dim] */
+    float *o[TPI_ATTN_ROWS];                    /* [head_dim] unnormalised outputs so far */
+    float *m[TPI_ATTN_ROWS], *l[TPI_ATTN_ROWS]; /* running max and sum of the softmax */
 } tpi_attn_rows;
 
 /* One tile's step of the online softmax for the rows: kt is the tile's K
- * transposed ([head_dim][TPI_ATTN_BK], zero past its keys), vt its first V
- * row (rows vs floats apart), and keys [ja, jb) of the tile are visible. */
+ * transposed ([head_dim][TPI_ATTN_BK], zero past its keys, 64-byte
+ * aligned), vt its first V row (rows vs floats apart), and keys [ja, jb)
+ * of the tile are visible. */
 typedef void (*tpi_attn_tile_fn)(const tpi_attn_rows *r, const float *kt, const float *vt, int64_t vs, int64_t ja,
                                  int64_t jb, int64_t hd, float scale);
 
