@@ -329,8 +329,9 @@ int cmd_bench(int argc, char **argv)
             if (*q == ',')
                 *q = ' ';
         snprintf(cmd, sizeof cmd,
-                 "gnuplot -e \"set terminal png size 800,500; set output '%s'; set title 'tpinfer prefill, seq %d'; "
-                 "set xlabel 'batch'; set ylabel 'tokens/s'; set logscale x 2; set key left; "
+                 "gnuplot -e \"set terminal png size 800,500; set output '%s'; "
+                 "set title 'tpinfer prefill, seq %d (threads per rank = cores / ranks)'; "
+                 "set xlabel 'batch'; set ylabel 'tokens/s'; set logscale x 2; set yrange [0:*]; set key bottom right; "
                  "plot for [r in '%s'] '%s' using (\\$1==r+0 ? \\$2 : 1/0):3 with linespoints title r.' rank(s)'\"",
                  png, seq, list, dat);
         if (system(cmd) == 0)
