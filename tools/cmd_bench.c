@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/kernels_avx2.h"
+#include "bench_cores.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -69,7 +70,7 @@ static double fma_peak(int threads)
 typedef struct row {
     int ranks, threads, batch, seq;
     double ms, tokens_per_s, gflops, pct;
-    double fma; /* the FMA peak at the run's thread count (1 or all cores), the higher of before and after */
+    double core_lo, core_hi; /* the slowest and fastest core's GEMM GFLOP/s, each the mean of before and after */
     int config, order; /* for the table's order: configuration, then batch as given */
 } row;
 
@@ -214,13 +215,27 @@ int cmd_bench(int argc, char **argv)
      * drifts over a sweep of minutes). */
     double sg[2] = {sgemm_gflops(1, seq, 2048, 2048), 0};
     sg[1] = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : sg[0];
-    /* The compute ceiling of N x 1 vs 1 x 1: the cores' FMA peak with all
-     * of them vs with one, also measured around each run (fma_peak.c). */
+    /* The cores' arithmetic: the FMA peak with one of them and with all. */
     double fp[2] = {fma_peak(1), cores > 1 ? fma_peak(cores) : 0};
+    /* And the ceiling of N x 1 vs 1 x 1: our GEMM on each core alone
+     * (bench_cores.c), also measured after each prefill run. */
+    core_probe *cp = core_probe_new();
+    double cr[64] = {0}, cr_after[64] = {0};
+    int n_cr = cores < 64 ? cores : 64;
+    if (cp && core_probe_run(cp, cr, n_cr)) {
+        core_probe_free(cp);
+        cp = NULL;
+    }
     printf("OpenBLAS sgemm [%d x 2048] x [2048 x 2048]^T: %.1f GFLOP/s with 1 thread, %.1f GFLOP/s with %d threads\n",
            seq, sg[0], sg[1], cores);
     printf("FMA peak (registers only): %.1f GFLOP/s with 1 thread, %.1f GFLOP/s with %d threads (%.2fx)\n", fp[0], fp[1],
            cores, fp[0] > 0 ? fp[1] / fp[0] : 0.0);
+    if (cp) {
+        printf("our GEMM on one core, [512 x 2048] x [2048 x 2048]^T bf16, GFLOP/s:");
+        for (int c = 0; c < n_cr; c++)
+            printf(" core %d %.1f", c, cr[c]);
+        printf("\n");
+    }
     /* The issue's scaling targets compare N ranks x 1 thread with 1 x 1 and
      * 1 x cores: with --scaling, one more configuration, 1 rank on 1 thread. */
     config cf[64];
@@ -254,10 +269,18 @@ int cmd_bench(int argc, char **argv)
             double after[2] = {sgemm_gflops(1, seq, 2048, 2048), 0};
             after[1] = cores > 1 ? sgemm_gflops(cores, seq, 2048, 2048) : after[0];
             double best = after[wide] > sg[wide] ? after[wide] : sg[wide];
-            double fp_after = fma_peak(wide ? cores : 1);
+            double lo = 0, hi = 0;
+            if (cp && !core_probe_run(cp, cr_after, n_cr))
+                for (int c = 0; c < n_cr; c++) {
+                    double r = (cr[c] + cr_after[c]) / 2;
+                    lo = c == 0 || r < lo ? r : lo;
+                    hi = r > hi ? r : hi;
+                    cr[c] = cr_after[c];
+                }
             for (int j = first; j < n_rows; j++) {
                 rows[j].pct = 100.0 * rows[j].gflops / best;
-                rows[j].fma = fp_after > fp[wide] ? fp_after : fp[wide];
+                rows[j].core_lo = lo;
+                rows[j].core_hi = hi;
                 rows[j].config = i;
                 rows[j].order = (int)b;
             }
@@ -265,7 +288,6 @@ int cmd_bench(int argc, char **argv)
                    wide ? cores : 1, wide ? "s" : "", cf[i].ranks, cf[i].threads, bs[b], sg[wide], after[wide]);
             sg[0] = after[0];
             sg[1] = after[1];
-            fp[wide] = fp_after;
         }
     /* Decode and the all-reduce: one run per configuration. */
     for (int i = 0; i < n_cf && !fail; i++)
@@ -275,6 +297,7 @@ int cmd_bench(int argc, char **argv)
             fail = 1;
         }
     free(bs);
+    core_probe_free(cp);
     if (fail)
         return 1;
     qsort(rows, (size_t)n_rows, sizeof *rows, by_config);
@@ -298,8 +321,9 @@ int cmd_bench(int argc, char **argv)
         if (r->ranks > 1 && r->threads == 1 && one && wide) {
             printf("batch %d: %d ranks x 1 thread vs 1 x 1: %.2fx (ideal %d", r->batch, r->ranks, one->ms / r->ms,
                    r->ranks);
-            if (r->ranks == cores && one->fma > 0)
-                printf("; the FMA peak, %d threads vs 1, around the two runs: %.2fx", cores, r->fma / one->fma);
+            if (r->ranks == cores && r->core_lo > 0 && one->core_hi > 0)
+                printf("; %d x the slowest core's GEMM over the fastest's, around the two runs: %.2fx", r->ranks,
+                       r->ranks * r->core_lo / one->core_hi);
             printf("); vs 1 x %d threads: %.2fx\n", r->ranks, wide->ms / r->ms);
         }
     }

@@ -1,12 +1,13 @@
-/* The cores' arithmetic ceiling: GFLOP/s of FMAs on registers only. Besides
- * the peak itself, it tells whether N threads get N times one: on this VM
- * the 2-thread rate moves between 1.70x and 2.01x of the 1-thread rate from
- * one run to the next (bench_kernels, five runs in a row), so a 2-rank vs
- * 1-rank ratio is judged against this ratio measured around it. 12
- * independent chains hide the FMA latency. Each width is compiled for its
- * own target, so the file needs no special flags; the unrolling keeps the
- * chains in registers at -O2 (without it they went through the stack at a
- * third of the rate). */
+/* The cores' arithmetic ceiling: GFLOP/s of FMAs on registers only
+ * (bench_kernels, and the first lines of tpinfer bench). Besides the peak,
+ * it tells whether N threads get N times one: on this VM the 2-thread rate
+ * moved between 1.70x and 2.01x of the 1-thread rate over five runs in a
+ * row. (It does not explain tpinfer bench's 2 x 1 vs 1 x 1, which read
+ * 2.03-2.13x around runs that scaled 1.78-1.87x: the per-core GEMM rate of
+ * tools/bench_cores.c does.) 12 independent chains hide the FMA latency.
+ * Each width is compiled for its own target, so the file needs no special
+ * flags; the unrolling keeps the chains in registers at -O2 (without it
+ * they went through the stack at a third of the rate). */
 #include <immintrin.h>
 #include <omp.h>
 #include <time.h>
