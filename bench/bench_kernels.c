@@ -24,6 +24,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "core/clock.h"
 #include "core/mem.h"
 
 #define HIDDEN 2048
@@ -44,13 +45,6 @@ static const struct {
 #define N_SHAPES 7
 
 static int reps = 5;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void *xmalloc(size_t n)
 {
@@ -93,11 +87,11 @@ static double sgemm_layer(int threads, int64_t m, const float *x, float *const *
     openblas_set_num_threads(threads);
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = tpi_seconds();
         for (int s = 0; s < N_SHAPES; s++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)shapes[s].rows, (int)shapes[s].cols,
                         1.0f, x, (int)shapes[s].cols, w[s], (int)shapes[s].cols, 0.0f, y, (int)shapes[s].rows);
-        t = now() - t;
+        t = tpi_seconds() - t;
         if (t < best)
             best = t;
     }
@@ -150,9 +144,9 @@ static double our_layer(const tpi_backend *be, int threads, int64_t m, const flo
     for (int s = 0; s < N_SHAPES; s++) {
         double best = 1e30;
         for (int r = 0; r < reps; r++) {
-            double t = now();
+            double t = tpi_seconds();
             be->matmul(y, x, m, &w[s]);
-            t = now() - t;
+            t = tpi_seconds() - t;
             if (t < best)
                 best = t;
         }
@@ -309,12 +303,12 @@ int main(int argc, char **argv)
                     const tpi_backend *b = c == 2 ? gemvs[1] : gemvs[0];
                     if (c == 2 && !b)
                         continue;
-                    double t0 = now(), moved = c == 0 ? (double)bw_bytes : bytes[c == 3];
+                    double t0 = tpi_seconds(), moved = c == 0 ? (double)bw_bytes : bytes[c == 3];
                     if (c == 0)
                         tpi_avx2_read_seconds(bw, bw_bytes, t);
                     else
                         decode_layers(b, dw[c == 3], DECODE_LAYERS, x, y);
-                    double g = moved / (now() - t0) / 1e9;
+                    double g = moved / (tpi_seconds() - t0) / 1e9;
                     if (r && g > best[c]) /* the first round faults the pages in */
                         best[c] = g;
                 }
@@ -359,7 +353,7 @@ int main(int argc, char **argv)
                 double best = 1e30;
                 int r_n = b == 1 && op == 0 ? 1 : reps; /* the reference attention is slow */
                 for (int r = 0; r < r_n; r++) {
-                    double t0 = now();
+                    double t0 = tpi_seconds();
                     switch (op) {
                     case 0: bes[b]->attention(att, q, SEQ, pos, kc, vc, &sh); break;
                     case 1: bes[b]->attention(att, q + (SEQ - 1) * qd, 1, pos + SEQ - 1, kc, vc, &sh); break;
@@ -367,7 +361,7 @@ int main(int argc, char **argv)
                     case 3: bes[b]->rope(q, SEQ, qd, HEADS, HEAD_DIM, cs, sn); break;
                     default: bes[b]->silu_mul(y, x, (int64_t)SEQ * FF); break;
                     }
-                    t0 = now() - t0;
+                    t0 = tpi_seconds() - t0;
                     if (t0 < best)
                         best = t0;
                 }
@@ -409,13 +403,13 @@ int main(int argc, char **argv)
                 for (int c = 0; c < 3; c++) {
                     if (c == 2 && !sets[1])
                         continue;
-                    double t0 = now();
+                    double t0 = tpi_seconds();
                     if (c == 0)
                         tpi_avx2_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
                     else
                         for (int l = 0; l < KV_LAYERS; l++)
                             sets[c - 1]->attention(att, q, 1, &p1, kv + 2 * l * per, kv + (2 * l + 1) * per, &s1);
-                    t0 = (now() - t0) / KV_LAYERS;
+                    t0 = (tpi_seconds() - t0) / KV_LAYERS;
                     best[c] = t0 < best[c] ? t0 : best[c];
                 }
             double gb = 2.0 * (double)per * 4 / 1e9;

@@ -5,16 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "tpinfer.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static uint32_t next(void)
@@ -91,12 +84,12 @@ static double encode_time(const tpi_tokenizer *t, const char *text, size_t len, 
 {
     int32_t *ids;
     tpi_error err = {0};
-    double a = now();
+    double a = tpi_seconds();
     if (tpi_tokenizer_encode(t, text, len, 0, &ids, n_ids, &err)) {
         fprintf(stderr, "encode: %s\n", err.msg);
         exit(1);
     }
-    double b = now();
+    double b = tpi_seconds();
     free(ids);
     return b - a;
 }
@@ -107,12 +100,12 @@ static tpi_tokenizer *load(const char *models, const char *name, double *secs)
     snprintf(dir, sizeof dir, "%s/%s", models, name);
     tpi_tokenizer *t = NULL;
     tpi_error err = {0};
-    double a = now();
+    double a = tpi_seconds();
     if (tpi_tokenizer_load(&t, dir, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         exit(1);
     }
-    *secs = now() - a;
+    *secs = tpi_seconds() - a;
     return t;
 }
 

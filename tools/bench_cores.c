@@ -9,11 +9,11 @@
 #include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "bench_cores.h"
+#include "core/clock.h"
 
 #define ROWS 512 /* a prefill chunk */
 #define DIM 2048 /* llama-1b's hidden size: the o projection's shape */
@@ -24,13 +24,6 @@ struct core_probe {
     uint16_t *data;
     float *x, *y;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 core_probe *core_probe_new(void)
 {
@@ -76,9 +69,9 @@ int core_probe_run(core_probe *p, double *rate, int cores)
         }
         double best = 1e30;
         for (int r = 0; r < 4; r++) { /* the first run warms the caches */
-            double t = now();
+            double t = tpi_seconds();
             p->be->matmul(p->y, p->x, ROWS, &p->w);
-            t = now() - t;
+            t = tpi_seconds() - t;
             if (r && t < best)
                 best = t;
         }

@@ -11,26 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend/cpu/kernels_avx2.h"
 #include "bench_cores.h"
 #include "cli.h"
 #include "commands.h"
+#include "core/clock.h"
 
 #ifndef TPI_MPIEXEC
 #define TPI_MPIEXEC "mpirun"
 #endif
 
 void openblas_set_num_threads(int n);
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Best of a few runs of C[m,n] = A[m,k] B[k,n]^T, the shape of our matmul. */
 static double sgemm_gflops(int threads, int m, int n, int k)
@@ -43,9 +36,9 @@ static double sgemm_gflops(int threads, int m, int n, int k)
         b[i] = (float)(i % 5) * 0.1f;
     double best = 1e30;
     for (int r = 0; r < 4; r++) {
-        double t = now();
+        double t = tpi_seconds();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-        t = now() - t;
+        t = tpi_seconds() - t;
         if (r && t < best) /* the first run warms caches and threads */
             best = t;
     }

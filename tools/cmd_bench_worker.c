@@ -8,21 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "comm/comm.h"
 #include "commands.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "core/clock.h"
 #include "core/mem.h"
 #include "model/model.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* FLOPs of a prefill of `batch` sequences of `seq` tokens (logits of the last
  * row of each): 2 per weight per token in the projections, plus causal
@@ -133,12 +126,12 @@ static int paired_ratio(tpi_comm *comm, const float *buf, int size, tpi_model *m
         probe[i] = probe_bytes(size) / probe_seconds(comm, buf, size, t) / 1e9;
         comm->ops->barrier(comm);
         int64_t n = 1;
-        double t0 = now();
+        double t0 = tpi_seconds();
         if (tpi_model_forward_argmax(m, kv, next, &n, next, err)) {
             free(t);
             return -1;
         }
-        step[i] = streamed / (now() - t0) / 1e9;
+        step[i] = streamed / (tpi_seconds() - t0) / 1e9;
         ratio[i] = step[i] / probe[i];
     }
     free(t);
@@ -208,10 +201,10 @@ int cmd_bench_worker(int argc, char **argv)
         for (int r = 0; r <= reps; r++) { /* run 0 warms up */
             tpi_kv_clear(kv, -1);
             comm->ops->barrier(comm);
-            double t = now();
+            double t = tpi_seconds();
             if (tpi_model_forward(m, kv, ids, lens, TPI_LOGITS_LAST, logits, &err))
                 return cli_fail(comm, "bench-worker", &err);
-            t = now() - t;
+            t = tpi_seconds() - t;
             if (r && t < best)
                 best = t;
         }
@@ -247,11 +240,11 @@ int cmd_bench_worker(int argc, char **argv)
         double t = 1e30;
         for (int w = 0; w < windows; w++) {
             comm->ops->barrier(comm);
-            double t0 = now();
+            double t0 = tpi_seconds();
             for (int s = 0; s < steps; s++)
                 if (tpi_model_forward_argmax(m, kv, &next, &n, &next, &err))
                     return cli_fail(comm, "bench-worker", &err);
-            t0 = (now() - t0) / steps;
+            t0 = (tpi_seconds() - t0) / steps;
             t = t0 < t ? t0 : t;
         }
         double bw_after = read_bandwidth(comm, bw_buf, size), pr[3];
@@ -286,10 +279,10 @@ int cmd_bench_worker(int argc, char **argv)
             for (int w = 0; w < 10; w++)
                 comm->ops->allreduce_sum(comm, buf, sizes[k]);
             comm->ops->barrier(comm);
-            double t = now();
+            double t = tpi_seconds();
             for (int it = 0; it < iters; it++)
                 comm->ops->allreduce_sum(comm, buf, sizes[k]);
-            t = (now() - t) / iters;
+            t = (tpi_seconds() - t) / iters;
             if (rank == 0) {
                 printf("ALLREDUCE ranks=%d %lld bytes: %.1f us, %.2f GB/s\n", size, (long long)sizes[k] * 4, t * 1e6,
                        (double)sizes[k] * 4 / t / 1e9);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "comm/comm.h"
 #include "commands.h"
+#include "core/clock.h"
 
 static void usage(FILE *f)
 {
@@ -41,21 +42,14 @@ typedef struct load_progress {
     const char *dir;
 } load_progress;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* A spinner with the elapsed time while the weights load (stderr a terminal). */
 static void *progress_run(void *arg)
 {
     load_progress *p = arg;
     static const char spin[] = "|/-\\";
-    double t0 = now_s();
+    double t0 = tpi_seconds();
     for (int i = 0; !p->done; i++) {
-        fprintf(stderr, "\rloading %s %c %.1f s", p->dir, spin[i % 4], now_s() - t0);
+        fprintf(stderr, "\rloading %s %c %.1f s", p->dir, spin[i % 4], tpi_seconds() - t0);
         fflush(stderr);
         struct timespec ts = {0, 100000000};
         nanosleep(&ts, NULL);
@@ -256,7 +250,7 @@ int cmd_generate(int argc, char **argv)
     for (int64_t s = 0, at = 0; !rc && s < n_given_seq; at += given_lens[s++])
         if (add_seq(&ids, &n_ids, &lens, &n_lens, given + at, given_lens[s]))
             rc = TPI_ENOMEM, snprintf(err.msg, sizeof err.msg, "out of memory");
-    double t_load = now_s();
+    double t_load = tpi_seconds();
     if (!rc) {
         load_progress prog = {.dir = dir};
         int show = rank == 0 && isatty(2) && !pthread_create(&prog.thread, NULL, progress_run, &prog);
@@ -266,7 +260,7 @@ int cmd_generate(int argc, char **argv)
         if (show)
             pthread_join(prog.thread, NULL);
     }
-    t_load = now_s() - t_load;
+    t_load = tpi_seconds() - t_load;
     if (!rc) {
         if (set_n)
             o.max_new_tokens = max_new;

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "generate/sampler.h"
@@ -65,13 +65,6 @@ void tpi_gen_result_free(tpi_gen_result *r)
     free(r->ids);
     free(r->text);
     memset(r, 0, sizeof *r);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Rank 0's text state of one sequence. */
@@ -277,7 +270,7 @@ int tpi_generate(tpi_model *m, const int32_t *prompts, const int64_t *prompt_len
             o->on_done(o->user, s, reason[s]);
 
     int first = 1;
-    double t0 = now_s();
+    double t0 = tpi_seconds();
     for (;;) {
         int64_t n_feed = 0, active = 0;
         total = 0;
@@ -368,7 +361,7 @@ int tpi_generate(tpi_model *m, const int32_t *prompts, const int64_t *prompt_len
                 rc = tpi_err(err, status[0], "generate: rank 0 failed choosing the next tokens");
             goto done;
         }
-        double t1 = now_s();
+        double t1 = tpi_seconds();
         for (int64_t s = 0; s < n_seq; s++) {
             results[s].prefill_s += first ? t1 - t0 : 0;
             results[s].decode_s += first ? 0 : t1 - t0;

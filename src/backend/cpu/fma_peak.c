@@ -10,23 +10,16 @@
  * they went through the stack at a third of the rate). */
 #include <immintrin.h>
 #include <omp.h>
-#include <time.h>
 
 #include "backend/cpu/kernels_avx2.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "core/clock.h"
 
 #define FMA_PEAK(name, tgt, vec, set1, fma, store, lanes)                                              \
     __attribute__((target(tgt))) static double name(int threads)                                      \
     {                                                                                                    \
         const long iters = 20000000;                                                                     \
         volatile float sink = 0;                                                                         \
-        double t = now();                                                                                \
+        double t = tpi_seconds();                                                                                \
         _Pragma("omp parallel num_threads(threads)")                                                     \
         {                                                                                                \
             vec a[12], b = set1(1.0000001f), c = set1(1e-7f);                                            \
@@ -44,7 +37,7 @@ static double now(void)
                 sink = s;                                                                                \
         }                                                                                                \
         (void)sink;                                                                                      \
-        return 2.0 * lanes * 12 * (double)iters * threads / (now() - t) / 1e9;                           \
+        return 2.0 * lanes * 12 * (double)iters * threads / (tpi_seconds() - t) / 1e9;                           \
     }
 FMA_PEAK(peak256, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps, 8)
 FMA_PEAK(peak512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps, 16)

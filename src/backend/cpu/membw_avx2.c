@@ -5,16 +5,9 @@
  * a shared VM it moves by a factor of 1.5 from hour to hour. */
 #include <immintrin.h>
 #include <omp.h>
-#include <time.h>
 
 #include "backend/cpu/kernels_avx2.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "core/clock.h"
 
 /* Each thread reads its share as STREAMS interleaved sequential streams
  * (its share's quarters side by side), with one accumulator per stream, and
@@ -33,7 +26,7 @@ double tpi_avx2_read_seconds(const float *buf, size_t bytes, int threads)
 {
     size_t n = bytes / sizeof(float);
     volatile float sink = 0;
-    double t = now();
+    double t = tpi_seconds();
 #pragma omp parallel num_threads(threads)
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
@@ -56,5 +49,5 @@ double tpi_avx2_read_seconds(const float *buf, size_t bytes, int threads)
             sink = s[0];
     }
     (void)sink;
-    return now() - t;
+    return tpi_seconds() - t;
 }
