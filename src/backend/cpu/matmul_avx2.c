@@ -39,6 +39,9 @@
 #define PANEL_CHUNK 8 /* output panels per GEMM work unit */
 #endif
 #define GEMV_ROWS 4
+#ifndef GEMV_FIXED
+#define GEMV_FIXED 3 /* quarters of its GEMV units each thread takes in a fixed block (see gemv) */
+#endif
 #ifndef GEMV_HUGE
 #define GEMV_HUGE 1
 #endif
@@ -476,18 +479,6 @@ static const cpu_kernels avx2_kernels = {1, avx2_pair_fn, NULL, NULL},
                          avx512_kernels = {GEMV_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
                                            tpi_avx512_gemm_pair_fn};
 
-/* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
- * The panels of all the outputs form one parallel loop (one thread wake-up
- * for q, k and v together, and k and v's 16 panels each no longer split
- * alone). Each thread first streams a fixed block of GEMV_FIXED quarters of
- * its share of the units, then the rest are handed out dynamically, one
- * unit at a time: a thread that the OS preempts (other processes, or other
- * ranks on the same cores) delays only the units it holds, and the fast one
- * takes the tail. In a fixed block a thread's next unit follows its last,
- * which the kernels' last prefetches fetch (gemv_avx512.c), and it takes no
- * atomic per unit; bench_kernels 1 4 d, 2 threads, eight alternating rounds:
- * 84.8-92.1 % of the read bandwidth (88.2 on average) with the block
- * against 82.0-91.7 (84.8) all dynamic, ahead in 7 of the 8 rounds. */
 /* One work unit of the GEMV: up to `per` panels of one weight, from unit u. */
 static void gemv_unit(const mm_out *outs, int count, const float *xi, int64_t i, int64_t m, int64_t K,
                       const cpu_kernels *gk, int64_t per, int64_t u)
@@ -515,10 +506,18 @@ static void gemv_unit(const mm_out *outs, int count, const float *xi, int64_t i,
     }
 }
 
-#ifndef GEMV_FIXED
-#define GEMV_FIXED 3 /* quarters of the units each thread takes in a fixed block */
-#endif
-
+/* n rows in groups of at most GEMV_ROWS; the GEMV needs no scratch memory.
+ * The panels of all the outputs form one parallel loop (one thread wake-up
+ * for q, k and v together, and k and v's 16 panels each no longer split
+ * alone). Each thread first streams a fixed block of GEMV_FIXED quarters of
+ * its share of the units, then the rest are handed out dynamically, one
+ * unit at a time: a thread that the OS preempts (other processes, or other
+ * ranks on the same cores) delays only the units it holds, and the fast one
+ * takes the tail. In a fixed block a thread's next unit follows its last,
+ * which the kernels' last prefetches fetch (gemv_avx512.c), and it takes no
+ * atomic per unit; bench_kernels 1 4 d, 2 threads, eight alternating rounds:
+ * 84.8-92.1 % of the read bandwidth (88.2 on average) with the block
+ * against 82.0-91.7 (84.8) all dynamic, ahead in 7 of the 8 rounds. */
 static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, const cpu_kernels *gk)
 {
     for (int64_t i = 0; i < n; i += GEMV_ROWS) {
