@@ -81,20 +81,35 @@ static double probe_bytes(int size)
     return (double)(BW_BYTES / (size_t)size * (size_t)size);
 }
 
+/* probe_seconds' per-rank times ([size], free()), or NULL on every rank
+ * when some rank has no probe buffer or memory: every rank probes, or none.
+ * Collective. */
+static float *probe_times(tpi_comm *comm, const float *buf, int size)
+{
+    float *t = calloc((size_t)size, sizeof *t);
+    int32_t bad = !buf || !t;
+    comm->ops->allreduce_max_i32(comm, &bad, 1);
+    if (bad) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
 /* GB/s of the probe, best of 3; 0 without a buffer on some rank.
  * Collective. */
 static double read_bandwidth(tpi_comm *comm, const float *buf, int size)
 {
-    float *t = calloc((size_t)size, sizeof *t);
-    int32_t bad = !buf || !t;
-    comm->ops->allreduce_max_i32(comm, &bad, 1); /* every rank probes, or none */
+    float *t = probe_times(comm, buf, size);
+    if (!t)
+        return 0;
     double best = 1e30;
-    for (int r = 0; r < 3 && !bad; r++) {
+    for (int r = 0; r < 3; r++) {
         double s = probe_seconds(comm, buf, size, t);
         best = s < best ? s : best;
     }
     free(t);
-    return bad ? 0 : probe_bytes(size) / best / 1e9;
+    return probe_bytes(size) / best / 1e9;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -118,11 +133,11 @@ static int paired_ratio(tpi_comm *comm, const float *buf, int size, tpi_model *m
                         double streamed, double r[3], tpi_error *err)
 {
     r[0] = r[1] = r[2] = 0;
-    float *t = calloc((size_t)size, sizeof *t);
-    int32_t bad = !buf || !t;
-    comm->ops->allreduce_max_i32(comm, &bad, 1);
+    float *t = probe_times(comm, buf, size);
+    if (!t)
+        return 0;
     double step[PAIRS], probe[PAIRS], ratio[PAIRS];
-    for (int i = 0; i < PAIRS && !bad; i++) {
+    for (int i = 0; i < PAIRS; i++) {
         probe[i] = probe_bytes(size) / probe_seconds(comm, buf, size, t) / 1e9;
         comm->ops->barrier(comm);
         int64_t n = 1;
@@ -135,8 +150,6 @@ static int paired_ratio(tpi_comm *comm, const float *buf, int size, tpi_model *m
         ratio[i] = step[i] / probe[i];
     }
     free(t);
-    if (bad)
-        return 0;
     qsort(step, PAIRS, sizeof *step, cmp_double);
     qsort(probe, PAIRS, sizeof *probe, cmp_double);
     qsort(ratio, PAIRS, sizeof *ratio, cmp_double);
