@@ -74,5 +74,5 @@ if(EXISTS ${gen_stories}/tokenizer.json)
   add_test(NAME cli_chat_no_template COMMAND sh -c "$0 chat -m $1 </dev/null 2>&1; echo exit=$?"
                    $<TARGET_FILE:tpinfer_cli> ${gen_stories})
   set_tests_properties(cli_chat_no_template PROPERTIES
-                       PASS_REGULAR_EXPRESSION "no chat_template; chat supports.*llama3.*llama2.*mistral.*chatml.*exit=1")
+                       PASS_REGULAR_EXPRESSION "no chat_template\; chat supports.*llama3.*llama2.*mistral.*chatml.*exit=1")
 endif()
