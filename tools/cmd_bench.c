@@ -60,10 +60,14 @@ static double fma_peak(int threads)
     return best;
 }
 
+#define MAX_RANKS 16 /* ranks whose split of the prefill time is kept */
+
 typedef struct row {
     int ranks, threads, batch, seq;
     double ms, tokens_per_s, gflops, pct;
     double core_lo, core_hi; /* the slowest and fastest core's GEMM GFLOP/s, each the mean of before and after */
+    double work_ms[MAX_RANKS], coll_ms[MAX_RANKS]; /* each rank's own work and time in collectives (RANKTIMES) */
+    int n_ranktimes;
     int config, order; /* for the table's order: configuration, then batch as given */
 } row;
 
@@ -102,6 +106,62 @@ static void usage(FILE *f)
                "--shape writes the model (tpinfer make-model) into out/<shape>-<dtype> first.\n");
 }
 
+/* "batch work collective work collective ..." (ms, a pair per rank) into
+ * the newest row of that batch. */
+static void parse_ranktimes(const char *s, row *rows, int n_rows)
+{
+    char *end;
+    long batch = strtol(s, &end, 10);
+    row *r = NULL;
+    for (int i = n_rows - 1; i >= 0 && !r; i--)
+        if (rows[i].batch == batch)
+            r = &rows[i];
+    if (!r)
+        return;
+    r->n_ranktimes = 0;
+    while (r->n_ranktimes < MAX_RANKS) {
+        s = end;
+        double w = strtod(s, &end);
+        if (end == s)
+            break;
+        s = end;
+        double c = strtod(s, &end);
+        if (end == s)
+            break;
+        r->work_ms[r->n_ranktimes] = w;
+        r->coll_ms[r->n_ranktimes++] = c;
+    }
+}
+
+/* Where N x 1 lost against 1 x 1: the ratio one->ms / r->ms is exactly
+ * N x work x balance x outside, with
+ *   work    = 1 x 1's time over the ranks' work added up (1: splitting the
+ *             weights cost no speed; below 1: the ranks' cores or kernels
+ *             ran slower than the 1 x 1 run's),
+ *   balance = the ranks' mean work over the slowest rank's (1: equal),
+ *   outside = the slowest rank's work over the run's time (1 minus its
+ *             share in collectives: the all-reduces themselves, since the
+ *             slowest rank seldom waits).
+ * The run's time is rank 0's, so the product matches the ratio to within
+ * the ranks' few microseconds of difference. */
+static void print_scaling_split(const row *r, const row *one)
+{
+    if (r->n_ranktimes != r->ranks)
+        return;
+    double sum = 0, max = 0;
+    for (int q = 0; q < r->n_ranktimes; q++) {
+        sum += r->work_ms[q];
+        max = r->work_ms[q] > max ? r->work_ms[q] : max;
+    }
+    if (sum <= 0)
+        return;
+    printf("  split: %d x work %.3f x balance %.3f x outside %.3f; per rank, work + collectives ms:", r->ranks,
+           one->ms / sum, sum / r->ranks / max, max / r->ms);
+    for (int q = 0; q < r->n_ranktimes; q++)
+        printf("%s %.3f + %.3f", q ? "," : "", r->work_ms[q], r->coll_ms[q]);
+    printf("\n");
+}
+
 static int run_worker(const char *self, int ranks, int threads, const char *dir, const char *batches, int seq,
                       const char *ctxs, int reps, row *rows, int *n_rows)
 {
@@ -128,6 +188,8 @@ static int run_worker(const char *self, int ranks, int threads, const char *dir,
             r.tokens_per_s = r.batch * r.seq / (r.ms / 1e3);
             r.gflops = flops / (r.ms / 1e3) / 1e9;
             rows[(*n_rows)++] = r; /* pct: set by the caller, from the yardstick around this run */
+        } else if (!strncmp(line, "RANKTIMES ", 10)) {
+            parse_ranktimes(line + 10, rows, *n_rows);
         } else {
             fputs(line, stdout); /* decode and all-reduce lines pass through */
         }
@@ -318,6 +380,7 @@ int cmd_bench(int argc, char **argv)
                 printf("; %d x the slowest core's GEMM over the fastest's, around the two runs: %.2fx", r->ranks,
                        r->ranks * r->core_lo / one->core_hi);
             printf("); vs 1 x %d threads: %.2fx\n", r->ranks, wide->ms / r->ms);
+            print_scaling_split(r, one);
         }
     }
     if (csv) {

@@ -1,6 +1,7 @@
 /* tpinfer bench-worker: the measuring half of `tpinfer bench`, run as each
  * rank of the job. Rank 0 prints one line per measurement:
  *   PREFILL batch seq ms flops
+ *   RANKTIMES batch work_ms collective_ms [per rank, of the PREFILL run]
  *   DECODE ranks ctx tokens_per_s gb_per_s [pct of read bandwidth]
  *   ALLREDUCE ranks bytes us gb_per_s */
 #include <getopt.h>
@@ -14,8 +15,10 @@
 #include "commands.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "core/clock.h"
+#include "core/error.h"
 #include "core/mem.h"
 #include "model/model.h"
+#include "timed_comm.h"
 
 /* FLOPs of a prefill of `batch` sequences of `seq` tokens (logits of the last
  * row of each): 2 per weight per token in the projections, plus causal
@@ -192,7 +195,9 @@ int cmd_bench_worker(int argc, char **argv)
         return 1;
     tpi_error err = {0};
     tpi_model *m = NULL;
-    tpi_load_opts lo = {.comm = comm, .n_threads = threads};
+    timed_comm timed;
+    timed_comm_init(&timed, comm);
+    tpi_load_opts lo = {.comm = &timed.comm, .n_threads = threads};
     if (tpi_model_load(&m, dir, &lo, &err))
         return cli_fail(comm, "bench-worker", &err);
     int rank = comm->rank, size = comm->size;
@@ -210,21 +215,37 @@ int cmd_bench_worker(int argc, char **argv)
             lens[s] = seq;
         if (tpi_kv_create(&kv, m, b, seq, &err))
             return cli_fail(comm, "bench-worker", &err);
-        double best = 1e30;
+        double best = 1e30, best_coll = 0;
         for (int r = 0; r <= reps; r++) { /* run 0 warms up */
             tpi_kv_clear(kv, -1);
             comm->ops->barrier(comm);
+            timed.seconds = 0;
             double t = tpi_seconds();
             if (tpi_model_forward(m, kv, ids, lens, TPI_LOGITS_LAST, logits, &err))
                 return cli_fail(comm, "bench-worker", &err);
             t = tpi_seconds() - t;
             if (r && t < best)
-                best = t;
+                best = t, best_coll = timed.seconds;
         }
+        /* Every rank's own best run split into work and collectives: the
+         * faster rank's collectives include its wait for the slower. */
+        float *rt = calloc((size_t)size * 2, sizeof *rt);
+        if (!rt) {
+            tpi_err(&err, TPI_ENOMEM, "out of memory");
+            return cli_fail(comm, "bench-worker", &err);
+        }
+        rt[2 * rank] = (float)(best - best_coll);
+        rt[2 * rank + 1] = (float)best_coll;
+        comm->ops->allreduce_sum(comm, rt, (int64_t)size * 2);
         if (rank == 0) {
             printf("PREFILL %d %d %.3f %.6g\n", b, seq, best * 1e3, prefill_flops(cfg, b, seq));
+            printf("RANKTIMES %d", b);
+            for (int q = 0; q < size; q++)
+                printf(" %.3f %.3f", rt[2 * q] * 1e3, rt[2 * q + 1] * 1e3);
+            printf("\n");
             fflush(stdout);
         }
+        free(rt);
         tpi_kv_free(kv);
         free(ids);
         free(lens);
