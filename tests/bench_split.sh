@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `tpinfer bench --scaling` splits each N x 1 vs 1 x 1 ratio into factors
 # (work x balance x outside collectives): they must multiply back to the
-# ratio, the balance must follow from the per-rank work it prints, and the
-# timed communicator must have seen the ranks' collectives.
+# ratio, the balance must follow from the per-rank work it prints, the
+# timed communicator must have seen the ranks' collectives, and the CPU time
+# other tasks took during the run must be there.
 # usage: bench_split.sh TPINFER MODEL_DIR
 set -u
 out=$("$1" bench -m "$2" --batches 1 --ranks 1,2 --seq 32 --decode-ctx none --reps 1 --scaling --png /dev/null 2>&1)
@@ -26,6 +27,7 @@ echo "$out" | awk '
             if (f[1] + 0 > max) max = f[1] + 0
         }
         product = $2 * work * balance * outside
+        others = index($0, "other tasks\047 CPU ms during the run: ") > 0
     }
     function off(a, b) { return (a > b ? a - b : b - a) / b }
     END {
@@ -33,5 +35,6 @@ echo "$out" | awk '
         if (off(product, ratio) > 0.02) { printf "FAIL: factors multiply to %.3f, ratio %.3f\n", product, ratio; exit 1 }
         if (off(balance, sum / n / max) > 0.02) { printf "FAIL: balance %.3f, per-rank work gives %.3f\n", balance, sum / n / max; exit 1 }
         if (coll <= 0) { print "FAIL: no time in collectives"; exit 1 }
+        if (!others) { print "FAIL: no CPU time of other tasks"; exit 1 }
         print "ok"
     }'

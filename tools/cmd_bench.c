@@ -68,6 +68,8 @@ typedef struct row {
     double core_lo, core_hi; /* the slowest and fastest core's GEMM GFLOP/s, each the mean of before and after */
     double work_ms[MAX_RANKS], coll_ms[MAX_RANKS]; /* each rank's own work and time in collectives (RANKTIMES) */
     int n_ranktimes;
+    double others_ms; /* CPU time other tasks took during the run (OTHERS), where has_others */
+    int has_others;
     int config, order; /* for the table's order: configuration, then batch as given */
 } row;
 
@@ -159,6 +161,11 @@ static void print_scaling_split(const row *r, const row *one)
            one->ms / sum, sum / r->ranks / max, max / r->ms);
     for (int q = 0; q < r->n_ranktimes; q++)
         printf("%s %.3f + %.3f", q ? "," : "", r->work_ms[q], r->coll_ms[q]);
+    /* A task that runs beside an N x 1 job takes its time from a rank, which
+     * the others then wait for; beside 1 x 1 it has an idle core. */
+    if (r->has_others && one->has_others)
+        printf("; other tasks' CPU ms during the run: %.0f (1 x 1's: %.0f; /proc/stat counts in 10 ms ticks)",
+               r->others_ms, one->others_ms);
     printf("\n");
 }
 
@@ -190,6 +197,13 @@ static int run_worker(const char *self, int ranks, int threads, const char *dir,
             rows[(*n_rows)++] = r; /* pct: set by the caller, from the yardstick around this run */
         } else if (!strncmp(line, "RANKTIMES ", 10)) {
             parse_ranktimes(line + 10, rows, *n_rows);
+        } else if (sscanf(line, "OTHERS %d %lf", &r.batch, &r.others_ms) == 2) {
+            for (int i = *n_rows - 1; i >= 0; i--)
+                if (rows[i].batch == r.batch) {
+                    rows[i].others_ms = r.others_ms;
+                    rows[i].has_others = 1;
+                    break;
+                }
         } else {
             fputs(line, stdout); /* decode and all-reduce lines pass through */
         }

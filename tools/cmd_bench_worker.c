@@ -2,6 +2,7 @@
  * rank of the job. Rank 0 prints one line per measurement:
  *   PREFILL batch seq ms flops
  *   RANKTIMES batch work_ms collective_ms [per rank, of the PREFILL run]
+ *   OTHERS batch ms [CPU time of every other task on the machine in that run]
  *   DECODE ranks ctx tokens_per_s gb_per_s [pct of read bandwidth]
  *   ALLREDUCE ranks bytes us gb_per_s */
 #include <getopt.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "comm/comm.h"
@@ -42,6 +45,31 @@ static int64_t streamed_bytes(const tpi_model *m)
     if (m->embed.data != m->lm_head.data)
         b -= m->embed.rows * m->embed.cols * (int64_t)tpi_dtype_size(m->embed.dtype);
     return b;
+}
+
+/* Seconds all CPUs spent busy (user, nice, system, irq, softirq, steal)
+ * since boot, from /proc/stat; -1 where it cannot be read. */
+static double machine_busy_seconds(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                       &v[6], &v[7])
+              : 0;
+    if (f)
+        fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (n != 8 || hz <= 0)
+        return -1;
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)hz;
+}
+
+/* CPU seconds of this process, all its threads. */
+static double own_cpu_seconds(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
 }
 
 #define BW_BYTES ((size_t)1 << 30) /* in all ranks together: far past any cache */
@@ -215,34 +243,48 @@ int cmd_bench_worker(int argc, char **argv)
             lens[s] = seq;
         if (tpi_kv_create(&kv, m, b, seq, &err))
             return cli_fail(comm, "bench-worker", &err);
-        double best = 1e30, best_coll = 0;
+        double best = 1e30, best_coll = 0, best_own = 0, best_busy = -1;
         for (int r = 0; r <= reps; r++) { /* run 0 warms up */
             tpi_kv_clear(kv, -1);
             comm->ops->barrier(comm);
             timed.seconds = 0;
+            double busy = rank == 0 ? machine_busy_seconds() : 0, own = own_cpu_seconds();
             double t = tpi_seconds();
             if (tpi_model_forward(m, kv, ids, lens, TPI_LOGITS_LAST, logits, &err))
                 return cli_fail(comm, "bench-worker", &err);
             t = tpi_seconds() - t;
-            if (r && t < best)
-                best = t, best_coll = timed.seconds;
+            comm->ops->barrier(comm); /* every rank's CPU time is in before the machine's is read */
+            double busy_after = rank == 0 ? machine_busy_seconds() : 0;
+            if (r && t < best) {
+                best = t, best_coll = timed.seconds, best_own = own_cpu_seconds() - own;
+                best_busy = busy < 0 || busy_after < 0 ? -1 : busy_after - busy;
+            }
         }
-        /* Every rank's own best run split into work and collectives: the
-         * faster rank's collectives include its wait for the slower. */
-        float *rt = calloc((size_t)size * 2, sizeof *rt);
+        /* Every rank's own best run split into work and collectives (the
+         * faster rank's collectives include its wait for the slower), and
+         * its CPU time: the machine's busy time less all ranks' is what
+         * other tasks took, from the ranks' cores when every core has one. */
+        float *rt = calloc((size_t)size * 3, sizeof *rt);
         if (!rt) {
             tpi_err(&err, TPI_ENOMEM, "out of memory");
             return cli_fail(comm, "bench-worker", &err);
         }
         rt[2 * rank] = (float)(best - best_coll);
         rt[2 * rank + 1] = (float)best_coll;
-        comm->ops->allreduce_sum(comm, rt, (int64_t)size * 2);
+        rt[2 * size + rank] = (float)best_own;
+        comm->ops->allreduce_sum(comm, rt, (int64_t)size * 3);
         if (rank == 0) {
             printf("PREFILL %d %d %.3f %.6g\n", b, seq, best * 1e3, prefill_flops(cfg, b, seq));
             printf("RANKTIMES %d", b);
             for (int q = 0; q < size; q++)
                 printf(" %.3f %.3f", rt[2 * q] * 1e3, rt[2 * q + 1] * 1e3);
             printf("\n");
+            if (best_busy >= 0) {
+                double others = best_busy;
+                for (int q = 0; q < size; q++)
+                    others -= rt[2 * size + q];
+                printf("OTHERS %d %.0f\n", b, others * 1e3);
+            }
             fflush(stdout);
         }
         free(rt);
