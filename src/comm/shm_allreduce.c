@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "comm/shm_allreduce.h"
+#include "core/vec.h"
 
 /* Floats per slot: 64 KB, so that a chunk is still in cache (this core's
  * for its own slot, the shared L3 for the others') when the ranks sum it; a
@@ -63,34 +64,12 @@ static void wait_published(struct tpi_shm *s, uint64_t gen)
     }
 }
 
-/* Sixteen floats at a time in SSE registers (baseline x86-64: the library
- * is not built for AVX2): GCC's -O2 left the plain loop scalar. */
-typedef float v4f __attribute__((vector_size(16), aligned(4)));
-
-/* out[i] = a[i] + b[i]; out may be a. */
-static void add_floats(float *out, const float *a, const float *b, int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v4f x0 = *(const v4f *)(a + i) + *(const v4f *)(b + i);
-        v4f x1 = *(const v4f *)(a + i + 4) + *(const v4f *)(b + i + 4);
-        v4f x2 = *(const v4f *)(a + i + 8) + *(const v4f *)(b + i + 8);
-        v4f x3 = *(const v4f *)(a + i + 12) + *(const v4f *)(b + i + 12);
-        *(v4f *)(out + i) = x0;
-        *(v4f *)(out + i + 4) = x1;
-        *(v4f *)(out + i + 8) = x2;
-        *(v4f *)(out + i + 12) = x3;
-    }
-    for (; i < n; i++)
-        out[i] = a[i] + b[i];
-}
-
 /* Two ranks (the common case) in one pass: read both slots, write once. */
 static void sum_slots(struct tpi_shm *s, float *out, int64_t off, int64_t n)
 {
-    add_floats(out, s->slot[0] + off, s->slot[1] + off, n);
+    tpi_add_f32(out, s->slot[0] + off, s->slot[1] + off, n);
     for (int q = 2; q < s->size; q++)
-        add_floats(out, out, s->slot[q] + off, n);
+        tpi_add_f32(out, out, s->slot[q] + off, n);
 }
 
 int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n)

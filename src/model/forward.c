@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
+#include "core/vec.h"
 #include "model/model.h"
 
 /* The activations of one forward, kept in the model between forwards and
@@ -114,11 +115,6 @@ static void add_bias(float *y, const float *b, int64_t n, int64_t dim)
             y[i * dim + d] += b[d];
 }
 
-static void add(float *y, const float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] += x[i];
-}
 
 static int allreduce(tpi_model *m, float *buf, int64_t n, int split, tpi_error *err)
 {
@@ -209,7 +205,7 @@ static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n
     if (rc)
         return rc;
     add_bias(s->xb, L->bo, n, H);
-    add(s->x, s->xb, n * H);
+    tpi_add_f32(s->x, s->x, s->xb, n * H);
     return 0;
 }
 
@@ -233,7 +229,7 @@ static int mlp_block(tpi_model *m, int64_t l, run_state *s, tpi_error *err)
     if (rc)
         return rc;
     add_bias(s->xb, L->bd, n, H);
-    add(s->x, s->xb, n * H);
+    tpi_add_f32(s->x, s->x, s->xb, n * H);
     return 0;
 }
 
