@@ -243,7 +243,7 @@ int cmd_bench_worker(int argc, char **argv)
             lens[s] = seq;
         if (tpi_kv_create(&kv, m, b, seq, &err))
             return cli_fail(comm, "bench-worker", &err);
-        double best = 1e30, best_coll = 0, best_own = 0, best_busy = -1;
+        double best = 1e30, best_t = 0, best_coll = 0, best_own = 0, best_busy = -1;
         for (int r = 0; r <= reps; r++) { /* run 0 warms up */
             tpi_kv_clear(kv, -1);
             comm->ops->barrier(comm);
@@ -253,10 +253,14 @@ int cmd_bench_worker(int argc, char **argv)
             if (tpi_model_forward(m, kv, ids, lens, TPI_LOGITS_LAST, logits, &err))
                 return cli_fail(comm, "bench-worker", &err);
             t = tpi_seconds() - t;
-            comm->ops->barrier(comm); /* every rank's CPU time is in before the machine's is read */
+            /* rank 0's time picks the best run on every rank, and every
+             * rank's CPU time is in before the machine's is read */
+            double job = t;
+            comm->ops->bcast(comm, &job, sizeof job, 0);
+            comm->ops->barrier(comm);
             double busy_after = rank == 0 ? machine_busy_seconds() : 0;
-            if (r && t < best) {
-                best = t, best_coll = timed.seconds, best_own = own_cpu_seconds() - own;
+            if (r && job < best) {
+                best = job, best_t = t, best_coll = timed.seconds, best_own = own_cpu_seconds() - own;
                 best_busy = busy < 0 || busy_after < 0 ? -1 : busy_after - busy;
             }
         }
@@ -269,7 +273,7 @@ int cmd_bench_worker(int argc, char **argv)
             tpi_err(&err, TPI_ENOMEM, "out of memory");
             return cli_fail(comm, "bench-worker", &err);
         }
-        rt[2 * rank] = (float)(best - best_coll);
+        rt[2 * rank] = (float)(best_t - best_coll);
         rt[2 * rank + 1] = (float)best_coll;
         rt[2 * size + rank] = (float)best_own;
         comm->ops->allreduce_sum(comm, rt, (int64_t)size * 3);
