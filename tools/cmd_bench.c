@@ -108,16 +108,22 @@ static void usage(FILE *f)
                "--shape writes the model (tpinfer make-model) into out/<shape>-<dtype> first.\n");
 }
 
+/* The row a worker's later line about `batch` belongs to: the newest
+ * PREFILL row of that batch, or NULL. */
+static row *newest_row(row *rows, int n_rows, long batch)
+{
+    for (int i = n_rows - 1; i >= 0; i--)
+        if (rows[i].batch == batch)
+            return &rows[i];
+    return NULL;
+}
+
 /* "batch work collective work collective ..." (ms, a pair per rank) into
  * the newest row of that batch. */
 static void parse_ranktimes(const char *s, row *rows, int n_rows)
 {
     char *end;
-    long batch = strtol(s, &end, 10);
-    row *r = NULL;
-    for (int i = n_rows - 1; i >= 0 && !r; i--)
-        if (rows[i].batch == batch)
-            r = &rows[i];
+    row *r = newest_row(rows, n_rows, strtol(s, &end, 10));
     if (!r)
         return;
     r->n_ranktimes = 0;
@@ -198,12 +204,11 @@ static int run_worker(const char *self, int ranks, int threads, const char *dir,
         } else if (!strncmp(line, "RANKTIMES ", 10)) {
             parse_ranktimes(line + 10, rows, *n_rows);
         } else if (sscanf(line, "OTHERS %d %lf", &r.batch, &r.others_ms) == 2) {
-            for (int i = *n_rows - 1; i >= 0; i--)
-                if (rows[i].batch == r.batch) {
-                    rows[i].others_ms = r.others_ms;
-                    rows[i].has_others = 1;
-                    break;
-                }
+            row *o = newest_row(rows, *n_rows, r.batch);
+            if (o) {
+                o->others_ms = r.others_ms;
+                o->has_others = 1;
+            }
         } else {
             fputs(line, stdout); /* decode and all-reduce lines pass through */
         }
