@@ -148,8 +148,9 @@ static void parse_ranktimes(const char *s, row *rows, int n_rows)
  *             ran slower than the 1 x 1 run's),
  *   balance = the ranks' mean work over the slowest rank's (1: equal),
  *   outside = the slowest rank's work over the run's time (1 minus its
- *             share in collectives: the all-reduces themselves, since the
- *             slowest rank seldom waits).
+ *             share in collectives: the all-reduces themselves, and the
+ *             waits at the all-reduces where another rank was late, since
+ *             ranks balanced over a run still take turns within it).
  * The run's time is rank 0's, so the product matches the ratio to within
  * the ranks' few microseconds of difference. */
 static void print_scaling_split(const row *r, const row *one)

@@ -115,7 +115,6 @@ static void add_bias(float *y, const float *b, int64_t n, int64_t dim)
             y[i * dim + d] += b[d];
 }
 
-
 static int allreduce(tpi_model *m, float *buf, int64_t n, int split, tpi_error *err)
 {
     if (!split || m->comm->size == 1)
