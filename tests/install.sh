@@ -4,12 +4,12 @@
 # 2 ranks on a model the installed `tpinfer make-model` writes. Then the same
 # with `pkg-config --static`, which must name every dependency itself.
 # usage: install.sh BUILD_DIR LIBDIR DEMO_SRC MPIEXEC [mpi flags...]
-# env: CC, PKG_CONFIG (defaults cc, pkg-config); TPI_INSTALL_CFLAGS (added to
+# env: CMAKE, CC, PKG_CONFIG (defaults cmake, cc, pkg-config); TPI_INSTALL_CFLAGS (added to
 # each compile, e.g. the sanitizers the library was built with)
 set -u
 build=$1 libdir=$2 demo_src=$3 mpiexec=$4
 shift 4
-cc=${CC:-cc} pkgconfig=${PKG_CONFIG:-pkg-config}
+cmake=${CMAKE:-cmake} cc=${CC:-cc} pkgconfig=${PKG_CONFIG:-pkg-config}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 p=$tmp/prefix
@@ -25,7 +25,7 @@ run() {
     return 1
 }
 
-run "cmake --install" cmake --install "$build" --prefix "$p" || exit 1
+run "cmake --install" "$cmake" --install "$build" --prefix "$p" || exit 1
 headers=$(cd "$p/include" && find . -type f | sort | tr '\n' ' ')
 [ "$headers" = "./tpinfer.h " ] || fail "installed headers are [$headers], expected only tpinfer.h"
 [ -f "$p/$libdir/libtpinfer.a" ] || fail "no $libdir/libtpinfer.a"
