@@ -13,6 +13,10 @@
 #include "core/file.h"
 #include "io/safetensors.h"
 
+/* <s> and </s> in every shape's vocabulary */
+#define BOS_ID 256
+#define EOS_ID 257
+
 typedef struct shape {
     const char *name;
     int64_t hidden, intermediate, layers, heads, kv_heads, vocab, max_pos;
@@ -121,82 +125,163 @@ static int write_config(const char *dir, const shape *s, const char *torch_dtype
              "  \"vocab_size\": %lld,\n  \"max_position_embeddings\": %lld,\n  \"rms_norm_eps\": 1e-05,\n"
              "  \"rope_theta\": %.1f,\n  \"rope_scaling\": null,\n  \"hidden_act\": \"silu\",\n"
              "  \"tie_word_embeddings\": false,\n  \"attention_bias\": false,\n  \"mlp_bias\": false,\n"
-             "  \"bos_token_id\": 256,\n  \"eos_token_id\": 257,\n  \"torch_dtype\": \"%s\"\n}\n",
+             "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"torch_dtype\": \"%s\"\n}\n",
              (long long)s->hidden, (long long)s->intermediate, (long long)s->layers, (long long)s->heads,
              (long long)s->kv_heads, (long long)(s->hidden / s->heads), (long long)s->vocab, (long long)s->max_pos,
-             s->rope_theta, torch_dtype);
+             s->rope_theta, BOS_ID, EOS_ID, torch_dtype);
     int rc = write_text(dir, "config.json", buf, err);
+    snprintf(buf, sizeof buf, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d\n}\n", BOS_ID, EOS_ID);
     if (!rc)
-        rc = write_text(dir, "generation_config.json", "{\n  \"bos_token_id\": 256,\n  \"eos_token_id\": 257\n}\n", err);
+        rc = write_text(dir, "generation_config.json", buf, err);
     return rc;
 }
 
-/* GPT-2's byte-to-unicode table: printable bytes map to themselves, the rest
- * to U+0100 onwards, so every byte is one visible vocabulary entry. */
-static void byte_char(int b, char *out)
+/* The random models' tokenizer: a byte-level BPE (GPT-2's scheme, "Ġ" marking
+ * a space) over a small alphabet, whose other ids are syllables and words of
+ * syllables, so that even a random model's output reads as words. The text is
+ * lowercased first; decode(encode(s)) == s for any s over the alphabet, and
+ * anything else encodes to <unk>. */
+#define SPACE "\xc4\xa0" /* "Ġ", the byte-level form of ' ' */
+static const char consonants[] = "bdfghklmnprstvwyz", vowels[] = "aeiou";
+static const char *const alphabet[] = {SPACE, "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
+                                       "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", ".", ",", "!", "?"};
+#define N_ALPHABET ((int64_t)(sizeof alphabet / sizeof alphabet[0]))
+#define N_SYLLABLES ((int64_t)(sizeof consonants - 1) * (int64_t)(sizeof vowels - 1))
+
+/* Appends the syllables of idx, written in base N_SYLLABLES with n digits. */
+static void put_syllables(char *out, int64_t idx, int n)
 {
-    int printable = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    int cp = b;
-    if (!printable) {
-        int n = 0;
-        for (int x = 0; x < b; x++)
-            n += !((x >= '!' && x <= '~') || (x >= 0xa1 && x <= 0xac) || (x >= 0xae && x <= 0xff));
-        cp = 256 + n;
+    size_t at = strlen(out);
+    for (int i = n - 1; i >= 0; i--) {
+        int64_t s = idx;
+        for (int k = 0; k < i; k++)
+            s /= N_SYLLABLES;
+        s %= N_SYLLABLES;
+        out[at++] = consonants[s / (sizeof vowels - 1)];
+        out[at++] = vowels[s % (sizeof vowels - 1)];
     }
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        out[1] = 0;
-    } else {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        out[2] = 0;
-    }
+    out[at] = 0;
 }
 
-/* A byte-level BPE tokenizer.json with no merges: one token per byte, <s>
- * (256), </s> (257), and placeholders <extra_N> up to the model's vocabulary,
- * so every id a random model may generate decodes to something. */
+/* The k-th piece after the alphabet and the merge "left right" that makes it:
+ * first every syllable ("ka" = "k a") and its word start ("Ġka" = "Ġ ka"), then
+ * "Ġa" ... "Ġu", then pieces of n = 2, 3, 4 syllables ("Ġkato" = "Ġka to"),
+ * word starts and continuations alternating, shuffled by a stride coprime with
+ * their count so a short vocabulary still gets a mix. Returns -1 past them all. */
+static int word_piece(int64_t k, char *left, char *right)
+{
+    left[0] = right[0] = 0;
+    if (k < 2 * N_SYLLABLES) {
+        int64_t s = k / 2;
+        if (k % 2) {
+            strcpy(left, SPACE);
+            put_syllables(right, s, 1);
+        } else {
+            snprintf(left, 2, "%c", consonants[s / (sizeof vowels - 1)]);
+            snprintf(right, 2, "%c", vowels[s % (sizeof vowels - 1)]);
+        }
+        return 0;
+    }
+    k -= 2 * N_SYLLABLES;
+    if (k < (int64_t)sizeof vowels - 1) {
+        strcpy(left, SPACE);
+        snprintf(right, 2, "%c", vowels[k]);
+        return 0;
+    }
+    k -= (int64_t)sizeof vowels - 1;
+    int64_t count = N_SYLLABLES;
+    for (int n = 2; n <= 4; n++) {
+        count *= N_SYLLABLES;
+        if (k >= 2 * count) {
+            k -= 2 * count;
+            continue;
+        }
+        int64_t idx = (k / 2 * 7919) % count; /* 7919 is prime and divides no count */
+        if (k % 2)
+            strcpy(left, SPACE);
+        put_syllables(left, idx / N_SYLLABLES, n - 1);
+        put_syllables(right, idx % N_SYLLABLES, 1);
+        return 0;
+    }
+    return -1;
+}
+
+/* Writes the vocabulary (id order) or the merges of the pieces of ids up to vocab. */
+static int put_pieces(FILE *f, int64_t vocab, int merges)
+{
+    int64_t k = 0, n = 0;
+    for (int64_t id = 1; id < vocab; id++) {
+        if (id == BOS_ID || id == EOS_ID) {
+            if (!merges)
+                fprintf(f, ",\"%s\":%lld", id == BOS_ID ? "<s>" : "</s>", (long long)id);
+            continue;
+        }
+        if (id <= N_ALPHABET) {
+            if (!merges)
+                fprintf(f, ",\"%s\":%lld", alphabet[id - 1], (long long)id);
+            continue;
+        }
+        char left[32], right[32];
+        if (word_piece(k++, left, right))
+            return -1;
+        if (merges)
+            fprintf(f, "%s\"%s %s\"", n++ ? "," : "", left, right);
+        else
+            fprintf(f, ",\"%s%s\":%lld", left, right, (long long)id);
+    }
+    return 0;
+}
+
+static void put_added(FILE *f, int64_t id, const char *content, const char *sep)
+{
+    fprintf(f, "{\"id\":%lld,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+            "\"normalized\":false,\"special\":true}%s", (long long)id, content, sep);
+}
+
 static int write_tokenizer(const char *dir, int64_t vocab, tpi_error *err)
 {
-    size_t cap = 64 * 1024 + (size_t)vocab * 24, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
+    char *path = tpi_path_join(dir, "tokenizer.json");
+    if (!path)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
-#define PUT(...) (n += (size_t)snprintf(buf + n, cap - n, __VA_ARGS__))
-    PUT("{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":["
-        "{\"id\":256,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
-        "\"normalized\":false,\"special\":true},"
-        "{\"id\":257,\"content\":\"</s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
-        "\"normalized\":false,\"special\":true}],"
-        "\"normalizer\":null,"
-        "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
-        "\"post_processor\":{\"type\":\"TemplateProcessing\","
-        "\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
-        "\"pair\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
-        "{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":1}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],"
-        "\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":[256],\"tokens\":[\"<s>\"]}}},"
-        "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true},"
-        "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,"
-        "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":{");
-    for (int b = 0; b < 256; b++) {
-        char ch[4];
-        byte_char(b, ch);
-        if (ch[0] == '"' || ch[0] == '\\')
-            PUT("%s\"\\%s\":%d", b ? "," : "", ch, b);
-        else
-            PUT("%s\"%s\":%d", b ? "," : "", ch, b);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        int rc = tpi_err(err, TPI_EIO, "%s: cannot write: %s", path, strerror(errno));
+        free(path);
+        return rc;
     }
-    PUT(",\"<s>\":256,\"</s>\":257");
-    for (int64_t id = 258; id < vocab; id++)
-        PUT(",\"<extra_%lld>\":%lld", (long long)id, (long long)id);
-    PUT("},\"merges\":[]}}\n");
-#undef PUT
-    int rc = write_text(dir, "tokenizer.json", buf, err);
-    free(buf);
+    fputs("{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[", f);
+    put_added(f, 0, "<unk>", ",");
+    put_added(f, BOS_ID, "<s>", ",");
+    put_added(f, EOS_ID, "</s>", "],");
+    fprintf(f, "\"normalizer\":{\"type\":\"Lowercase\"},"
+          "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
+          "\"post_processor\":{\"type\":\"TemplateProcessing\","
+          "\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+          "\"pair\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
+          "{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":1}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],"
+          "\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":[%d],\"tokens\":[\"<s>\"]}}},"
+          "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true},"
+          "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":\"<unk>\",\"continuing_subword_prefix\":null,"
+          "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,"
+          "\"vocab\":{\"<unk>\":0", BOS_ID);
+    int short_of_pieces = put_pieces(f, vocab, 0);
+    fputs("},\"merges\":[", f);
+    short_of_pieces = short_of_pieces || put_pieces(f, vocab, 1);
+    fputs("]}}\n", f);
+    int failed = ferror(f);
+    failed |= fclose(f) != 0;
+    int rc = 0;
+    if (short_of_pieces)
+        rc = tpi_err(err, TPI_EINVAL, "a vocabulary of %lld is more than the tokenizer has pieces for",
+                     (long long)vocab);
+    else if (failed)
+        rc = tpi_err(err, TPI_EIO, "%s: cannot write: %s", path, strerror(errno));
+    free(path);
     if (!rc)
         rc = write_text(dir, "tokenizer_config.json",
                         "{\n  \"add_bos_token\": true,\n  \"add_eos_token\": false,\n  \"bos_token\": \"<s>\",\n"
-                        "  \"eos_token\": \"</s>\",\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\"\n}\n", err);
+                        "  \"eos_token\": \"</s>\",\n  \"unk_token\": \"<unk>\",\n"
+                        "  \"tokenizer_class\": \"PreTrainedTokenizerFast\"\n}\n", err);
     return rc;
 }
 
