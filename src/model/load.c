@@ -105,7 +105,7 @@ void tpi_model_vocab_range(const tpi_model *m, int rank, int64_t *begin, int64_t
  * matrix, a float * for a vector. */
 static void *dest(tpi_model *m, tpi_role role, int64_t l)
 {
-    tpi_layer_weights *L = &m->layers[l < 0 ? 0 : l];
+    tpi_layer_weights *L = l >= 0 ? &m->layers[l] : NULL; /* model-wide roles do not use it */
     switch (role) {
     case TPI_W_EMBED: return &m->embed;
     case TPI_W_ATTN_NORM: return &L->attn_norm;
