@@ -30,3 +30,6 @@ target_link_libraries(tp_spin PRIVATE tpinfer)
 add_test(NAME test_tp_failure COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/failure.sh $<TARGET_FILE:tpinfer_cli>
          $<TARGET_FILE:tp_spin> ${MPIEXEC_EXECUTABLE} ${TPI_MPI_FLAGS})
 set_tests_properties(test_tp_failure PROPERTIES ENVIRONMENT "${TPI_MPI_ENV}" TIMEOUT 180)
+
+# The slicing arithmetic alone, on the golden shapes: no checkpoint, no MPI.
+tpi_test(test_shard SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_shard.c LIBS tpi_tp tpi_io tpi_core TIMEOUT 60)

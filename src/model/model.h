@@ -8,6 +8,7 @@
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "tp/plan.h"
+#include "tp/shard.h"
 
 typedef struct tpi_layer_weights {
     float *attn_norm, *ffn_norm;  /* [hidden] */
@@ -19,17 +20,6 @@ typedef struct tpi_layer_weights {
     float *bq, *bk, *bv;          /* local slices, or NULL */
     float *bo, *bg, *bu, *bd;     /* bo/bd whole (added after the all-reduce) */
 } tpi_layer_weights;
-
-/* What this rank holds of each split dimension: [x0, x0 + n_x). */
-typedef struct tpi_shard {
-    int64_t q_head0, n_q_heads;
-    int64_t kv_head0, n_kv_heads;
-    int64_t ff0, n_ff;
-    int64_t vocab0, n_vocab;        /* lm_head rows (logits columns) */
-    int64_t embed0, n_embed;        /* embedding rows */
-    int attn_split, mlp_split;      /* 0: replicated, no all-reduce */
-    int vocab_split;                /* lm_head split by vocabulary */
-} tpi_shard;
 
 struct tpi_model {
     tpi_config cfg;

@@ -108,26 +108,20 @@ int tpi_plan_from_json(tpi_plan **out, const cJSON *obj, const char *source, tpi
 
 int tpi_plan_auto(tpi_plan **out, const tpi_config *cfg, tpi_error *err)
 {
-    /* transformers' base_model_tp_plan for llama/mistral/qwen2/qwen3, plus
-     * the lm_head of the CausalLM class's _tp_plan and a vocabulary-split
-     * embedding (DESIGN.md). */
-    static const char *const rules[][2] = {
-        {"embed_tokens", "embedding_rowwise"},
-        {"layers.*.self_attn.q_proj", "colwise"},
-        {"layers.*.self_attn.k_proj", "colwise"},
-        {"layers.*.self_attn.v_proj", "colwise"},
-        {"layers.*.self_attn.o_proj", "rowwise"},
-        {"layers.*.mlp.gate_proj", "colwise"},
-        {"layers.*.mlp.up_proj", "colwise"},
-        {"layers.*.mlp.down_proj", "rowwise"},
-        {"lm_head", "colwise_rep"},
-    };
+    /* transformers names a rule by its module: "model.layers.*.mlp.up_proj.weight"
+     * becomes "layers.*.mlp.up_proj", which also covers the bias. */
     char source[600];
     snprintf(source, sizeof source, "built-in auto plan (%s)", cfg->arch_name);
     cJSON *obj = cJSON_CreateObject();
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-        if (strcmp(rules[i][0], "lm_head") || !cfg->tie_word_embeddings)
-            cJSON_AddStringToObject(obj, rules[i][0], rules[i][1]);
+    for (int r = 0; r < TPI_N_ROLES; r++) {
+        const tpi_weight_spec *w = &tpi_weights[r];
+        if (!w->plan_style || !tpi_weight_present(cfg, r) || (r == TPI_W_LM_HEAD && cfg->tie_word_embeddings))
+            continue;
+        const char *name = strncmp(w->name, "model.", 6) ? w->name : w->name + 6;
+        char module[160];
+        snprintf(module, sizeof module, "%.*s", (int)(strlen(name) - strlen(".weight")), name);
+        cJSON_AddStringToObject(obj, module, w->plan_style);
+    }
     int rc = tpi_plan_from_json(out, obj, source, err);
     cJSON_Delete(obj);
     return rc;
@@ -193,7 +187,9 @@ static int rule_matches(const char *pattern, const char *name)
     return gen[plen] == 0 || !strcmp(gen + plen, ".weight") || !strcmp(gen + plen, ".bias");
 }
 
-tpi_style tpi_plan_style(tpi_plan *p, const char *name, tpi_style dflt, const char **rule)
+/* Style of the module holding tensor `name`; `dflt` when no rule matches.
+ * Marks the matching rule used; *rule receives its pattern or NULL. */
+static tpi_style plan_style(tpi_plan *p, const char *name, tpi_style dflt, const char **rule)
 {
     *rule = NULL;
     for (int i = 0; i < p->n_rules; i++)
@@ -205,11 +201,108 @@ tpi_style tpi_plan_style(tpi_plan *p, const char *name, tpi_style dflt, const ch
     return dflt;
 }
 
-int tpi_plan_check_unused(const tpi_plan *p, tpi_error *err)
+static int check_unused(const tpi_plan *p, tpi_error *err)
 {
     for (int i = 0; i < p->n_rules; i++)
         if (!p->rules[i].used)
             return tpi_err(err, TPI_ECONFIG, "%s: plan key \"%s\" matches no weight of this model", p->source,
                            p->rules[i].pattern);
     return 0;
+}
+
+static int inconsistent(const tpi_plan *p, const char *rule, const char *name, const char *why, tpi_error *err)
+{
+    return tpi_err(err, TPI_ECONFIG, "%s: plan key \"%s\" (for %s) gives an inconsistent split: %s", p->source,
+                   rule ? rule : "(none)", name, why);
+}
+
+/* Block `b` of layer `l` must be all replicated, or every weight in its
+ * built-in style: colwise then rowwise, the Megatron pairing that needs one
+ * all-reduce. *split: 1 split, 0 replicated. */
+static int block_split(tpi_plan *p, tpi_block b, int64_t l, int *split, tpi_error *err)
+{
+    tpi_role member[TPI_N_ROLES];
+    tpi_style st[TPI_N_ROLES];
+    const char *rules[TPI_N_ROLES];
+    char names[TPI_N_ROLES][160];
+    int n = 0, any = 0;
+    for (int r = 0; r < TPI_N_ROLES; r++) {
+        if (tpi_weights[r].block != b || tpi_weights[r].module != (tpi_role)r)
+            continue; /* a bias follows its weight's rule */
+        member[n] = r;
+        tpi_weight_name(names[n], sizeof names[n], r, l);
+        st[n] = plan_style(p, names[n], TPI_STYLE_REPLICATE, &rules[n]);
+        any |= st[n] != TPI_STYLE_REPLICATE;
+        n++;
+    }
+    *split = any;
+    for (int i = 0; i < n && any; i++) {
+        tpi_style want = TPI_STYLE_REPLICATE;
+        parse_style(tpi_weights[member[i]].plan_style, &want);
+        if (st[i] == want)
+            continue;
+        const char *culprit = rules[i];
+        for (int j = 0; !culprit && j < n; j++)
+            culprit = st[j] != TPI_STYLE_REPLICATE ? rules[j] : NULL;
+        return inconsistent(p, culprit, names[i],
+                            want == TPI_STYLE_COLWISE ? "this projection must be colwise when its block is split"
+                                                      : "this projection must be rowwise when its block is split",
+                            err);
+    }
+    return 0;
+}
+
+/* The norms of layer `l` (model-wide ones when l < 0) must be replicated. */
+static int norms_replicated(tpi_plan *p, const tpi_config *c, int64_t l, tpi_error *err)
+{
+    for (int r = 0; r < TPI_N_ROLES; r++) {
+        if (tpi_weights[r].block != TPI_BLOCK_NORM || tpi_weight_per_layer(r) != (l >= 0) ||
+            !tpi_weight_present(c, r))
+            continue;
+        char name[160];
+        const char *rule;
+        tpi_weight_name(name, sizeof name, r, l);
+        if (plan_style(p, name, TPI_STYLE_REPLICATE, &rule) != TPI_STYLE_REPLICATE)
+            return inconsistent(p, rule, name, "norm weights can only be replicated", err);
+    }
+    return 0;
+}
+
+static int vocab_blocks(tpi_plan *p, const tpi_config *c, tpi_shard_blocks *out, tpi_error *err)
+{
+    const char *embed = tpi_weights[TPI_W_EMBED].name, *head = tpi_weights[TPI_W_LM_HEAD].name, *rule;
+    tpi_style st = plan_style(p, embed, TPI_STYLE_REPLICATE, &rule);
+    if (st == TPI_STYLE_COLWISE)
+        return inconsistent(p, rule, embed,
+                            "an embedding can be split by vocabulary (rowwise, embedding_rowwise) or replicated", err);
+    out->embed = st == TPI_STYLE_ROWWISE;
+    /* A tied head is split by vocabulary like transformers' lm_head, and an
+     * untied one unless the plan says otherwise. */
+    st = c->tie_word_embeddings ? TPI_STYLE_COLWISE : plan_style(p, head, TPI_STYLE_COLWISE, &rule);
+    if (st == TPI_STYLE_ROWWISE)
+        return inconsistent(p, rule, head, "lm_head can be split by vocabulary (colwise) or replicated", err);
+    out->lm_head = st == TPI_STYLE_COLWISE;
+    return 0;
+}
+
+int tpi_plan_blocks(tpi_plan *p, const tpi_config *c, tpi_shard_blocks *out, tpi_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int attn = -1, mlp = -1, rc;
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        int a, m;
+        if ((rc = block_split(p, TPI_BLOCK_ATTN, l, &a, err)) || (rc = block_split(p, TPI_BLOCK_MLP, l, &m, err)))
+            return rc;
+        if ((attn >= 0 && a != attn) || (mlp >= 0 && m != mlp))
+            return tpi_err(err, TPI_ECONFIG, "%s: the plan splits layer %lld differently from layer 0; tpinfer "
+                           "needs every layer split alike", p->source, (long long)l);
+        attn = a, mlp = m;
+        if ((rc = norms_replicated(p, c, l, err)))
+            return rc;
+    }
+    if ((rc = norms_replicated(p, c, -1, err)) || (rc = vocab_blocks(p, c, out, err)))
+        return rc;
+    out->attn = attn > 0;
+    out->mlp = mlp > 0;
+    return check_unused(p, err);
 }

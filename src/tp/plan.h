@@ -6,13 +6,8 @@
 #include <cjson/cJSON.h>
 
 #include "io/config.h"
+#include "tp/shard.h"
 #include "tpinfer.h"
-
-typedef enum tpi_style {
-    TPI_STYLE_REPLICATE = 0, /* every rank holds the whole tensor */
-    TPI_STYLE_COLWISE,       /* output features split (rows of [out, in]) */
-    TPI_STYLE_ROWWISE,       /* input features split, partial sums all-reduced */
-} tpi_style;
 
 typedef struct tpi_plan_rule {
     char *pattern;
@@ -33,13 +28,15 @@ int tpi_plan_resolve(tpi_plan **out, const char *model_dir, const char *plan_fil
                      tpi_error *err);
 /* Builds a plan from a JSON object {pattern: style}; `source` names it in messages. */
 int tpi_plan_from_json(tpi_plan **out, const cJSON *obj, const char *source, tpi_error *err);
+/* The built-in plan: the plan_style column of tpi_weights. */
 int tpi_plan_auto(tpi_plan **out, const tpi_config *cfg, tpi_error *err);
 void tpi_plan_free(tpi_plan *p);
 
-/* Style of the module holding tensor `name` ("model.layers.3.mlp.up_proj.weight").
- * `dflt` when no rule matches; marks the matching rule used. *rule receives the
- * rule's pattern (for messages) or NULL. */
-tpi_style tpi_plan_style(tpi_plan *p, const char *name, tpi_style dflt, const char **rule);
-/* Error naming the first rule that matched no weight, or 0. */
-int tpi_plan_check_unused(const tpi_plan *p, tpi_error *err);
+/* Which blocks plan `p` splits, checked against the weights of `c`: a block
+ * is all replicated or every weight in its built-in style (colwise, then
+ * rowwise), alike in every layer; norms are replicated; the embedding is
+ * split by vocabulary or replicated, lm_head colwise or replicated (always
+ * colwise when tied). Every rule must match a weight. Errors are TPI_ECONFIG
+ * naming the plan source and the rule. */
+int tpi_plan_blocks(tpi_plan *p, const tpi_config *c, tpi_shard_blocks *out, tpi_error *err);
 #endif
