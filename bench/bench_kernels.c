@@ -23,9 +23,9 @@
 #include <time.h>
 
 #include "backend/backend.h"
-#include "backend/cpu/kernels_avx2.h"
 #include "core/clock.h"
 #include "core/mem.h"
+#include "peaks.h"
 
 #define HIDDEN 2048
 #define FF 5632
@@ -98,12 +98,12 @@ static double sgemm_layer(int threads, int64_t m, const float *x, float *const *
     return layer_flops(m) / best / 1e9;
 }
 
-/* GB/s of a sum over `bytes` (tpi_avx2_read_seconds), best of reps. */
+/* GB/s of a sum over `bytes` (membw_read_seconds), best of reps. */
 static double read_bandwidth(int threads, const float *buf, size_t bytes)
 {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = tpi_avx2_read_seconds(buf, bytes, threads);
+        double t = membw_read_seconds(buf, bytes, threads);
         if (t < best)
             best = t;
     }
@@ -205,14 +205,14 @@ int main(int argc, char **argv)
     double f1 = 0, f2 = 0, g1 = 0, g2 = 0;
     for (int r = 0; r < reps; r++) {
         double v;
-        if ((v = tpi_fma_peak_gflops(1, 256)) > f1)
+        if ((v = peak_fma_gflops(1, 256)) > f1)
             f1 = v;
-        if ((v = tpi_fma_peak_gflops(2, 256)) > f2)
+        if ((v = peak_fma_gflops(2, 256)) > f2)
             f2 = v;
         if (__builtin_cpu_supports("avx512f")) {
-            if ((v = tpi_fma_peak_gflops(1, 512)) > g1)
+            if ((v = peak_fma_gflops(1, 512)) > g1)
                 g1 = v;
-            if ((v = tpi_fma_peak_gflops(2, 512)) > g2)
+            if ((v = peak_fma_gflops(2, 512)) > g2)
                 g2 = v;
         }
     }
@@ -308,7 +308,7 @@ int main(int argc, char **argv)
                         continue;
                     double t0 = tpi_seconds(), moved = c == 0 ? (double)bw_bytes : bytes[c == 3];
                     if (c == 0)
-                        tpi_avx2_read_seconds(bw, bw_bytes, t);
+                        membw_read_seconds(bw, bw_bytes, t);
                     else
                         decode_layers(b, dw[c == 3], DECODE_LAYERS, x, y);
                     double g = moved / (tpi_seconds() - t0) / 1e9;
@@ -404,7 +404,7 @@ int main(int argc, char **argv)
                         continue;
                     double t0 = tpi_seconds();
                     if (c == 0)
-                        tpi_avx2_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
+                        membw_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
                     else
                         for (int l = 0; l < KV_LAYERS; l++)
                             sets[c - 1]->attention(att, q, 1, &p1, kv + 2 * l * per, kv + (2 * l + 1) * per, &s1);
