@@ -9,8 +9,9 @@
  * with the KV cache in memory.
  * Prints: OpenBLAS sgemm GFLOP/s (1 and 2 threads) on the prefill shapes,
  * the read bandwidth (sum over 1 GB), the FMA peak on registers (256- and
- * 512-bit), our prefill matmul GFLOP/s per weight dtype and its % of sgemm
- * at the same thread count, our decode GEMV GB/s
+ * 512-bit) and the bf16 and int8 dot-product peaks where the CPU has them,
+ * our prefill matmul GFLOP/s per weight dtype and its % of the FMA peak and
+ * of sgemm at the same thread count, our decode GEMV GB/s
  * (n = 1, bf16) and its % of the read bandwidth, and attention / rmsnorm /
  * rope / silu time at seq 512. Each figure is the best of `reps` runs. */
 #include <cblas.h>
@@ -220,6 +221,13 @@ int main(int argc, char **argv)
     if (g1 > 0)
         printf("; 512-bit: %.1f, %.1f (%.2fx)", g1, g2, g2 / g1);
     printf("\n");
+    double peak[3] = {0, g1 > 0 ? g1 : f1, g2 > 0 ? g2 : f2}; /* the widest, by threads */
+    for (int k = 0; k < 2; k++) {
+        peak_kind kind = k ? PEAK_INT8_DOT : PEAK_BF16_DOT;
+        if (peak_name(kind))
+            printf("%s dot-product peak (%s): 1 thread %.1f %s, 2 threads %.1f\n", k ? "int8" : "bf16",
+                   peak_name(kind), peak_best(kind, 1, reps), k ? "GOP/s" : "GFLOP/s", peak_best(kind, 2, reps));
+    }
 
     float *x = xmalloc((size_t)m * FF * sizeof(float)), *y = xmalloc((size_t)m * FF * sizeof(float));
     fill(x, (size_t)m * FF, 2.0f);
@@ -240,12 +248,13 @@ int main(int argc, char **argv)
 
     /* prefill matmul */
     if (strchr(parts, 'p'))
-        printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of sgemm at the same threads)\n", (long long)m);
+        printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of the FMA peak and of sgemm at the same threads)\n",
+               (long long)m);
     if (strchr(parts, 'p')) {
         printf("%-5s %3s", "dtype", "thr");
         for (int s = 0; s < N_SHAPES; s++)
             printf(" %7s", shapes[s].name);
-        printf(" %8s %7s\n", "layer", "%sgemm");
+        printf(" %8s %7s %7s\n", "layer", "%FMA", "%sgemm");
     }
     static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
     for (int d = 0; d < 3 && strchr(parts, 'p'); d++) {
@@ -264,7 +273,7 @@ int main(int argc, char **argv)
             printf("%-5s %3d", tpi_dtype_name(dts[d]), t);
             for (int s = 0; s < N_SHAPES; s++)
                 printf(" %7.1f", per[s]);
-            printf(" %8.1f %6.1f%%\n", g, 100.0 * g / sg[t]);
+            printf(" %8.1f %6.1f%% %6.1f%%\n", g, 100.0 * g / peak[t], 100.0 * g / sg[t]);
         }
         for (int s = 0; s < N_SHAPES; s++)
             release(&w[s]);

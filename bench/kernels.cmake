@@ -1,5 +1,5 @@
-# bench_kernels compares our kernels with OpenBLAS sgemm and the read
-# bandwidth, so it needs OpenBLAS (libopenblas-dev); without it, it is skipped.
+# bench_kernels compares our kernels with the FMA peak, OpenBLAS sgemm and the
+# read bandwidth, so it needs OpenBLAS (libopenblas-dev); without it, it is skipped.
 find_library(TPI_OPENBLAS openblas)
 find_path(TPI_CBLAS_DIR cblas.h PATH_SUFFIXES openblas)
 if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
