@@ -14,7 +14,7 @@
  * prefetch), avx512k2 (two k of one panel per zmm) and quad (four
  * 16-output panels, two per zmm, prefetched as gemv_avx512.c does), and
  * read4 (the read over four panels at once: four streams) and read4pf (the
- * same with a prefetch 2 KB ahead, as the bandwidth probe of tpinfer bench
+ * same with a prefetch 2 KB ahead, as the bandwidth probe of tpinfer-bench
  * reads). Numbers are meaningful only as ratios within one run. */
 #include <immintrin.h>
 #include <omp.h>

@@ -9,8 +9,9 @@
  * with the KV cache in memory.
  * Prints: OpenBLAS sgemm GFLOP/s (1 and 2 threads) on the prefill shapes,
  * the read bandwidth (sum over 1 GB), the FMA peak on registers (256- and
- * 512-bit), our prefill matmul GFLOP/s per weight dtype and its % of sgemm
- * at the same thread count, our decode GEMV GB/s
+ * 512-bit) and the bf16 and int8 dot-product peaks where the CPU has them,
+ * our prefill matmul GFLOP/s per weight dtype and its % of the FMA peak and
+ * of sgemm at the same thread count, our decode GEMV GB/s
  * (n = 1, bf16) and its % of the read bandwidth, and attention / rmsnorm /
  * rope / silu time at seq 512. Each figure is the best of `reps` runs. */
 #include <cblas.h>
@@ -23,9 +24,9 @@
 #include <time.h>
 
 #include "backend/backend.h"
-#include "backend/cpu/kernels_avx2.h"
 #include "core/clock.h"
 #include "core/mem.h"
+#include "peaks.h"
 
 #define HIDDEN 2048
 #define FF 5632
@@ -98,12 +99,12 @@ static double sgemm_layer(int threads, int64_t m, const float *x, float *const *
     return layer_flops(m) / best / 1e9;
 }
 
-/* GB/s of a sum over `bytes` (tpi_avx2_read_seconds), best of reps. */
+/* GB/s of a sum over `bytes` (membw_read_seconds), best of reps. */
 static double read_bandwidth(int threads, const float *buf, size_t bytes)
 {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = tpi_avx2_read_seconds(buf, bytes, threads);
+        double t = membw_read_seconds(buf, bytes, threads);
         if (t < best)
             best = t;
     }
@@ -205,14 +206,14 @@ int main(int argc, char **argv)
     double f1 = 0, f2 = 0, g1 = 0, g2 = 0;
     for (int r = 0; r < reps; r++) {
         double v;
-        if ((v = tpi_fma_peak_gflops(1, 256)) > f1)
+        if ((v = peak_fma_gflops(1, 256)) > f1)
             f1 = v;
-        if ((v = tpi_fma_peak_gflops(2, 256)) > f2)
+        if ((v = peak_fma_gflops(2, 256)) > f2)
             f2 = v;
         if (__builtin_cpu_supports("avx512f")) {
-            if ((v = tpi_fma_peak_gflops(1, 512)) > g1)
+            if ((v = peak_fma_gflops(1, 512)) > g1)
                 g1 = v;
-            if ((v = tpi_fma_peak_gflops(2, 512)) > g2)
+            if ((v = peak_fma_gflops(2, 512)) > g2)
                 g2 = v;
         }
     }
@@ -220,6 +221,13 @@ int main(int argc, char **argv)
     if (g1 > 0)
         printf("; 512-bit: %.1f, %.1f (%.2fx)", g1, g2, g2 / g1);
     printf("\n");
+    double peak[3] = {0, g1 > 0 ? g1 : f1, g2 > 0 ? g2 : f2}; /* the widest, by threads */
+    for (int k = 0; k < 2; k++) {
+        peak_kind kind = k ? PEAK_INT8_DOT : PEAK_BF16_DOT;
+        if (peak_name(kind))
+            printf("%s dot-product peak (%s): 1 thread %.1f %s, 2 threads %.1f\n", k ? "int8" : "bf16",
+                   peak_name(kind), peak_best(kind, 1, reps), k ? "GOP/s" : "GFLOP/s", peak_best(kind, 2, reps));
+    }
 
     float *x = xmalloc((size_t)m * FF * sizeof(float)), *y = xmalloc((size_t)m * FF * sizeof(float));
     fill(x, (size_t)m * FF, 2.0f);
@@ -240,12 +248,13 @@ int main(int argc, char **argv)
 
     /* prefill matmul */
     if (strchr(parts, 'p'))
-        printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of sgemm at the same threads)\n", (long long)m);
+        printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of the FMA peak and of sgemm at the same threads)\n",
+               (long long)m);
     if (strchr(parts, 'p')) {
         printf("%-5s %3s", "dtype", "thr");
         for (int s = 0; s < N_SHAPES; s++)
             printf(" %7s", shapes[s].name);
-        printf(" %8s %7s\n", "layer", "%sgemm");
+        printf(" %8s %7s %7s\n", "layer", "%FMA", "%sgemm");
     }
     static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
     for (int d = 0; d < 3 && strchr(parts, 'p'); d++) {
@@ -264,7 +273,7 @@ int main(int argc, char **argv)
             printf("%-5s %3d", tpi_dtype_name(dts[d]), t);
             for (int s = 0; s < N_SHAPES; s++)
                 printf(" %7.1f", per[s]);
-            printf(" %8.1f %6.1f%%\n", g, 100.0 * g / sg[t]);
+            printf(" %8.1f %6.1f%% %6.1f%%\n", g, 100.0 * g / peak[t], 100.0 * g / sg[t]);
         }
         for (int s = 0; s < N_SHAPES; s++)
             release(&w[s]);
@@ -308,7 +317,7 @@ int main(int argc, char **argv)
                         continue;
                     double t0 = tpi_seconds(), moved = c == 0 ? (double)bw_bytes : bytes[c == 3];
                     if (c == 0)
-                        tpi_avx2_read_seconds(bw, bw_bytes, t);
+                        membw_read_seconds(bw, bw_bytes, t);
                     else
                         decode_layers(b, dw[c == 3], DECODE_LAYERS, x, y);
                     double g = moved / (tpi_seconds() - t0) / 1e9;
@@ -404,7 +413,7 @@ int main(int argc, char **argv)
                         continue;
                     double t0 = tpi_seconds();
                     if (c == 0)
-                        tpi_avx2_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
+                        membw_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
                     else
                         for (int l = 0; l < KV_LAYERS; l++)
                             sets[c - 1]->attention(att, q, 1, &p1, kv + 2 * l * per, kv + (2 * l + 1) * per, &s1);

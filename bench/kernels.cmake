@@ -1,11 +1,11 @@
-# bench_kernels compares our kernels with OpenBLAS sgemm and the read
-# bandwidth, so it needs OpenBLAS (libopenblas-dev); without it, it is skipped.
+# bench_kernels compares our kernels with the FMA peak, OpenBLAS sgemm and the
+# read bandwidth, so it needs OpenBLAS (libopenblas-dev); without it, it is skipped.
 find_library(TPI_OPENBLAS openblas)
 find_path(TPI_CBLAS_DIR cblas.h PATH_SUFFIXES openblas)
 if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
   add_executable(bench_kernels ${CMAKE_CURRENT_SOURCE_DIR}/bench_kernels.c)
   target_include_directories(bench_kernels PRIVATE ${CMAKE_SOURCE_DIR}/src ${TPI_CBLAS_DIR})
-  target_link_libraries(bench_kernels PRIVATE tpi_backend_cpu tpi_core ${TPI_OPENBLAS})
+  target_link_libraries(bench_kernels PRIVATE bench_probes tpi_backend_cpu tpi_core ${TPI_OPENBLAS})
   target_compile_options(bench_kernels PRIVATE -O3)
 else()
   message(STATUS "OpenBLAS not found: bench_kernels is not built")

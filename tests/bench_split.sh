@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# `tpinfer bench --scaling` splits each N x 1 vs 1 x 1 ratio into factors
+# `tpinfer-bench --scaling` splits each N x 1 vs 1 x 1 ratio into factors
 # (work x balance x outside collectives): they must multiply back to the
 # ratio, the balance must follow from the per-rank work it prints, the
 # timed communicator must have seen the ranks' collectives, and the CPU time
 # other tasks took during the run must be there.
-# usage: bench_split.sh TPINFER MODEL_DIR
+# usage: bench_split.sh TPINFER_BENCH MODEL_DIR
 set -u
-out=$("$1" bench -m "$2" --batches 1 --ranks 1,2 --seq 32 --decode-ctx none --reps 1 --scaling --png /dev/null 2>&1)
+out=$("$1" -m "$2" --batches 1 --ranks 1,2 --seq 32 --decode-ctx none --reps 1 --scaling --png /dev/null 2>&1)
 rc=$?
 echo "$out" | grep -A1 "ranks x 1 thread vs 1 x 1"
-[ $rc -eq 0 ] || { echo "FAIL: bench exited $rc"; exit 1; }
+[ $rc -eq 0 ] || { echo "FAIL: tpinfer-bench exited $rc"; exit 1; }
 echo "$out" | awk '
     /ranks x 1 thread vs 1 x 1:/ { ratio = $12 + 0; ranks = $3 + 0 }
     /^  split: / {

@@ -1,5 +1,6 @@
 # The command line end to end: make-model writes a loadable checkpoint,
-# errors exit non-zero with a message naming the problem, bench writes its CSV.
+# errors exit non-zero with a message naming the problem; tpinfer-bench
+# (bench/) writes its CSV.
 set(cli $<TARGET_FILE:tpinfer_cli>)
 set(tiny ${CMAKE_CURRENT_BINARY_DIR}/cli-tiny)
 add_test(NAME cli_make_model COMMAND sh -c "rm -rf '${tiny}' && '${cli}' make-model --shape tiny --dtype bf16 --out '${tiny}' && '${cli}' logits -m '${tiny}' --ids 256,1,2,3 --top 2")
@@ -20,19 +21,25 @@ set_tests_properties(cli_bad_ids PROPERTIES PASS_REGULAR_EXPRESSION "--ids: expe
 tpi_cli_fail(cli_ranks_too_many "cannot split 16 ranks over num_attention_heads = 8" -n 16 logits -m ${tiny} --ids 1,2)
 set_tests_properties(cli_ranks_too_many PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 120)
 
-add_test(NAME cli_bench_csv COMMAND sh -c "'${cli}' bench -m '${tiny}' --batches 1,2 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --csv bench.csv --png bench.png >/dev/null && head -1 bench.csv && wc -l < bench.csv")
-set_tests_properties(cli_bench_csv PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
-                     PASS_REGULAR_EXPRESSION "(^|\n)ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm\n5\n$")
-# decode is also judged step by step against the probe pass before each step
-add_test(NAME cli_bench_decode_paired COMMAND ${cli} bench-worker -m ${tiny} --batches none --decode-ctx 8 --reps 1 -t 1)
-set_tests_properties(cli_bench_decode_paired PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
-                     PASS_REGULAR_EXPRESSION "DECODE ranks=1 ctx=8 paired: [0-9.]+% of the read bandwidth, median of 32 steps")
-# --scaling adds the 1 x 1 run (a CSV row per batch) and prints both scaling ratios.
-# A ';' in a PASS_REGULAR_EXPRESSION splits it into alternatives, any of which
-# passes; written "\;" it stays one expression.
-add_test(NAME cli_bench_scaling COMMAND sh -c "'${cli}' bench -m '${tiny}' --batches 1 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --scaling --csv bench-s.csv --png bench-s.png && cut -d, -f1-3 bench-s.csv")
-set_tests_properties(cli_bench_scaling PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
-                     PASS_REGULAR_EXPRESSION "batch 1: 2 ranks x 1 thread vs 1 x 1: [0-9.]+x \\(ideal 2\; 2 x the slowest core's GEMM over the fastest's, around the two runs: [0-9.]+x\\)\; vs 1 x 2 threads: [0-9.]+x.*ranks,threads,batch\n1,2,1\n2,1,1\n1,1,1\n$")
-# ... and splits N x 1 vs 1 x 1 into factors that multiply back to it.
-add_test(NAME cli_bench_scaling_split COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_split.sh ${cli} ${tiny})
-set_tests_properties(cli_bench_scaling_split PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120)
+# tpinfer-bench is built where OpenBLAS is found (bench/tpinfer_bench.cmake).
+find_library(TPI_OPENBLAS openblas)
+find_path(TPI_CBLAS_DIR cblas.h PATH_SUFFIXES openblas)
+if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
+  set(bench $<TARGET_FILE:tpinfer_bench>)
+  add_test(NAME cli_bench_csv COMMAND sh -c "'${bench}' -m '${tiny}' --batches 1,2 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --csv bench.csv --png bench.png >/dev/null && head -1 bench.csv && wc -l < bench.csv")
+  set_tests_properties(cli_bench_csv PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "(^|\n)ranks,threads,batch,seq,ms,tokens_per_s,gflops,pct_sgemm,pct_fma_peak,fma_peak_gflops\n5\n$")
+  # decode is also judged step by step against the probe pass before each step
+  add_test(NAME cli_bench_decode_paired COMMAND ${bench} worker -m ${tiny} --batches none --decode-ctx 8 --reps 1 -t 1)
+  set_tests_properties(cli_bench_decode_paired PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "DECODE ranks=1 ctx=8 paired: [0-9.]+% of the read bandwidth, median of 32 steps")
+  # --scaling adds the 1 x 1 run (a CSV row per batch) and prints both scaling ratios.
+  # A ';' in a PASS_REGULAR_EXPRESSION splits it into alternatives, any of which
+  # passes; written "\;" it stays one expression.
+  add_test(NAME cli_bench_scaling COMMAND sh -c "'${bench}' -m '${tiny}' --batches 1 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --scaling --csv bench-s.csv --png bench-s.png && cut -d, -f1-3 bench-s.csv")
+  set_tests_properties(cli_bench_scaling PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "batch 1: 2 ranks x 1 thread vs 1 x 1: [0-9.]+x \\(ideal 2\; 2 x the slowest core's GEMM over the fastest's, around the two runs: [0-9.]+x\\)\; vs 1 x 2 threads: [0-9.]+x.*ranks,threads,batch\n1,2,1\n2,1,1\n1,1,1\n$")
+  # ... and splits N x 1 vs 1 x 1 into factors that multiply back to it.
+  add_test(NAME cli_bench_scaling_split COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_split.sh ${bench} ${tiny})
+  set_tests_properties(cli_bench_scaling_split PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120)
+endif()

@@ -15,8 +15,6 @@ static const struct command {
     {"chat", cmd_chat, "talk with an instruct model (llama3, llama2, mistral, chatml formats)"},
     {"generate", cmd_generate, "continue prompts with the model, streaming the text"},
     {"logits", cmd_logits, "print the top next tokens (or all logits) for given ids"},
-    {"bench", cmd_bench, "prefill/decode/all-reduce benchmark over batch sizes and rank counts"},
-    {"bench-worker", cmd_bench_worker, "(internal) the measuring half of bench, one per rank"},
     {"make-model", cmd_make_model, "write a checkpoint with random weights for a named shape"},
     {"tokenize", cmd_tokenize, "text to token ids and pieces (or --decode ids to text)"},
 };

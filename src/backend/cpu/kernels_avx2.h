@@ -26,15 +26,4 @@ void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *po
 void tpi_avx512_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k,
                           const float *v, const tpi_attn_shape *s);
 void tpi_avx2_silu_mul(float *g, const float *u, int64_t n);
-
-/* Seconds to read `bytes` of buf once with `threads` OpenMP threads (a sum,
- * each thread's share read as four streams at once): the memory's read rate
- * when buf is far larger than the caches. For benchmarks; run it a few
- * times and keep the fastest. */
-double tpi_avx2_read_seconds(const float *buf, size_t bytes, int threads);
-
-/* GFLOP/s of `threads` OpenMP threads doing `bits`-wide (256 or 512) FMAs
- * on registers only, once (take the best of a few); 0 where the processor
- * lacks that width. Callable on any x86-64 processor (fma_peak.c). */
-double tpi_fma_peak_gflops(int threads, int bits);
 #endif

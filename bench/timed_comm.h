@@ -1,7 +1,7 @@
-#ifndef TPI_TOOLS_TIMED_COMM_H
-#define TPI_TOOLS_TIMED_COMM_H
+#ifndef TPI_BENCH_TIMED_COMM_H
+#define TPI_BENCH_TIMED_COMM_H
 /* A communicator that forwards every collective to another one and adds up
- * the seconds spent inside them: `tpinfer bench` splits each rank's
+ * the seconds spent inside them: tpinfer-bench splits each rank's
  * prefill time into its own work and its time in collectives (which, for
  * the faster of two ranks, includes waiting for the slower one). */
 #include "comm/comm.h"

@@ -1,18 +1,17 @@
-/* Why per core: on the development VM one thread of this GEMM ran at
- * 170-175 GFLOP/s on CPU 0 and 183-185 on CPU 1 for an hour, alone or
- * beside the other (taskset; the register-only FMA rate differs by only
- * 2-3 %), and the gap moves and flips over the day. A 2 x 1 prefill waits
- * for its slower rank at every all-reduce, so against 1 x 1 on the faster
- * core it could not pass 2 x 171 / 185 = 1.85x then. Measured around a
- * run, not in it: the split that tpinfer bench prints (balance) is the
- * in-run figure, and was 0.98-0.998 in v8's sweeps. */
+/* Why per core: the cores of a VM need not run alike. One thread of this
+ * GEMM ran at 170-175 GFLOP/s on CPU 0 and 183-185 on CPU 1 for an hour,
+ * alone or beside the other (taskset; the register-only FMA rate differed by
+ * only 2-3 %), and the gap moved and flipped over the day. A 2 x 1 prefill
+ * waits for its slower rank at every all-reduce, so against 1 x 1 on the
+ * faster core it could not pass 2 x 171 / 185 = 1.85x there. Measured
+ * around a run, not in it: the split that tpinfer-bench prints (balance) is
+ * the in-run figure. */
 #define _GNU_SOURCE
 #include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
 
 #include "backend/backend.h"
-#include "backend/cpu/kernels_avx2.h"
 #include "bench_cores.h"
 #include "core/clock.h"
 

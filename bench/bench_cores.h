@@ -1,6 +1,6 @@
-#ifndef TPI_TOOLS_BENCH_CORES_H
-#define TPI_TOOLS_BENCH_CORES_H
-/* The engine's own prefill GEMM timed on each core in turn (tpinfer bench):
+#ifndef TPI_BENCH_BENCH_CORES_H
+#define TPI_BENCH_BENCH_CORES_H
+/* The engine's own prefill GEMM timed on each core in turn (tpinfer-bench):
  * the cores of a VM need not be equal, and N ranks of one thread each run
  * at the pace of the slowest. */
 typedef struct core_probe core_probe;

@@ -2,18 +2,18 @@
  * every weight byte once per token, so "percent of read bandwidth" needs the
  * memory's rate measured the same way (a sum over a buffer far larger than
  * the caches, on the threads that run the model) and at the same moment: on
- * a shared VM it moves by a factor of 1.5 from hour to hour. */
+ * a shared machine it moves by a factor of 1.5 from hour to hour. */
 #include <immintrin.h>
 #include <omp.h>
 
-#include "backend/cpu/kernels_avx2.h"
 #include "core/clock.h"
+#include "peaks.h"
 
 /* Each thread reads its share as STREAMS interleaved sequential streams
  * (its share's quarters side by side), with one accumulator per stream, and
  * prefetches each line PREFETCH bytes ahead. A core's read rate from memory
  * is bound by how many lines it has in flight, and both keep more in flight.
- * On the Zen 5 VM, bench_gemv_loop from memory, 1 and 2 threads: one stream
+ * bench_gemv_loop from memory on a Zen 5, 1 and 2 threads: one stream
  * (read) 29.3 and 46.4 GB/s, four (read4) 30.1 and 59.6, four prefetched
  * (read4pf) 31.9 and 60.5; eight streams read less than four. The decode
  * GEMV reads four panels at once with the same prefetch (gemv_avx512.c), so
@@ -22,7 +22,7 @@
 #define STREAMS 4
 #define PREFETCH 2048
 
-double tpi_avx2_read_seconds(const float *buf, size_t bytes, int threads)
+__attribute__((target("avx2"))) static double read_avx2(const float *buf, size_t bytes, int threads)
 {
     size_t n = bytes / sizeof(float);
     volatile float sink = 0;
@@ -50,4 +50,10 @@ double tpi_avx2_read_seconds(const float *buf, size_t bytes, int threads)
     }
     (void)sink;
     return tpi_seconds() - t;
+}
+
+double membw_read_seconds(const float *buf, size_t bytes, int threads)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? read_avx2(buf, bytes, threads) : -1;
 }
