@@ -47,9 +47,9 @@ static run_state *state_alloc(const tpi_model *m, int64_t n)
     if (!s)
         return NULL;
     s->cap = n;
-    /* On 2 MB pages (core/mem.c): a prefill streams these whole, several
-     * times per layer, and over 4 KB pages the TLB misses slow the GEMM and
-     * SiLU-gating of large batches. */
+    /* On 2 MB pages (core/mem.c), as a prefill streams these whole several
+     * times per layer: over 4 KB pages a large batch's GEMM and SiLU-gating
+     * run slower per token. */
     s->x = tpi_alloc_stream(N * (size_t)c->hidden_size * 4);
     s->xb = tpi_alloc_stream(N * (size_t)c->hidden_size * 4);
     s->q = tpi_alloc_stream(N * (size_t)sh->n_q_heads * hd * 4 + 4);
