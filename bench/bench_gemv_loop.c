@@ -6,7 +6,7 @@
  *   bench_gemv_loop
  *
  * Variants: read (an integer sum: the memory ceiling), v1 (one panel per
- * broadcast of x[k]), v2 (two panels per broadcast, as matmul_avx2.c does),
+ * broadcast of x[k]), v2 (two panels per broadcast, as gemv_avx2.c does),
  * nowiden (v1 without the bf16 widening: wrong results, shows its cost),
  * pf8k (v1 with a software prefetch 8 KB ahead) and, on processors that
  * have it, avx512 (v1 with 512-bit vectors and 32-output panels), avx512p2

@@ -240,6 +240,48 @@ int tpi_generate(tpi_model *m, const int32_t *prompts, const int64_t *prompt_len
                  const tpi_gen_opts *o, tpi_gen_result *results, tpi_error *err);
 void tpi_gen_result_free(tpi_gen_result *r);
 
+/* Generation one step at a time, for a caller (a server) that does work
+ * between steps; tpi_generate is create, step until done, result, free.
+ * Every function that runs a forward is collective: every rank of the
+ * model's communicator calls it, in the same order, with the same arguments.
+ * The state borrows m and what o points to (eos ids, stop strings,
+ * tokenizer, user); they must outlive it. o itself and the prompts are
+ * copied. */
+typedef struct tpi_gen_state tpi_gen_state;
+
+/* Sets up the generation of n_seq prompts (ids concatenated, lengths
+ * prompt_lens) into *out: checks the arguments as tpi_generate does,
+ * allocates the KV cache (n_seq x the context) and, on rank 0, the sampler
+ * and the text streams; runs no forward. With o->echo_prompt the prompts'
+ * text goes to on_text here, and a sequence that can produce nothing
+ * (max_new_tokens 0, a prompt filling the context) ends here, with on_done.
+ * Collective. On failure *out is NULL. Free with tpi_gen_state_free. */
+int tpi_gen_state_create(tpi_gen_state **out, tpi_model *m, const int32_t *prompts, const int64_t *prompt_lens,
+                         int64_t n_seq, const tpi_gen_opts *o, tpi_error *err);
+/* Runs one forward: the first step prefills every prompt and picks each
+ * sequence's first token, each later one decodes one token per sequence
+ * still running (rank 0 decides, every rank gets the same tokens); on_text
+ * and on_done are called on rank 0 as text and stops come. Collective.
+ * Returns 1 while a sequence is still running, 0 once none is (a step then
+ * runs nothing and returns 0 again), or a negative TPI_E* code, after which
+ * the state can only be freed. */
+int tpi_gen_state_step(tpi_gen_state *st, tpi_error *err);
+/* The new ids of sequence seq so far, the same on every rank: *ids (owned by
+ * st, valid until tpi_gen_state_free) and the count as the return value.
+ * For seq outside [0, n_seq) 0 and *ids = NULL. */
+int64_t tpi_gen_state_ids(const tpi_gen_state *st, int64_t seq, const int32_t **ids);
+/* The enum tpi_stop_reason of sequence seq: TPI_STOP_NONE while it runs;
+ * TPI_EINVAL for seq outside [0, n_seq). */
+int tpi_gen_state_stop_reason(const tpi_gen_state *st, int64_t seq);
+/* Copies what sequence seq has produced so far into *r, as tpi_generate's
+ * results (text on rank 0 with a tokenizer; while the sequence runs it may
+ * end in the start of a stop string); the times are the batch's. Free *r
+ * with tpi_gen_result_free; on failure *r holds nothing. Local: no
+ * communication. */
+int tpi_gen_state_result(const tpi_gen_state *st, int64_t seq, tpi_gen_result *r, tpi_error *err);
+/* Frees the state and its KV cache (not m). Local; accepts NULL. */
+void tpi_gen_state_free(tpi_gen_state *st);
+
 /* The chat formats tpinfer can write, recognised from a chat_template. */
 typedef enum tpi_chat_format {
     TPI_CHAT_NONE = 0,

@@ -1,8 +1,9 @@
 /* Generation through tpi_generate: greedy equals the golden continuations and
  * repeated full forward passes, stories260K text equals the llama2.c /
- * llama.cpp reference, batches equal prompts alone, seeded sampling, stop
- * strings and the context limit. MPI-aware like test_golden.c: failures are
- * collected and agreed on with g_finish, never asserted between collectives. */
+ * llama.cpp reference, batches equal prompts alone, the step-by-step state
+ * equals tpi_generate, seeded sampling, stop strings and the context limit.
+ * MPI-aware like test_golden.c: failures are collected and agreed on with
+ * g_finish, never asserted between collectives. */
 #include <cjson/cJSON.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -273,6 +274,134 @@ static void test_batch(void **state)
     g_finish(&G);
 }
 
+/* Per-sequence text that on_text streamed, for the step-by-step test. */
+typedef struct seq_caps {
+    char buf[3][1024];
+    size_t len[3];
+} seq_caps;
+
+static void on_seq_text(void *user, int64_t seq, const char *text, size_t len)
+{
+    seq_caps *c = user;
+    if (seq >= 0 && seq < 3 && c->len[seq] + len < sizeof c->buf[seq]) {
+        memcpy(c->buf[seq] + c->len[seq], text, len);
+        c->len[seq] += len;
+    }
+}
+
+/* Drives st to the end one step at a time, checking each step: a running
+ * sequence gains exactly one id, a stopped one none, and the step returns 1
+ * exactly while a sequence still runs. Returns the number of steps that ran
+ * a forward, or -1 after g_fail. */
+static int64_t drive_steps(tpi_gen_state *st, int64_t n_seq, const char *what)
+{
+    int64_t before[3], steps = 0;
+    tpi_error err = {0};
+    for (;;) {
+        for (int64_t s = 0; s < n_seq; s++) {
+            const int32_t *ids;
+            before[s] = tpi_gen_state_ids(st, s, &ids);
+        }
+        int rc = tpi_gen_state_step(st, &err);
+        if (rc < 0) {
+            g_fail(&G, "%s: step %lld: %s", what, (long long)steps, err.msg);
+            return -1;
+        }
+        int running = 0, grew = 0;
+        for (int64_t s = 0; s < n_seq; s++) {
+            const int32_t *ids;
+            int64_t n = tpi_gen_state_ids(st, s, &ids), d = n - before[s];
+            int reason = tpi_gen_state_stop_reason(st, s);
+            running |= reason == TPI_STOP_NONE;
+            grew |= d != 0;
+            if (d < 0 || d > 1 || (reason == TPI_STOP_NONE && d != 1 && steps > 0)) {
+                g_fail(&G, "%s: step %lld: sequence %lld went from %lld to %lld ids (stop %d)", what, (long long)steps,
+                       (long long)s, (long long)before[s], (long long)n, reason);
+                return -1;
+            }
+        }
+        if (rc != running) {
+            g_fail(&G, "%s: step %lld returned %d with %s running", what, (long long)steps, rc,
+                   running ? "sequences" : "none");
+            return -1;
+        }
+        steps += grew;
+        if (!rc)
+            break;
+    }
+    if (tpi_gen_state_step(st, &err) != 0)
+        g_fail(&G, "%s: a step after the end did not return 0", what);
+    return steps;
+}
+
+/* tpi_gen_state driven step by step gives exactly tpi_generate's ids, stop
+ * reasons and text (and on_text streams that text), for a batch whose
+ * sequences stop at different steps (model eos, a stop string, the token
+ * limit), greedy and sampled. */
+static void test_gen_state_steps(void **state)
+{
+    (void)state;
+    const char *texts[3] = {"Once upon a time", "Lily", "The little dog was very happy because he"};
+    int32_t all[256];
+    int64_t lens[3], total = 0;
+    for (int i = 0; i < 3; i++) {
+        int32_t *p = encode(texts[i], &lens[i]);
+        memcpy(all + total, p, (size_t)lens[i] * sizeof *all);
+        total += lens[i];
+        free(p);
+    }
+    const char *stop[] = {"park"};
+    const int32_t eos[1] = {tpi_tokenizer_token_id(S_tok, ".")};
+    for (int path = 0; path < 2; path++) {
+        const char *what = path ? "gen_state sampled" : "gen_state greedy";
+        tpi_gen_opts o = greedy_opts(path ? 8 : 40);
+        o.eos_ids = eos; /* a full stop: an eos that comes */
+        o.n_eos = 1;
+        o.tokenizer = S_tok;
+        o.stop = stop;
+        o.n_stop = 1;
+        if (path)
+            o.sampling = (tpi_sampling){.temperature = 1.0, .top_p = 0.95, .repetition_penalty = 1.1, .seed = 42};
+        tpi_gen_result ref[3], got;
+        tpi_error err = {0};
+        if (tpi_generate(S_model, all, lens, 3, &o, ref, &err)) {
+            g_fail(&G, "%s: tpi_generate: %s", what, err.msg);
+            continue;
+        }
+        seq_caps caps = {0};
+        o.on_text = on_seq_text;
+        o.user = &caps;
+        tpi_gen_state *st;
+        if (tpi_gen_state_create(&st, S_model, all, lens, 3, &o, &err)) {
+            g_fail(&G, "%s: create: %s", what, err.msg);
+        } else if (drive_steps(st, 3, what) >= 0) {
+            for (int64_t s = 0; s < 3; s++) {
+                if (tpi_gen_state_result(st, s, &got, &err)) {
+                    g_fail(&G, "%s: result %lld: %s", what, (long long)s, err.msg);
+                    continue;
+                }
+                char w[128];
+                snprintf(w, sizeof w, "%s sequence %lld (stop %d) vs tpi_generate", what, (long long)s,
+                         got.stop_reason);
+                expect_ids(w, got.ids, got.n_ids, ref[s].ids, ref[s].n_ids);
+                if (got.stop_reason != ref[s].stop_reason)
+                    g_fail(&G, "%s: stop %d, tpi_generate's %d", w, got.stop_reason, ref[s].stop_reason);
+                if (rank0() && (!got.text || !ref[s].text || strcmp(got.text, ref[s].text)))
+                    g_fail(&G, "%s: text \"%s\", tpi_generate's \"%s\"", w, got.text ? got.text : "(null)",
+                           ref[s].text ? ref[s].text : "(null)");
+                if (rank0() && got.text && (caps.len[s] != got.text_len || memcmp(caps.buf[s], got.text, got.text_len)))
+                    g_fail(&G, "%s: on_text streamed \"%.*s\", the result is \"%s\"", w, (int)caps.len[s],
+                           caps.buf[s], got.text);
+                tpi_gen_result_free(&got);
+            }
+        }
+        tpi_gen_state_free(st);
+        for (int i = 0; i < 3; i++)
+            tpi_gen_result_free(&ref[i]);
+    }
+    g_finish(&G);
+}
+
 static void test_sampling(void **state)
 {
     (void)state;
@@ -467,6 +596,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest stories[] = {
         cmocka_unit_test(test_stories_text),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_gen_state_steps),
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_context_limit),
     };

@@ -87,76 +87,98 @@ static int by_value_desc(const void *a, const void *b)
     return (i > j) - (i < j);
 }
 
+/* transformers' RepetitionPenaltyLogitsProcessor on w: each id of the
+ * history once, positive logits divided by the penalty, negative multiplied. */
+static void penalize(tpi_sampler *s, float *w, int64_t vocab, const int32_t *history, int64_t n_hist)
+{
+    double pen = s->p.repetition_penalty;
+    memset(s->seen, 0, (size_t)vocab);
+    for (int64_t i = 0; i < n_hist; i++)
+        if (history[i] >= 0 && history[i] < vocab && !s->seen[history[i]]) {
+            float *x = &w[history[i]];
+            *x = *x < 0 ? (float)(*x * pen) : (float)(*x / pen);
+            s->seen[history[i]] = 1;
+        }
+}
+
+/* TopKLogitsWarper over the n candidates s->idx (sorted): removes scores
+ * below the k-th, ties with it stay. Returns the candidates left. */
+static int64_t keep_top_k(const tpi_sampler *s, const float *w, int64_t n)
+{
+    float kth = w[s->idx[s->p.top_k - 1]];
+    int64_t k = s->p.top_k;
+    while (k < n && w[s->idx[k]] == kth)
+        k++;
+    return k;
+}
+
+/* TopPLogitsWarper over the n sorted candidates (sum: their softmax's
+ * denominator at max mx): drops a token when the tokens ranked above it
+ * already hold top_p of the mass; the first always stays. */
+static int64_t keep_top_p(const tpi_sampler *s, const float *w, int64_t n, double mx, double sum)
+{
+    double above = 0;
+    int64_t k = 0;
+    while (k < n && (k == 0 || above < s->p.top_p)) {
+        above += exp((double)w[s->idx[k]] - mx) / sum;
+        k++;
+    }
+    return k;
+}
+
+/* MinPLogitsWarper: drops p < min_p * p_max, i.e. logit < max + log(min_p);
+ * the argmax `best` always stays. Compacts s->idx; returns the count. */
+static int64_t keep_min_p(tpi_sampler *s, const float *w, int64_t n, double mx, int32_t best)
+{
+    double floor_logit = mx + log(s->p.min_p);
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if ((double)w[s->idx[i]] >= floor_logit || s->idx[i] == best)
+            s->idx[k++] = s->idx[i];
+    return k;
+}
+
+static double mass(const tpi_sampler *s, const float *w, int64_t n, double mx)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += exp((double)w[s->idx[i]] - mx);
+    return sum;
+}
+
 int32_t tpi_sampler_pick(tpi_sampler *s, const float *logits, int64_t vocab, const int32_t *history,
                          int64_t n_hist)
 {
     float *w = s->work;
     memcpy(w, logits, (size_t)vocab * sizeof *w);
-    double pen = s->p.repetition_penalty;
-    if (pen != 1.0) {
-        memset(s->seen, 0, (size_t)vocab);
-        for (int64_t i = 0; i < n_hist; i++)
-            if (history[i] >= 0 && history[i] < vocab && !s->seen[history[i]]) {
-                float *x = &w[history[i]];
-                *x = *x < 0 ? (float)(*x * pen) : (float)(*x / pen);
-                s->seen[history[i]] = 1;
-            }
-    }
+    if (s->p.repetition_penalty != 1.0)
+        penalize(s, w, vocab, history, n_hist);
     int32_t best = 0;
     for (int64_t j = 1; j < vocab; j++)
         if (w[j] > w[best])
             best = (int32_t)j;
     if (s->p.temperature <= 0)
         return best;
-    double inv_t = 1.0 / s->p.temperature, mx = w[best] * inv_t;
+    double inv_t = 1.0 / s->p.temperature;
     for (int64_t j = 0; j < vocab; j++)
         w[j] = (float)(w[j] * inv_t);
-    mx = w[best];
+    double mx = w[best];
     /* Candidates in descending order; only sorted when a filter needs ranks. */
     int64_t n = vocab;
-    int need_sort = (s->p.top_k > 0 && s->p.top_k < vocab) || s->p.top_p < 1.0;
     for (int64_t j = 0; j < vocab; j++)
         s->idx[j] = (int32_t)j;
-    if (need_sort) {
+    if ((s->p.top_k > 0 && s->p.top_k < vocab) || s->p.top_p < 1.0) {
         g_sort_keys = w;
         qsort(s->idx, (size_t)vocab, sizeof *s->idx, by_value_desc);
     }
-    if (s->p.top_k > 0 && s->p.top_k < n) {
-        /* TopKLogitsWarper removes scores below the k-th: ties with it stay. */
-        float kth = w[s->idx[s->p.top_k - 1]];
-        int64_t k = s->p.top_k;
-        while (k < n && w[s->idx[k]] == kth)
-            k++;
-        n = k;
-    }
-    /* Probabilities of the remaining candidates (the softmax after filtering). */
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++)
-        sum += exp((double)w[s->idx[i]] - mx);
-    if (s->p.top_p < 1.0) {
-        /* TopPLogitsWarper drops a token when the tokens ranked above it
-         * already hold top_p of the mass; the first always stays. */
-        double above = 0;
-        int64_t k = 0;
-        while (k < n && (k == 0 || above < s->p.top_p)) {
-            above += exp((double)w[s->idx[k]] - mx) / sum;
-            k++;
-        }
-        n = k;
-    }
-    if (s->p.min_p > 0) {
-        /* MinPLogitsWarper: drop p < min_p * p_max, i.e. logit < max + log(min_p). */
-        double floor_logit = mx + log(s->p.min_p);
-        int64_t k = 0;
-        for (int64_t i = 0; i < n; i++)
-            if ((double)w[s->idx[i]] >= floor_logit || s->idx[i] == best)
-                s->idx[k++] = s->idx[i];
-        n = k;
-    }
-    sum = 0;
-    for (int64_t i = 0; i < n; i++)
-        sum += exp((double)w[s->idx[i]] - mx);
-    double u = tpi_rng_uniform(&s->rng) * sum, acc = 0;
+    if (s->p.top_k > 0 && s->p.top_k < n)
+        n = keep_top_k(s, w, n);
+    if (s->p.top_p < 1.0)
+        n = keep_top_p(s, w, n, mx, mass(s, w, n, mx));
+    if (s->p.min_p > 0)
+        n = keep_min_p(s, w, n, mx, best);
+    /* a draw from the softmax of what is left */
+    double u = tpi_rng_uniform(&s->rng) * mass(s, w, n, mx), acc = 0;
     for (int64_t i = 0; i < n; i++) {
         acc += exp((double)w[s->idx[i]] - mx);
         if (u < acc)

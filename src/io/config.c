@@ -116,13 +116,11 @@ static int positive(const char *path, const char *key, int64_t v, tpi_error *err
     return 0;
 }
 
-static int parse(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
+/* The sizes of the model: required, or defaulted as transformers'
+ * LlamaConfig does, and consistent with one another. */
+static int parse_sizes(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
 {
     int rc;
-    if (!cJSON_IsObject(root))
-        return tpi_err(err, TPI_ECONFIG, "%s: expected a JSON object", path);
-    if ((rc = parse_arch(c, root, path, err)))
-        return rc;
     static const struct { const char *key; size_t off; } req[] = {
         {"hidden_size", offsetof(tpi_config, hidden_size)},
         {"intermediate_size", offsetof(tpi_config, intermediate_size)},
@@ -140,7 +138,6 @@ static int parse(tpi_config *c, const cJSON *root, const char *path, tpi_error *
     c->head_dim = c->hidden_size / c->n_heads;
     c->max_position_embeddings = 2048;
     c->rms_norm_eps = 1e-6;
-    c->bos_id = -1;
     if ((rc = tpi_json_get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, path, err)) < 0 ||
         (rc = tpi_json_get_int(root, "head_dim", &c->head_dim, 0, path, err)) < 0 ||
         (rc = tpi_json_get_int(root, "max_position_embeddings", &c->max_position_embeddings, 0, path, err)) < 0 ||
@@ -159,15 +156,13 @@ static int parse(tpi_config *c, const cJSON *root, const char *path, tpi_error *
                        (long long)c->head_dim);
     if (!(c->rms_norm_eps > 0))
         return tpi_err(err, TPI_ECONFIG, "%s: field \"rms_norm_eps\" must be positive", path);
-    const char *act = "silu";
-    if ((rc = tpi_json_get_string(root, "hidden_act", &act, 0, path, err)) < 0)
-        return rc;
-    if (strcmp(act, "silu"))
-        return tpi_err(err, TPI_EUNSUPPORTED, "%s: field \"hidden_act\" is \"%s\" (supported: silu)", path, act);
-    if ((rc = parse_rope(c, root, path, err)))
-        return rc;
+    return 0;
+}
 
-    int attn_bias = 0;
+/* Which projections carry a bias, and Qwen3's q/k norms, per architecture. */
+static int parse_biases(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
+{
+    int rc, attn_bias = 0;
     if ((rc = tpi_json_get_bool(root, "attention_bias", &attn_bias, 0, path, err)) < 0 ||
         (rc = tpi_json_get_bool(root, "mlp_bias", &c->mlp_bias, 0, path, err)) < 0)
         return rc;
@@ -188,22 +183,46 @@ static int parse(tpi_config *c, const cJSON *root, const char *path, tpi_error *
         c->qkv_bias = c->o_bias = attn_bias;
         break;
     }
+    return 0;
+}
 
+/* Sliding-window attention: Mistral's whenever sliding_window is set;
+ * Qwen2/3's only with use_sliding_window, from layer max_window_layers on. */
+static int parse_window(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
+{
+    int rc;
     int64_t window = 0;
     if ((rc = tpi_json_get_int(root, "sliding_window", &window, 0, path, err)) < 0)
         return rc;
-    if (c->arch == TPI_ARCH_MISTRAL || c->arch == TPI_ARCH_QWEN2 || c->arch == TPI_ARCH_QWEN3) {
-        int use = c->arch == TPI_ARCH_MISTRAL;
+    if (c->arch != TPI_ARCH_MISTRAL && c->arch != TPI_ARCH_QWEN2 && c->arch != TPI_ARCH_QWEN3)
+        return 0;
+    int use = c->arch == TPI_ARCH_MISTRAL;
+    if (c->arch != TPI_ARCH_MISTRAL && (rc = tpi_json_get_bool(root, "use_sliding_window", &use, 0, path, err)) < 0)
+        return rc;
+    if (use && window > 0) {
+        c->sliding_window = window;
         if (c->arch != TPI_ARCH_MISTRAL &&
-            (rc = tpi_json_get_bool(root, "use_sliding_window", &use, 0, path, err)) < 0)
+            (rc = tpi_json_get_int(root, "max_window_layers", &c->max_window_layers, 0, path, err)) < 0)
             return rc;
-        if (use && window > 0) {
-            c->sliding_window = window;
-            if (c->arch != TPI_ARCH_MISTRAL &&
-                (rc = tpi_json_get_int(root, "max_window_layers", &c->max_window_layers, 0, path, err)) < 0)
-                return rc;
-        }
     }
+    return 0;
+}
+
+static int parse(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
+{
+    int rc;
+    if (!cJSON_IsObject(root))
+        return tpi_err(err, TPI_ECONFIG, "%s: expected a JSON object", path);
+    if ((rc = parse_arch(c, root, path, err)) || (rc = parse_sizes(c, root, path, err)))
+        return rc;
+    const char *act = "silu";
+    if ((rc = tpi_json_get_string(root, "hidden_act", &act, 0, path, err)) < 0)
+        return rc;
+    if (strcmp(act, "silu"))
+        return tpi_err(err, TPI_EUNSUPPORTED, "%s: field \"hidden_act\" is \"%s\" (supported: silu)", path, act);
+    if ((rc = parse_rope(c, root, path, err)) || (rc = parse_biases(c, root, path, err)) ||
+        (rc = parse_window(c, root, path, err)))
+        return rc;
     int64_t bos = -1;
     if ((rc = tpi_json_get_int(root, "bos_token_id", &bos, 0, path, err)) < 0)
         return rc;

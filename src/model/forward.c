@@ -9,11 +9,12 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/vec.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 
 /* The activations of one forward, kept in the model between forwards and
- * grown when more tokens come: allocating them per forward cost a page fault
- * per 4 KB written (tens of MB at a prefill), which a VM makes expensive. */
+ * grown when more tokens come, so that a prefill does not page-fault its tens
+ * of MB in again on every call. */
 struct tpi_run_state {
     int64_t n_tok, cap;
     float *x;        /* [n_tok, hidden] residual stream */
@@ -46,9 +47,9 @@ static run_state *state_alloc(const tpi_model *m, int64_t n)
     if (!s)
         return NULL;
     s->cap = n;
-    /* On 2 MB pages (core/mem.c): a prefill streams these whole, several
-     * times per layer, and at batch 4 (g and u 46 MB each) over 4 KB pages
-     * the GEMM ran 6 % and SiLU-gating 2.5x slower per token than at batch 1. */
+    /* On 2 MB pages (core/mem.c), as a prefill streams these whole several
+     * times per layer: over 4 KB pages a large batch's GEMM and SiLU-gating
+     * run slower per token. */
     s->x = tpi_alloc_stream(N * (size_t)c->hidden_size * 4);
     s->xb = tpi_alloc_stream(N * (size_t)c->hidden_size * 4);
     s->q = tpi_alloc_stream(N * (size_t)sh->n_q_heads * hd * 4 + 4);
@@ -151,6 +152,30 @@ static void rope_tables(const tpi_model *m, run_state *s)
         }
 }
 
+/* Stores each sequence's new keys and values in the cache, then runs
+ * attention of its new queries over everything cached for it. */
+static void attend(const tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n_new, run_state *s)
+{
+    const tpi_config *c = &m->cfg;
+    const tpi_shard *sh = &m->sh;
+    int64_t hd = c->head_dim, qd = sh->n_q_heads * hd, kd = sh->n_kv_heads * hd;
+    tpi_attn_shape shape = {
+        .n_heads = sh->n_q_heads, .head_dim = hd, .q_head0 = sh->q_head0,
+        .group = c->n_heads / c->n_kv_heads, .kv_head0 = sh->kv_head0,
+        .kv_pos_stride = hd, .kv_head_stride = kv->max_ctx * hd, /* kv_cache.h's layout */
+        .window = tpi_config_window(c, l), .scale = (float)(1.0 / sqrt((double)hd)),
+    };
+    for (int64_t sq = 0, t0 = 0; sq < kv->n_seq; t0 += n_new[sq], sq++) {
+        if (!n_new[sq])
+            continue;
+        for (int64_t t = t0; t < t0 + n_new[sq]; t++)
+            tpi_kv_store(kv, l, sq, s->pos[t], s->k + t * kd, s->v + t * kd);
+        if (qd)
+            m->be->attention(s->att + t0 * qd, s->q + t0 * qd, n_new[sq], s->pos + t0, tpi_kv_keys(kv, l, sq),
+                             tpi_kv_values(kv, l, sq), &shape);
+    }
+}
+
 static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n_new, run_state *s, tpi_error *err)
 {
     const tpi_config *c = &m->cfg;
@@ -174,29 +199,7 @@ static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n
     be->rope(s->q, n, qd, sh->n_q_heads, hd, s->cos, s->sin);
     be->rope(s->k, n, kd, sh->n_kv_heads, hd, s->cos, s->sin);
 
-    tpi_attn_shape shape = {
-        .n_heads = sh->n_q_heads, .head_dim = hd, .q_head0 = sh->q_head0,
-        .group = c->n_heads / c->n_kv_heads, .kv_head0 = sh->kv_head0,
-        .kv_pos_stride = hd, .kv_head_stride = kv->max_ctx * hd,
-        .window = tpi_config_window(c, l), .scale = (float)(1.0 / sqrt((double)hd)),
-    };
-    size_t seq_floats = (size_t)kv->max_ctx * (size_t)kd;
-    int64_t t0 = 0;
-    for (int64_t sq = 0; sq < kv->n_seq; sq++) {
-        if (!n_new[sq])
-            continue;
-        float *kc = kv->k + ((size_t)l * (size_t)kv->n_seq + (size_t)sq) * seq_floats;
-        float *vc = kv->v + ((size_t)l * (size_t)kv->n_seq + (size_t)sq) * seq_floats;
-        for (int64_t t = t0; t < t0 + n_new[sq]; t++)
-            for (int64_t h = 0; h < sh->n_kv_heads; h++) { /* head-major: see tpi_kv */
-                size_t at = (size_t)(h * kv->max_ctx + s->pos[t]) * (size_t)hd;
-                memcpy(kc + at, s->k + t * kd + h * hd, (size_t)hd * sizeof(float));
-                memcpy(vc + at, s->v + t * kd + h * hd, (size_t)hd * sizeof(float));
-            }
-        if (qd)
-            be->attention(s->att + t0 * qd, s->q + t0 * qd, n_new[sq], s->pos + t0, kc, vc, &shape);
-        t0 += n_new[sq];
-    }
+    attend(m, kv, l, n_new, s);
     matmul(m, s->xb, s->att, n, &L->wo);
     if (!qd)
         memset(s->xb, 0, (size_t)(n * H) * sizeof(float));
@@ -255,8 +258,8 @@ static int check_input(const tpi_model *m, const tpi_kv *kv, const int32_t *ids,
 /* Every layer over one chunk of new tokens (n_new[sq] of sequence sq, ids
  * back to back), whose positions follow what the cache holds; leaves the
  * residual stream in s->x and the chunk in the cache (kv->len advanced). */
-static int run_chunk(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, int64_t n, run_state **out,
-                     tpi_error *err)
+static int run_layers_on_chunk(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, int64_t n,
+                               run_state **out, tpi_error *err)
 {
     run_state *s = state_get(m, n);
     if (!(*out = s))
@@ -276,68 +279,87 @@ static int run_chunk(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t
     return rc;
 }
 
+/* Where a forward stands in cutting its new tokens into chunks. */
+typedef struct chunker {
+    int64_t cap;   /* tokens per chunk, at most */
+    int64_t *take; /* [n_seq] tokens of each sequence in the current chunk */
+    int64_t *done; /* [n_seq] tokens of each sequence run so far */
+    int32_t *ids;  /* [cap] the current chunk's ids */
+} chunker;
+
+/* Cuts the next chunk: the sequences' next tokens in sequence order, until
+ * cap. Returns its token count. */
+static int64_t next_chunk(chunker *ch, const int32_t *ids, const int64_t *n_new, int64_t n_seq)
+{
+    int64_t c = 0;
+    for (int64_t sq = 0, off = 0; sq < n_seq; off += n_new[sq], sq++) {
+        int64_t left = n_new[sq] - ch->done[sq];
+        ch->take[sq] = left < ch->cap - c ? left : ch->cap - c;
+        memcpy(ch->ids + c, ids + off + ch->done[sq], (size_t)ch->take[sq] * sizeof *ch->ids);
+        c += ch->take[sq];
+    }
+    return c;
+}
+
+/* Copies the rows `which` selects of the chunk just run (x, the residual
+ * stream) into h: all of them from row `in` (TPI_LOGITS_ALL), or from row
+ * `row` each sequence's last token once it has run (TPI_LOGITS_LAST); returns
+ * the next such row. */
+static int64_t keep_rows(float *h, int64_t row, const float *x, int64_t H, int64_t in, int64_t c, chunker *ch,
+                         const int64_t *n_new, int64_t n_seq, enum tpi_logits_which which)
+{
+    if (which == TPI_LOGITS_ALL)
+        memcpy(h + in * H, x, (size_t)(c * H) * sizeof *h);
+    for (int64_t sq = 0, t = 0; sq < n_seq; sq++) {
+        t += ch->take[sq];
+        ch->done[sq] += ch->take[sq];
+        if (which == TPI_LOGITS_LAST && ch->take[sq] && ch->done[sq] == n_new[sq])
+            memcpy(h + row++ * H, x + (t - 1) * H, (size_t)H * sizeof *h);
+    }
+    return row;
+}
+
 /* Runs every layer over the new tokens and leaves the final-normed hidden
  * states of the rows `which` selects in *out [*rows, hidden] (malloc'd).
  *
  * The tokens go through in chunks of at most m->prefill_chunk (all
  * sequences together, in input order; a sequence may span chunks, its later
  * tokens attending to the earlier ones through the cache), so the
- * activations stay bounded whatever the prompt: a 32k-token prompt in one
- * pass would need ~1.5 GB for the MLP's g and u alone. At 512 tokens the
- * matmuls are as fast per token as at 4,096 (bench_kernels: the same GFLOP/s
- * at x [512, in] and [2048, in]). */
-static int run(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, enum tpi_logits_which which,
-               float **out, int64_t *rows, tpi_error *err)
+ * activations stay bounded whatever the prompt (model/tuning.h). A failure
+ * leaves the cache's lengths as they were: all or nothing. */
+static int final_hidden_states(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+                               enum tpi_logits_which which, float **out, int64_t *rows, tpi_error *err)
 {
     int64_t n = 0;
     int rc = check_input(m, kv, ids, n_new, &n, err);
-    if (rc)
-        return rc;
     *out = NULL;
     *rows = 0;
-    if (n == 0)
-        return 0;
+    if (rc || n == 0)
+        return rc;
     int64_t H = m->cfg.hidden_size, r = which == TPI_LOGITS_ALL ? n : 0, ns = kv->n_seq;
     if (which == TPI_LOGITS_LAST)
         for (int64_t sq = 0; sq < ns; sq++)
             r += n_new[sq] > 0;
-    int64_t cap = m->prefill_chunk > 0 && m->prefill_chunk < n ? m->prefill_chunk : n;
+    chunker ch = {.cap = m->prefill_chunk > 0 && m->prefill_chunk < n ? m->prefill_chunk : n};
     float *h = malloc((size_t)(r * H) * sizeof *h + 4);
-    int64_t *take = malloc((size_t)ns * sizeof *take), *done = calloc((size_t)ns, sizeof *done);
     int64_t *len0 = malloc((size_t)ns * sizeof *len0);
-    int32_t *cids = malloc((size_t)cap * sizeof *cids);
-    if (h && take && done && len0 && cids)
+    ch.take = malloc((size_t)ns * sizeof *ch.take);
+    ch.done = calloc((size_t)ns, sizeof *ch.done);
+    ch.ids = malloc((size_t)ch.cap * sizeof *ch.ids);
+    if (h && len0 && ch.take && ch.done && ch.ids)
         memcpy(len0, kv->len, (size_t)ns * sizeof *len0);
     else
         rc = tpi_err(err, TPI_ENOMEM, "out of memory for a forward of %lld tokens", (long long)n);
-    /* in: first input token of the chunk; row: next row of h (TPI_LOGITS_LAST) */
     for (int64_t in = 0, row = 0; !rc && in < n;) {
-        int64_t c = 0;
-        for (int64_t sq = 0, off = 0; sq < ns; off += n_new[sq], sq++) {
-            take[sq] = n_new[sq] - done[sq] < cap - c ? n_new[sq] - done[sq] : cap - c;
-            memcpy(cids + c, ids + off + done[sq], (size_t)take[sq] * sizeof *cids);
-            c += take[sq];
-        }
+        int64_t c = next_chunk(&ch, ids, n_new, ns);
         run_state *s;
-        if ((rc = run_chunk(m, kv, cids, take, c, &s, err))) {
-            /* all or nothing: a failed forward leaves the cache's lengths as they were */
+        if ((rc = run_layers_on_chunk(m, kv, ch.ids, ch.take, c, &s, err)))
             memcpy(kv->len, len0, (size_t)ns * sizeof *len0);
-            break;
-        }
-        if (which == TPI_LOGITS_ALL)
-            memcpy(h + in * H, s->x, (size_t)(c * H) * sizeof *h);
-        for (int64_t sq = 0, t = 0; sq < ns; sq++) {
-            t += take[sq];
-            done[sq] += take[sq];
-            if (which == TPI_LOGITS_LAST && take[sq] && done[sq] == n_new[sq])
-                memcpy(h + row++ * H, s->x + (t - 1) * H, (size_t)H * sizeof *h);
-        }
+        else
+            row = keep_rows(h, row, s->x, H, in, c, &ch, n_new, ns, which);
         in += c;
     }
-    free(take);
-    free(done);
-    free(len0);
-    free(cids);
+    free(ch.take), free(ch.done), free(ch.ids), free(len0);
     if (rc) {
         free(h);
         return rc;
@@ -358,41 +380,24 @@ static int local_logits(tpi_model *m, const float *h, int64_t rows, float **out,
     return 0;
 }
 
-int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
-                      enum tpi_logits_which which, float *logits, tpi_error *err)
+/* Each rank's block of logits [rows, n_vocab_r] arrives whole on rank 0,
+ * which interleaves them into logits [rows, vocab]. Collective. */
+static int gather_logits(tpi_model *m, const float *part, int64_t rows, float *logits, tpi_error *err)
 {
-    float *h, *part = NULL, *all = NULL;
-    int64_t rows;
-    int rc = run(m, kv, ids, n_new, which, &h, &rows, err);
-    if (rc || rows == 0)
-        return rc;
-    rc = local_logits(m, h, rows, &part, err);
-    free(h);
-    if (rc)
-        return rc;
     tpi_comm *c = m->comm;
     int64_t V = m->cfg.vocab_size;
-    if (!m->sh.vocab_split) {
-        if (c->rank == 0)
-            memcpy(logits, part, (size_t)(rows * V) * sizeof(float));
-        free(part);
-        return 0;
-    }
-    /* Each rank's block [rows, n_vocab_r] arrives whole; rank 0 interleaves
-     * them into [rows, vocab]. Only rank 0 holds the full logits. */
+    float *all = NULL;
+    int rc = 0;
     int64_t *counts = malloc((size_t)c->size * sizeof *counts);
-    if (!counts) {
-        free(part);
+    if (!counts)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
-    }
     for (int r = 0; r < c->size; r++) {
         int64_t b, nv;
         tpi_model_vocab_range(m, r, &b, &nv);
         counts[r] = rows * nv;
     }
-    if (c->rank == 0 && !(all = malloc((size_t)(rows * V) * sizeof(float)))) {
+    if (c->rank == 0 && !(all = malloc((size_t)(rows * V) * sizeof(float))))
         rc = tpi_err(err, TPI_ENOMEM, "out of memory gathering logits");
-    }
     int32_t flag = rc != 0;
     if (c->ops->allreduce_max_i32(c, &flag, 1) || flag) {
         if (!rc)
@@ -411,6 +416,25 @@ int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_
     }
     free(all);
     free(counts);
+    return rc;
+}
+
+int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+                      enum tpi_logits_which which, float *logits, tpi_error *err)
+{
+    float *h, *part = NULL;
+    int64_t rows;
+    int rc = final_hidden_states(m, kv, ids, n_new, which, &h, &rows, err);
+    if (rc || rows == 0)
+        return rc;
+    rc = local_logits(m, h, rows, &part, err);
+    free(h);
+    if (rc)
+        return rc;
+    if (m->sh.vocab_split)
+        rc = gather_logits(m, part, rows, logits, err);
+    else if (m->comm->rank == 0)
+        memcpy(logits, part, (size_t)(rows * m->cfg.vocab_size) * sizeof(float));
     free(part);
     return rc;
 }
@@ -420,7 +444,7 @@ int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const
 {
     float *h, *part = NULL;
     int64_t rows;
-    int rc = run(m, kv, ids, n_new, TPI_LOGITS_LAST, &h, &rows, err);
+    int rc = final_hidden_states(m, kv, ids, n_new, TPI_LOGITS_LAST, &h, &rows, err);
     if (rc || rows == 0)
         return rc;
     rc = local_logits(m, h, rows, &part, err);

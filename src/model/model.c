@@ -1,4 +1,4 @@
-/* Model lifetime: config, plan, weights, RoPE frequencies; the KV cache. */
+/* Model lifetime: config, plan, weights, RoPE frequencies. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "core/mem.h"
 #include "model/model.h"
+#include "model/tuning.h"
 
 /* Inverse RoPE frequencies, transformers' modeling_rope_utils: default
  * theta^(-2i/d), "linear" divides by factor, "llama3" scales low frequencies
@@ -51,14 +51,14 @@ static int default_threads(const tpi_comm *comm)
     return t < 1 ? 1 : (int)t;
 }
 
-/* Tokens per pass of a forward (forward.c's run): 512, or TPI_PREFILL_CHUNK.
+/* Tokens per pass of a forward (forward.c): TPI_PREFILL_CHUNK_DEFAULT, or TPI_PREFILL_CHUNK.
  * Every rank must cut the same chunks (they all-reduce each one), so the
  * ranks agree on the value, and on failing when one of them cannot read it. */
 static int prefill_chunk(tpi_model *m, tpi_error *err)
 {
     const char *e = getenv("TPI_PREFILL_CHUNK");
     char *end = NULL;
-    long long v = e ? strtoll(e, &end, 10) : 512;
+    long long v = e ? strtoll(e, &end, 10) : TPI_PREFILL_CHUNK_DEFAULT;
     int32_t agree[2] = {e && (end == e || *end || v < 1 || v > INT32_MAX), 0};
     agree[1] = agree[0] ? 0 : (int32_t)v;
     if (m->comm->ops->allreduce_max_i32(m->comm, agree, 2))
@@ -160,55 +160,4 @@ void tpi_model_get_info(const tpi_model *m, tpi_model_info *info)
     info->n_eos = c->n_eos;
     memcpy(info->eos_ids, c->eos_ids, sizeof info->eos_ids);
     info->weight_bytes = m->weight_bytes;
-}
-
-/* ---- KV cache ---- */
-
-int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err)
-{
-    *out = NULL;
-    if (n_seq < 1 || max_ctx < 1)
-        return tpi_err(err, TPI_EINVAL, "KV cache needs at least one sequence and one position (got %lld x %lld)",
-                       (long long)n_seq, (long long)max_ctx);
-    tpi_kv *kv = calloc(1, sizeof *kv);
-    if (!kv)
-        return tpi_err(err, TPI_ENOMEM, "out of memory");
-    kv->n_seq = n_seq;
-    kv->max_ctx = max_ctx;
-    kv->n_layers = m->cfg.n_layers;
-    kv->stride = m->sh.n_kv_heads * m->cfg.head_dim;
-    size_t n = (size_t)kv->n_layers * (size_t)n_seq * (size_t)max_ctx * (size_t)kv->stride;
-    kv->len = calloc((size_t)n_seq, sizeof *kv->len);
-    /* decode reads the whole cache per token: 2 MB pages, as the weights */
-    kv->k = tpi_alloc_stream(n * sizeof(float) + 1);
-    kv->v = tpi_alloc_stream(n * sizeof(float) + 1);
-    if (!kv->len || !kv->k || !kv->v) {
-        tpi_kv_free(kv);
-        return tpi_err(err, TPI_ENOMEM, "out of memory for a KV cache of %lld sequences x %lld positions (%.1f MiB)",
-                       (long long)n_seq, (long long)max_ctx, 2.0 * (double)n * 4 / 1048576);
-    }
-    *out = kv;
-    return 0;
-}
-
-void tpi_kv_free(tpi_kv *kv)
-{
-    if (!kv)
-        return;
-    free(kv->len);
-    free(kv->k);
-    free(kv->v);
-    free(kv);
-}
-
-void tpi_kv_clear(tpi_kv *kv, int64_t seq)
-{
-    for (int64_t s = 0; s < kv->n_seq; s++)
-        if (seq < 0 || s == seq)
-            kv->len[s] = 0;
-}
-
-int64_t tpi_kv_len(const tpi_kv *kv, int64_t seq)
-{
-    return seq >= 0 && seq < kv->n_seq ? kv->len[seq] : 0;
 }

@@ -39,17 +39,6 @@ struct tpi_model {
     int64_t prefill_chunk;       /* tokens per pass of a forward (forward.c); TPI_PREFILL_CHUNK sets it */
 };
 
-struct tpi_kv {
-    int64_t n_seq, max_ctx, n_layers, stride; /* stride: floats per position (local KV heads x head_dim) */
-    int64_t *len;
-    /* [layer][seq][local KV head][max_ctx][head_dim]: a head's positions are
-     * contiguous, so a decode step streams each head's keys and values
-     * instead of gathering head_dim floats from every position's row (which
-     * the hardware prefetcher followed poorly: decode attention at 1k
-     * tokens took 12 % of the step). */
-    float *k, *v;
-};
-
 /* Loads this rank's weights per the plan (load.c). */
 int tpi_model_load_weights(tpi_model *m, tpi_error *err);
 void tpi_weight_release(tpi_weight *w);

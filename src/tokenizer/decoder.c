@@ -1,3 +1,5 @@
+/* tokenizer.json's "decoder" components (decoder.h), loaded and applied to
+ * a list of token strings; detokenize.c runs them on the ids' strings. */
 #include "tokenizer/decoder.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 #ifndef TPI_TOKENIZER_TOKENIZER_H
 #define TPI_TOKENIZER_TOKENIZER_H
 /* The loaded tokenizer: tokenizer.json's pipeline plus tokenizer_config.json's
- * special tokens. Shared by tokenizer.c (load), encode.c, decode.c, stream.c. */
+ * special tokens. Shared by tokenizer.c (load), encode.c, detokenize.c, detok_stream.c. */
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/decoder.h"
@@ -28,6 +28,6 @@ struct tpi_tokenizer {
 };
 
 /* Decodes ids into a NUL-terminated text in out (replacing its content). */
-int tok_decode(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special, tok_buf *out,
-               tpi_error *err);
+int tok_detokenize(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special, tok_buf *out,
+                   tpi_error *err);
 #endif

@@ -1,11 +1,9 @@
-/* The attention tile step with 512-bit vectors (attention_tile.h), used by
- * the cpu-avx512 backend. Why: at 1,000 cached positions a decode spent
- * 7.6 % of its time in attention (perf, one thread), 70 % of it in the
- * 256-bit score and P.V loops, which are FMA-bound: a zmm FMA does the work
- * of two ymm FMAs in the same slot on this core. Up to four heads of a
- * query go through together, so each K and V load serves up to four FMAs
- * and the 4 zmm per row (64 keys, or 64 dims) make 8 or 16 independent FMA
- * chains, enough to hide the FMA latency. */
+/* The attention tile step with 512-bit vectors (attention_tile.h), for the
+ * cpu-avx512 set. The score and P.V loops are FMA-bound, and on a core with
+ * 512-bit FMA units a zmm FMA does the work of two ymm FMAs in the same
+ * slot. Up to four heads of a query go through together, so each K and V
+ * load serves up to four FMAs and the 4 zmm per row (64 keys, or 64 dims)
+ * make 8 or 16 independent FMA chains, enough to hide the FMA latency. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -142,7 +140,7 @@ ROWS_FN(2)
 ROWS_FN(4)
 #undef ROWS_FN
 
-/* kt is 64-byte aligned (attention_avx2.c allocates it so). */
+/* kt is 64-byte aligned (attention.c allocates it so). */
 void tpi_avx512_attn_tile(const tpi_attn_rows *rr, const float *kt, const float *vt, int64_t vs, int64_t ja,
                           int64_t jb, int64_t hd, float scale)
 {

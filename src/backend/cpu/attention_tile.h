@@ -1,9 +1,9 @@
 #ifndef TPI_BACKEND_CPU_ATTENTION_TILE_H
 #define TPI_BACKEND_CPU_ATTENTION_TILE_H
-/* The split between attention_avx2.c's driver (work items, K tiles
- * transposed once per item, the final division) and the per-tile arithmetic,
- * which exists in 256-bit (attention_avx2.c) and 512-bit
- * (attention_avx512.c) forms. */
+/* The split between attention.c's driver (work items, K tiles transposed
+ * once per item, the final division) and the per-tile arithmetic, which
+ * exists in 256-bit (attention_avx2.c) and 512-bit (attention_avx512.c)
+ * forms. */
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -30,6 +30,12 @@ typedef void (*tpi_attn_tile_fn)(const tpi_attn_rows *r, const float *kt, const 
  * up to 256 (else the reference runs). */
 void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
                        const tpi_attn_shape *s, tpi_attn_tile_fn tile);
+
+/* kt[d][j] = k[j][d] for a tile's tn keys (rows of stride ks), zero for
+ * j >= tn up to TPI_ATTN_BK; prefetches the next tile's nn rows of K and V
+ * (kn, vn). AVX2 (attention_avx2.c). */
+void tpi_avx2_transpose_tile(float *kt, const float *k, int64_t ks, int64_t tn, int64_t hd, const float *kn,
+                             const float *vn, int64_t nn);
 
 void tpi_avx512_attn_tile(const tpi_attn_rows *r, const float *kt, const float *vt, int64_t vs, int64_t ja,
                           int64_t jb, int64_t hd, float scale);

@@ -1,11 +1,10 @@
-/* The prefill micro-kernel with 512-bit vectors, over the AVX2 packing (the
- * packed weights of matmul_avx2.c and its packed rows of x), used where the
- * processor has AVX-512F. On a core with 512-bit FMA units (Zen 5 here) one
- * zmm FMA does the work of two ymm FMAs in the same slot, so the same loop
- * structure as the AVX2 6x16 kernel can do twice the FLOPs per cycle: this
- * kernel does 6 rows x two adjacent 16-wide panels, one zmm per row and
- * panel (12 accumulators), widening each panel's 16 weights of a k into one
- * zmm. */
+/* The prefill micro-kernel with 512-bit vectors, over the same packing (the
+ * packed weights of matmul_packed.h and matmul.c's packed rows of x), for
+ * the cpu-avx512 set. On a core with 512-bit FMA units one zmm FMA does the
+ * work of two ymm FMAs in the same slot, so the loop structure of the AVX2
+ * 6x16 kernel does twice the FLOPs per cycle: this kernel does 6 rows x two
+ * adjacent 16-wide panels, one zmm per row and panel (12 accumulators),
+ * widening each panel's 16 weights of a k into one zmm. */
 #include <immintrin.h>
 
 #include "backend/cpu/matmul_packed.h"

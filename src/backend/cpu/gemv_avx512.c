@@ -1,20 +1,16 @@
-/* The decode GEMV with 512-bit vectors, over the AVX2 layout (so the
- * packing and the memory stay the same; select.c picks it, with
- * gemm_avx512.c, where the processor has AVX-512F). Why: a bf16 decode streams weights at the
- * memory's rate only if widening and FMAs keep up, and with AVX2 they do not
- * (bench_gemv_loop: about 75-90 % of a plain read from memory on Zen 5; the
- * 512-bit loop reaches the plain read). One zmm holds one k of two adjacent
- * panels, panel p in lanes 0-7 and panel p + 1 in lanes 8-15, so each k
- * costs one broadcast, one shift, one AND and two FMAs per 32 weights,
- * half the instructions of the AVX2 pair kernel. */
+/* The decode GEMV with 512-bit vectors, over the same packed layout
+ * (matmul_packed.h), for the cpu-avx512 set. A bf16 decode streams weights
+ * at the memory's rate only if widening and FMAs keep up, which the AVX2
+ * loop's do not (bench_gemv_loop compares both with a plain read). One zmm
+ * holds one k of two adjacent panels, panel p in lanes 0-7 and panel p + 1
+ * in lanes 8-15, so each k costs one broadcast, one shift, one AND and two
+ * FMAs per 32 weights, half the instructions of the AVX2 pair kernel. */
 #include <immintrin.h>
 
 #include "backend/cpu/matmul_packed.h"
+#include "backend/cpu/tuning.h"
 
 #define INLINE static inline __attribute__((always_inline))
-#ifndef PREFETCH
-#define PREFETCH 2048 /* bytes ahead in each of the two panels; see below */
-#endif
 
 /* k's 16 values of panels p (at bp) and p + 1 (at bq) as b0 = [p cols 0-7 |
  * p+1 cols 0-7] and b1 = [p cols 8-15 | p+1 cols 8-15], for every dtype. */
@@ -42,14 +38,9 @@ INLINE void load_pair(const uint8_t *bp, const uint8_t *bq, tpi_dtype dt, __m512
  * of panels and k. Four panels at once are four sequential streams, and the
  * hardware prefetcher keeps more lines in flight over four streams than over
  * two: one core's read rate from memory is bound by its lines in flight, not
- * by the memory (bench_gemv_loop, one thread: avx512p2 24-28 GB/s, quad
- * 30-33, a plain read 31-33). The k loop runs S independent accumulator sets
- * so that at least 8 FMA chains hide the FMA latency, and each line of every
- * panel is prefetched PREFETCH bytes ahead: measured side by side (bench_kernels ... d, Zen 5 VM),
- * the two-panel loop with it reached 80-85 % of the read bandwidth against
- * 74-76 % without it and 69-74 % for the AVX2 loop; 1, 4 and 8 KB were slower
- * than 2 KB. (The AVX2 loop itself got slower with a prefetch: it has no
- * spare issue slots for it.) */
+ * by the memory. The k loop runs S independent accumulator sets so that at
+ * least 8 FMA chains hide the FMA latency, and each line of every panel is
+ * prefetched TPI_GEMV512_PREFETCH bytes ahead. */
 INLINE void span(float *y, const float *x, int64_t O, int64_t K, const uint8_t *bp, tpi_dtype dt, int64_t p,
                  const int N, const int W)
 {
@@ -78,10 +69,8 @@ INLINE void span(float *y, const float *x, int64_t O, int64_t K, const uint8_t *
         /* Near the end, where the lines ahead are the next panel's, which
          * this call is already reading, the lines of panel p + W + w instead:
          * the next unit's, if this thread takes it (always so with one
-         * thread), so that its start is not left to demand misses.
-         * bench_kernels 1 3 d, 3 alternating runs: 98 % of the read against
-         * 96 % without (1 thread), within the noise. */
-        size_t ahead = (size_t)k * step + PREFETCH;
+         * thread), so that its start is not left to demand misses. */
+        size_t ahead = (size_t)k * step + TPI_GEMV512_PREFETCH;
         if (ahead >= pbytes)
             ahead += (size_t)(W - 1) * pbytes;
         for (int w = 0; w < W; w++)

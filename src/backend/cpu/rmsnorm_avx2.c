@@ -3,8 +3,9 @@
  * two agree to float rounding whatever the row length. */
 #include <math.h>
 
-#include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/simd_avx2.h"
+#include "backend/cpu/tuning.h"
 
 static void norm_row(float *y, const float *x, const float *g, int64_t dim, float eps)
 {
@@ -31,8 +32,7 @@ static void norm_row(float *y, const float *x, const float *g, int64_t dim, floa
 
 void tpi_avx2_rmsnorm(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps)
 {
-    /* A parallel region costs microseconds; one decode row is not worth it. */
-#pragma omp parallel for schedule(static) if (n * dim >= 16384)
+#pragma omp parallel for schedule(static) if (n * dim >= TPI_PARALLEL_MIN_FLOATS)
     for (int64_t i = 0; i < n; i++)
         norm_row(y + i * dim, x + i * dim, g, dim, eps);
 }

@@ -1,8 +1,9 @@
 /* Rotate-half RoPE (transformers' apply_rotary_pos_emb): for each head, the
  * pair (x[d], x[d + half]) is rotated by the angle whose cos/sin the caller
  * computed for this row's position. */
-#include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/simd_avx2.h"
+#include "backend/cpu/tuning.h"
 
 static void rope_head(float *v, const float *c, const float *s, int64_t half)
 {
@@ -24,7 +25,7 @@ void tpi_avx2_rope(float *x, int64_t n, int64_t stride, int64_t n_heads, int64_t
                    const float *sin)
 {
     int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (n * n_heads * head_dim >= 16384)
+#pragma omp parallel for schedule(static) if (n * n_heads * head_dim >= TPI_PARALLEL_MIN_FLOATS)
     for (int64_t i = 0; i < n; i++)
         for (int64_t h = 0; h < n_heads; h++)
             rope_head(x + i * stride + h * head_dim, cos + i * half, sin + i * half, half);

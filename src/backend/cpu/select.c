@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/kernels.h"
 
 /* Both sets share the packed weights, the GEMM and every other kernel; the
  * AVX-512 set differs only in the GEMV and GEMM micro-kernels inside its
  * matmul and in attention's tile step (attention_avx512.c). */
 #define AVX2_KERNELS                                                                                       \
-    .prepare_weight = tpi_avx2_prepare_weight, .rmsnorm = tpi_avx2_rmsnorm, .rope = tpi_avx2_rope,       \
+    .prepare_weight = tpi_cpu_prepare_weight, .rmsnorm = tpi_avx2_rmsnorm, .rope = tpi_avx2_rope,        \
     .silu_mul = tpi_avx2_silu_mul
 
 static const tpi_backend avx2 = {.name = "cpu-avx2", .matmul = tpi_avx2_matmul, .matmul_multi = tpi_avx2_matmul_multi,

@@ -1,14 +1,15 @@
 /* SiLU gating of the Llama MLP: g = silu(g) * u = g / (1 + e^-g) * u. */
 #include <math.h>
 
-#include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/simd_avx2.h"
+#include "backend/cpu/tuning.h"
 
 void tpi_avx2_silu_mul(float *g, const float *u, int64_t n)
 {
-    const int64_t chunk = 4096;
+    const int64_t chunk = TPI_SILU_CHUNK;
     int64_t n_chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (n_chunks > 4)
+#pragma omp parallel for schedule(static) if (n_chunks > TPI_PARALLEL_MIN_FLOATS / TPI_SILU_CHUNK)
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t i = c * chunk, end = i + chunk < n ? i + chunk : n;
         const __m256 one = _mm256_set1_ps(1.0f);

@@ -1,4 +1,5 @@
-/* Ids -> text through the decoder chain (tokenizers' Tokenizer::decode). */
+/* Ids -> text (tpi_tokenizer_decode): the ids' token strings through the
+ * tokenizer.json decoder chain (decoder.c), as tokenizers' Tokenizer::decode. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +11,8 @@ static int oom(tpi_error *err)
     return tpi_err(err, TPI_ENOMEM, "tokenizer decode: out of memory");
 }
 
-int tok_decode(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special, tok_buf *out,
-               tpi_error *err)
+int tok_detokenize(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special, tok_buf *out,
+                   tpi_error *err)
 {
     tok_pieces toks = {0}, res = {0};
     int rc = 0;
@@ -50,7 +51,7 @@ int tpi_tokenizer_decode(const tpi_tokenizer *t, const int32_t *ids, size_t n, i
     if (!t || (!ids && n))
         return tpi_err(err, TPI_EINVAL, "tokenizer decode: NULL tokenizer or ids");
     tok_buf out = {0};
-    int rc = tok_decode(t, ids, n, skip_special, &out, err);
+    int rc = tok_detokenize(t, ids, n, skip_special, &out, err);
     if (rc) {
         tok_buf_free(&out);
         return rc;

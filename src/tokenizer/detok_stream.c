@@ -57,7 +57,7 @@ int tpi_detok_stream_push(tpi_detok_stream *s, int32_t id, const char **text, si
     int rc;
     if (s->prefix.len == 0 && s->ids.n) {
         /* The window's start did not decode to whole characters yet. */
-        if ((rc = tok_decode(s->t, s->ids.v, s->ids.n, s->skip_special, &s->cur, err)))
+        if ((rc = tok_detokenize(s->t, s->ids.v, s->ids.n, s->skip_special, &s->cur, err)))
             return rc;
         if (!ends_incomplete(&s->cur)) {
             tok_buf t = s->prefix;
@@ -70,7 +70,7 @@ int tpi_detok_stream_push(tpi_detok_stream *s, int32_t id, const char **text, si
                        (long long)s->t->n_vocab);
     if (tok_ids_add(&s->ids, id))
         return tpi_err(err, TPI_ENOMEM, "detok stream: out of memory");
-    if ((rc = tok_decode(s->t, s->ids.v, s->ids.n, s->skip_special, &s->cur, err)))
+    if ((rc = tok_detokenize(s->t, s->ids.v, s->ids.n, s->skip_special, &s->cur, err)))
         return rc;
     if (s->cur.len <= s->prefix.len || ends_incomplete(&s->cur))
         return 0;
@@ -83,7 +83,7 @@ int tpi_detok_stream_push(tpi_detok_stream *s, int32_t id, const char **text, si
     size_t keep_from = s->prefix_index, new_index = s->ids.n - keep_from;
     memmove(s->ids.v, s->ids.v + keep_from, new_index * sizeof *s->ids.v);
     s->ids.n = new_index;
-    if ((rc = tok_decode(s->t, s->ids.v, s->ids.n, s->skip_special, &s->prefix, err)))
+    if ((rc = tok_detokenize(s->t, s->ids.v, s->ids.n, s->skip_special, &s->prefix, err)))
         return rc;
     s->prefix_index = new_index;
     *text = s->out.p;
@@ -99,7 +99,7 @@ int tpi_detok_stream_flush(tpi_detok_stream *s, const char **text, size_t *len, 
         *len = 0;
     if (!s->ids.n)
         return 0;
-    int rc = tok_decode(s->t, s->ids.v, s->ids.n, s->skip_special, &s->cur, err);
+    int rc = tok_detokenize(s->t, s->ids.v, s->ids.n, s->skip_special, &s->cur, err);
     if (rc)
         return rc;
     s->out.len = 0;

@@ -1,0 +1,356 @@
+/* y[n, O] = x[n, K] @ W^T for a weight W [O, K] stored in bf16, f16 or f32,
+ * with fp32 activations and fp32 accumulation: the driver both CPU kernel
+ * sets share. It packs the weights (matmul_packed.h), cuts the work into
+ * units, runs them on the OpenMP threads, and calls a set's kernels for the
+ * arithmetic:
+ *  - prefill (n > TPI_GEMV_MAX_ROWS): a BLIS-style GEMM. x is packed into row
+ *    blocks of MR = 6 rows, k-major; K is cut into TPI_GEMM_KC slices and the
+ *    rows into TPI_GEMM_MC_BLOCKS blocks so that a weight panel's slice stays
+ *    in L1 while the activation slices stream from L2; micro-kernels of 6
+ *    rows x 16 (gemm_avx2.c) or 32 (gemm_avx512.c) outputs.
+ *  - decode (n <= TPI_GEMV_MAX_ROWS): a GEMV that reads every weight byte
+ *    exactly once, panel by panel, so its speed is the memory's (gemv_avx2.c,
+ *    gemv_avx512.c).
+ * The driver itself runs no vector instructions; the kernels it calls need
+ * AVX2/FMA/F16C (and AVX-512F for the cpu-avx512 set), which select.c
+ * checks. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul_packed.h"
+#include "backend/cpu/tuning.h"
+#include "core/mem.h"
+
+static int64_t n_panels(int64_t rows)
+{
+    return (rows + NR - 1) / NR;
+}
+
+static size_t packed_size(const tpi_weight *w)
+{
+    return (size_t)n_panels(w->rows) * NR * (size_t)w->cols * tpi_dtype_size(w->dtype);
+}
+
+/* Position of output j (0..15) inside a packed 16-value group. */
+static int slot(tpi_dtype dt, int j)
+{
+    if (dt != TPI_BF16)
+        return j;
+    return j < 8 ? 2 * j : 2 * (j - 8) + 1;
+}
+
+static void pack(void *dst, const tpi_weight *w)
+{
+    size_t es = tpi_dtype_size(w->dtype);
+    int64_t K = w->cols, np = n_panels(w->rows);
+    const uint8_t *src = w->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < np; p++) {
+        uint8_t *d = (uint8_t *)dst + (size_t)p * NR * (size_t)K * es;
+        for (int j = 0; j < NR; j++) {
+            int64_t o = p * NR + j;
+            int s = slot(w->dtype, j);
+            if (o >= w->rows) {
+                for (int64_t k = 0; k < K; k++)
+                    memset(d + ((size_t)k * NR + (size_t)s) * es, 0, es);
+                continue;
+            }
+            const uint8_t *row = src + (size_t)o * (size_t)K * es;
+            /* fixed-size copies, which the compiler inlines: a memcpy call per
+             * element would make loading take seconds. Rows may start at any
+             * byte of a mapped file. */
+            if (es == 2) {
+                uint16_t *dd = (uint16_t *)d + s;
+                for (int64_t k = 0; k < K; k++)
+                    memcpy(&dd[k * NR], row + 2 * k, 2);
+            } else {
+                for (int64_t k = 0; k < K; k++)
+                    memcpy(d + ((size_t)k * NR + (size_t)s) * es, row + (size_t)k * es, es);
+            }
+        }
+    }
+}
+
+int tpi_cpu_prepare_weight(tpi_weight *w)
+{
+    size_t bytes = packed_size(w);
+    /* streamed whole once per decode token: on 2 MB pages (core/mem.c) */
+    void *p = tpi_alloc_stream(bytes);
+    if (!p)
+        return -1;
+    pack(p, w);
+    free(w->packed);
+    w->packed = p;
+    w->packed_bytes = (int64_t)bytes;
+    return 0;
+}
+
+/* Packs rows [MR*blk, MR*blk + MR) of x [n, K] as ap[k*MR + i], zero rows
+ * past n, so the micro-kernel reads its 6 activations of a k contiguously. */
+static void pack_rows(float *ap, const float *x, int64_t n, int64_t K, int64_t blk)
+{
+    int64_t r0 = blk * MR, rows = n - r0 < MR ? n - r0 : MR;
+    if (rows < MR)
+        memset(ap, 0, (size_t)K * MR * sizeof *ap);
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xi = x + (r0 + i) * K;
+        for (int64_t k = 0; k < K; k++)
+            ap[k * MR + i] = xi[k];
+    }
+}
+
+/* One output of a call: a weight (all share K) and where its rows go. */
+typedef struct mm_out {
+    float *y;
+    const uint8_t *packed;
+    tpi_dtype dt;
+    int64_t O, np;
+} mm_out;
+
+/* Work is handed out in units of `per` consecutive panels of one output. */
+static int64_t n_units(const mm_out *outs, int count, int64_t per)
+{
+    int64_t n = 0;
+    for (int i = 0; i < count; i++)
+        n += (outs[i].np + per - 1) / per;
+    return n;
+}
+
+/* Unit u of all the outputs' units (u < n_units), as (output, first panel). */
+static int64_t find_unit(const mm_out *outs, int count, int64_t u, int64_t per, int *which)
+{
+    int i = 0;
+    for (; i < count - 1; i++) {
+        int64_t nu = (outs[i].np + per - 1) / per;
+        if (u < nu)
+            break;
+        u -= nu;
+    }
+    *which = i;
+    return u * per;
+}
+
+/* The kernels of one set beyond the single-panel ones that both sets take
+ * from AVX2 (tpi_avx2_panel_fn, tpi_avx2_gemm_fn): AVX2's set has the GEMV
+ * pair kernel for one row only, no quad kernel and no GEMM pair kernel;
+ * AVX-512's (gemv_avx512.c, gemm_avx512.c) has all three. */
+typedef struct cpu_kernels {
+    int pair_rows;                                /* GEMV pair (and quad) kernels exist for 1..pair_rows rows */
+    tpi_panel_fn (*pair)(tpi_dtype dt, int rows);
+    tpi_panel_fn (*quad)(tpi_dtype dt, int rows); /* NULL: pairs only */
+    tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
+} cpu_kernels;
+
+/* One GEMM work unit: row blocks [b0, b1) of the packed x (ap) against
+ * panels [p0, p1) of output o, slice by slice of K. Tiles at the edges (fewer
+ * than MR rows, or than the kernel's columns) go through a scratch tile. */
+static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, int64_t b0, int64_t b1, int64_t p0,
+                      int64_t p1, tpi_gemm_pair_fn kern2)
+{
+    float tmp[MR * 2 * NR] __attribute__((aligned(64)));
+    int64_t O = o->O;
+    size_t es = tpi_dtype_size(o->dt), panel_bytes = (size_t)K * NR * es;
+    tpi_gemm_fn kern = tpi_avx2_gemm_fn(o->dt);
+    for (int64_t pc = 0; pc < K; pc += TPI_GEMM_KC) {
+        int64_t kc = K - pc < TPI_GEMM_KC ? K - pc : TPI_GEMM_KC;
+        for (int64_t p = p0; p < p1;) {
+            /* two panels at once where there is a pair kernel and a second panel */
+            int64_t w = kern2 && p + 1 < p1 ? 2 : 1;
+            const uint8_t *bp = o->packed + (size_t)p * panel_bytes + (size_t)pc * NR * es;
+            int64_t cols = O - p * NR < w * NR ? O - p * NR : w * NR;
+            for (int64_t b = b0; b < b1; b++) {
+                const float *a = ap + b * K * MR + pc * MR;
+                int64_t rows = n - b * MR < MR ? n - b * MR : MR;
+                float *c = o->y + b * MR * O + p * NR;
+                int full = rows == MR && cols == w * NR;
+                float *dst = full ? c : tmp;
+                int64_t ld = full ? O : w * NR;
+                if (w == 2)
+                    kern2(kc, a, bp, panel_bytes, dst, ld, full && pc > 0);
+                else
+                    kern(kc, a, bp, dst, ld, full && pc > 0);
+                if (full)
+                    continue;
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t j = 0; j < cols; j++)
+                        c[i * O + j] = (pc > 0 ? c[i * O + j] : 0.0f) + tmp[i * w * NR + j];
+            }
+            p += w;
+        }
+    }
+}
+
+/* Packs the rows of x once for all the weights (q, k and v read the same x),
+ * then runs the work units of (TPI_GEMM_MC_BLOCKS row blocks,
+ * TPI_GEMM_PANELS panels of one weight). Units are independent (each writes
+ * its own tile of its y), so they are handed out dynamically: a thread the OS
+ * preempts delays only the unit it holds. They go row block by row block, so
+ * the threads share the packed rows they read. */
+static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, float *ap, const cpu_kernels *ks)
+{
+    const int64_t per = TPI_GEMM_PANELS, mc = TPI_GEMM_MC_BLOCKS;
+    int64_t nb = (n + MR - 1) / MR, n_pu = n_units(outs, count, per), n_mc = (nb + mc - 1) / mc;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < nb; b++)
+            pack_rows(ap + b * K * MR, x, n, K, b);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < n_mc * n_pu; u++) {
+            int64_t b0 = u / n_pu * mc, b1 = b0 + mc < nb ? b0 + mc : nb;
+            int wi;
+            int64_t p0 = find_unit(outs, count, u % n_pu, per, &wi);
+            const mm_out *o = &outs[wi];
+            int64_t p1 = p0 + per < o->np ? p0 + per : o->np;
+            gemm_unit(o, ap, n, K, b0, b1, p0, p1, ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL);
+        }
+    }
+}
+
+static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL},
+                         avx512_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
+                                           tpi_avx512_gemm_pair_fn};
+
+/* One work unit of the GEMV: up to `per` panels of one weight, from unit u. */
+static void gemv_unit(const mm_out *outs, int count, const float *xi, int64_t i, int64_t m, int64_t K,
+                      const cpu_kernels *gk, int64_t per, int64_t u)
+{
+    int wi;
+    int64_t p = find_unit(outs, count, u, per, &wi);
+    const mm_out *o = &outs[wi];
+    size_t panel_bytes = (size_t)K * NR * tpi_dtype_size(o->dt);
+    int64_t end = p + per < o->np ? p + per : o->np;
+    float *y = o->y + i * o->O;
+    if (per == 4 && end - p == 4) {
+        gk->quad(o->dt, (int)m)(y, xi, o->O, K, o->packed + (size_t)p * panel_bytes, p);
+        return;
+    }
+    /* a weight's last unit: what is left in pairs, then one panel */
+    for (int64_t q = p; q < end;) {
+        const uint8_t *bp = o->packed + (size_t)q * panel_bytes;
+        if (per > 1 && q + 1 < end) {
+            gk->pair(o->dt, (int)m)(y, xi, o->O, K, bp, q);
+            q += 2;
+        } else {
+            tpi_avx2_panel_fn(o->dt, (int)m)(y, xi, o->O, K, bp, q);
+            q++;
+        }
+    }
+}
+
+/* n rows in groups of at most TPI_GEMV_MAX_ROWS; the GEMV needs no scratch
+ * memory. The panels of all the outputs form one parallel loop (one thread
+ * wake-up for q, k and v together, and k and v's few panels are not split
+ * alone). Each thread first streams a fixed block of its share of the units
+ * (TPI_GEMV_FIXED_QUARTERS), then the rest are handed out one unit at a
+ * time: a thread that the OS preempts (other processes, or other ranks on
+ * the same cores) delays only the units it holds, and the others take the
+ * tail. In the fixed block a thread's next unit follows its last, which the
+ * kernels' last prefetches fetch (gemv_avx512.c), and takes no atomic. */
+static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, const cpu_kernels *gk)
+{
+    for (int64_t i = 0; i < n; i += TPI_GEMV_MAX_ROWS) {
+        int64_t m = n - i < TPI_GEMV_MAX_ROWS ? n - i : TPI_GEMV_MAX_ROWS;
+        /* units of up to four panels of one weight, as wide as the kernels go */
+        const int64_t per = m > gk->pair_rows ? 1 : gk->quad ? 4 : 2;
+        int64_t nu = n_units(outs, count, per);
+        const float *xi = x + i * K;
+#pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int64_t fixed = nu * TPI_GEMV_FIXED_QUARTERS / 4 / nt;
+            for (int64_t u = id * fixed; u < (id + 1) * fixed; u++)
+                gemv_unit(outs, count, xi, i, m, K, gk, per, u);
+#pragma omp for schedule(dynamic, 4 / per)
+            for (int64_t u = nt * fixed; u < nu; u++)
+                gemv_unit(outs, count, xi, i, m, K, gk, per, u);
+        }
+    }
+}
+
+/* The packed activations of a prefill (n x K floats: 33 MB for 4096 rows of
+ * 2048), kept between calls, one buffer per calling thread, grown as
+ * needed: allocated per call they would cost a page fault per 4 KB on every
+ * matmul, a large share of the GEMM's time. */
+static float *scratch(size_t bytes)
+{
+    static _Thread_local float *buf;
+    static _Thread_local size_t cap;
+    if (bytes > cap) {
+        const size_t huge = (size_t)2 << 20;
+        size_t want = (bytes + huge - 1) / huge * huge; /* >= 2 MB, so tpi_alloc_stream gives exactly this */
+        free(buf);
+        buf = tpi_alloc_stream(want);
+        cap = buf ? want : 0;
+    }
+    return buf;
+}
+
+static void matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
+                         const cpu_kernels *gk)
+{
+    if (n <= 0 || count <= 0)
+        return;
+    if (count > TPI_MATMUL_MAX) {
+        matmul_multi(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX, gk);
+        count = TPI_MATMUL_MAX;
+    }
+    int64_t K = ws[0]->cols;
+    mm_out outs[TPI_MATMUL_MAX];
+    tpi_weight tmpw[TPI_MATMUL_MAX];
+    int m = 0;
+    for (int i = 0; i < count; i++) {
+        const tpi_weight *w = ws[i];
+        if (w->rows <= 0)
+            continue;
+        if (K <= 0) {
+            memset(ys[i], 0, (size_t)n * (size_t)w->rows * sizeof *ys[i]);
+            continue;
+        }
+        /* A weight nobody prepared (or prepared for another layout) is
+         * packed for this call only. */
+        tmpw[m] = *w;
+        tmpw[m].packed = NULL;
+        const uint8_t *packed = w->packed;
+        if (!packed || w->packed_bytes != (int64_t)packed_size(w)) {
+            if (tpi_cpu_prepare_weight(&tmpw[m])) {
+                tpi_backend_cpu_ref()->matmul(ys[i], x, n, w);
+                continue;
+            }
+            packed = tmpw[m].packed;
+        }
+        outs[m++] = (mm_out){.y = ys[i], .packed = packed, .dt = w->dtype, .O = w->rows, .np = n_panels(w->rows)};
+    }
+    if (m) {
+        size_t ap_bytes = (size_t)((n + MR - 1) / MR) * MR * (size_t)K * sizeof(float);
+        float *ap = n > TPI_GEMV_MAX_ROWS ? scratch(ap_bytes) : NULL;
+        if (ap)
+            gemm(outs, m, x, n, K, ap, gk);
+        else
+            gemv(outs, m, x, n, K, gk);
+    }
+    for (int i = 0; i < m; i++)
+        free(tmpw[i].packed);
+}
+
+void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
+{
+    matmul_multi(count, ys, x, n, ws, &avx2_kernels);
+}
+
+void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
+{
+    matmul_multi(1, &y, x, n, &w, &avx2_kernels);
+}
+
+void tpi_avx512_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws)
+{
+    matmul_multi(count, ys, x, n, ws, &avx512_kernels);
+}
+
+void tpi_avx512_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
+{
+    matmul_multi(1, &y, x, n, &w, &avx512_kernels);
+}

@@ -1,0 +1,46 @@
+#ifndef TPI_BACKEND_CPU_TUNING_H
+#define TPI_BACKEND_CPU_TUNING_H
+/* The CPU kernels' tuning constants, one reason each. Nothing overrides
+ * them; they are fixed at build time. */
+
+/* ---- matmul (matmul.c) ---- */
+
+/* Prefill GEMM: k per slice, so that a 16 x 512 bf16 weight slice (16 KB)
+ * and the 6 x 512 activation slice (12 KB) stay in a 48 KB L1 together. */
+#define TPI_GEMM_KC 512
+/* Prefill GEMM: blocks of MR = 6 rows per work unit, so that 192 rows x KC
+ * of packed activations (384 KB) stay in L2 while the weights stream by. */
+#define TPI_GEMM_MC_BLOCKS 32
+/* Prefill GEMM: output panels (of 16) per work unit, the grain of its
+ * dynamic schedule. */
+#define TPI_GEMM_PANELS 8
+/* Up to this many rows of x a matmul is a GEMV: it streams every weight
+ * byte once per group of rows without packing x (the GEMV kernels exist for
+ * 1..4 rows); more rows go to the GEMM. */
+#define TPI_GEMV_MAX_ROWS 4
+/* GEMV: quarters of its share of the units each thread streams as one
+ * fixed block before it takes the rest one unit at a time: a fixed block
+ * costs no atomic per unit and keeps a thread's next unit where its
+ * prefetches went, the dynamic rest lets a thread the OS preempted be
+ * covered by the others. */
+#define TPI_GEMV_FIXED_QUARTERS 3
+/* 512-bit GEMV (gemv_avx512.c): bytes ahead each panel is prefetched; the
+ * loop is faster with it than without, and faster at 2 KB than at 1, 4 or
+ * 8 KB. The AVX2 GEMV prefetches nothing: it has no spare issue slots for
+ * it, and every distance is slower than the hardware prefetcher alone. */
+#define TPI_GEMV512_PREFETCH 2048
+
+/* ---- attention (attention.c) ---- */
+
+/* Queries per work item: items of one KV head and this many queries share
+ * each transposed K tile among the group's heads and queries. */
+#define TPI_ATTN_BQ 16
+
+/* ---- element-wise kernels (rmsnorm_avx2.c, rope_avx2.c, silu_avx2.c) ---- */
+
+/* Below this many floats a kernel runs on one thread: starting a parallel
+ * region costs microseconds, more than a decode row's work. */
+#define TPI_PARALLEL_MIN_FLOATS 16384
+/* Floats per SiLU-gating work unit. */
+#define TPI_SILU_CHUNK 4096
+#endif

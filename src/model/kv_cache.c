@@ -1,0 +1,85 @@
+/* The KV cache: one block per (layer, sequence), head-major (kv_cache.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err)
+{
+    *out = NULL;
+    if (n_seq < 1 || max_ctx < 1)
+        return tpi_err(err, TPI_EINVAL, "KV cache needs at least one sequence and one position (got %lld x %lld)",
+                       (long long)n_seq, (long long)max_ctx);
+    tpi_kv *kv = calloc(1, sizeof *kv);
+    if (!kv)
+        return tpi_err(err, TPI_ENOMEM, "out of memory");
+    kv->n_seq = n_seq;
+    kv->max_ctx = max_ctx;
+    kv->n_layers = m->cfg.n_layers;
+    kv->n_heads = m->sh.n_kv_heads;
+    kv->head_dim = m->cfg.head_dim;
+    size_t n = (size_t)kv->n_layers * (size_t)n_seq * (size_t)max_ctx * (size_t)(kv->n_heads * kv->head_dim);
+    kv->len = calloc((size_t)n_seq, sizeof *kv->len);
+    /* decode reads the whole cache per token: 2 MB pages, as the weights */
+    kv->k = tpi_alloc_stream(n * sizeof(float) + 1);
+    kv->v = tpi_alloc_stream(n * sizeof(float) + 1);
+    if (!kv->len || !kv->k || !kv->v) {
+        tpi_kv_free(kv);
+        return tpi_err(err, TPI_ENOMEM, "out of memory for a KV cache of %lld sequences x %lld positions (%.1f MiB)",
+                       (long long)n_seq, (long long)max_ctx, 2.0 * (double)n * 4 / 1048576);
+    }
+    *out = kv;
+    return 0;
+}
+
+void tpi_kv_free(tpi_kv *kv)
+{
+    if (!kv)
+        return;
+    free(kv->len);
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+}
+
+void tpi_kv_clear(tpi_kv *kv, int64_t seq)
+{
+    for (int64_t s = 0; s < kv->n_seq; s++)
+        if (seq < 0 || s == seq)
+            kv->len[s] = 0;
+}
+
+int64_t tpi_kv_len(const tpi_kv *kv, int64_t seq)
+{
+    return seq >= 0 && seq < kv->n_seq ? kv->len[seq] : 0;
+}
+
+static size_t block_offset(const tpi_kv *kv, int64_t layer, int64_t seq)
+{
+    size_t block = (size_t)kv->max_ctx * (size_t)(kv->n_heads * kv->head_dim);
+    return ((size_t)layer * (size_t)kv->n_seq + (size_t)seq) * block;
+}
+
+float *tpi_kv_keys(const tpi_kv *kv, int64_t layer, int64_t seq)
+{
+    return kv->k + block_offset(kv, layer, seq);
+}
+
+float *tpi_kv_values(const tpi_kv *kv, int64_t layer, int64_t seq)
+{
+    return kv->v + block_offset(kv, layer, seq);
+}
+
+void tpi_kv_store(tpi_kv *kv, int64_t layer, int64_t seq, int64_t pos, const float *k, const float *v)
+{
+    float *kc = tpi_kv_keys(kv, layer, seq), *vc = tpi_kv_values(kv, layer, seq);
+    size_t hd = (size_t)kv->head_dim;
+    for (int64_t h = 0; h < kv->n_heads; h++) {
+        size_t at = ((size_t)h * (size_t)kv->max_ctx + (size_t)pos) * hd;
+        memcpy(kc + at, k + (size_t)h * hd, hd * sizeof *kc);
+        memcpy(vc + at, v + (size_t)h * hd, hd * sizeof *vc);
+    }
+}

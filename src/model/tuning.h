@@ -1,0 +1,11 @@
+#ifndef TPI_MODEL_TUNING_H
+#define TPI_MODEL_TUNING_H
+/* The model's tuning constants, one reason each (the kernels' are in
+ * backend/cpu/tuning.h). */
+
+/* Tokens per pass of a forward unless TPI_PREFILL_CHUNK says otherwise: the
+ * matmuls reach the same GFLOP/s at x [512, in] as at [2048, in], and the
+ * activations stay bounded (a 32k-token prompt in one pass would need
+ * ~1.5 GB for the MLP's g and u alone). */
+#define TPI_PREFILL_CHUNK_DEFAULT 512
+#endif
