@@ -185,9 +185,7 @@ int main(int argc, char **argv)
     /* The decode parts (d, k) run the AVX2 set beside the best one. */
     const tpi_backend *sets[2] = {be, NULL};
     if (strchr(parts, 'd') || strchr(parts, 'k')) {
-        setenv("TPI_KERNELS", "avx2", 1);
-        sets[0] = tpi_backend_cpu();
-        unsetenv("TPI_KERNELS");
+        tpi_backend_cpu_select("avx2", &sets[0]);
         sets[1] = be != sets[0] ? be : NULL;
     }
     printf("backend %s, llama-1b layer shapes, x [%lld, %d], best of %d\n", be->name, (long long)m, HIDDEN, reps);

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/model.h"
+#include "options.h"
 #include "peaks.h"
 #include "timed_comm.h"
 #include "util.h"
@@ -47,17 +48,6 @@ static double prefill_flops(const tpi_config *c, int batch, int seq)
     double proj = 2.0 * L * (H * (q + 2 * kv) + q * H + 3 * H * F) * tokens;
     double attn = 2.0 * 2.0 * L * q * (seq + 1) / 2.0 * tokens;
     return proj + attn + 2.0 * H * (double)c->vocab_size * batch;
-}
-
-/* Weight bytes one decode step reads on this rank: all it holds but the
- * embedding, of which a token needs one row (unless tied to the lm_head,
- * which reads it whole). */
-static int64_t streamed_bytes(const tpi_model *m)
-{
-    int64_t b = m->weight_bytes;
-    if (m->embed.data != m->lm_head.data)
-        b -= m->embed.rows * m->embed.cols * (int64_t)tpi_dtype_size(m->embed.dtype);
-    return b;
 }
 
 /* Seconds all CPUs spent busy (user, nice, system, irq, softirq, steal)
@@ -105,7 +95,7 @@ static int time_prefill(worker *w, tpi_kv *kv, const int32_t *ids, const int64_t
     *best = (prefill_run){.job = 1e30, .busy = -1};
     for (int r = 0; r <= w->reps; r++) {
         tpi_kv_clear(kv, -1);
-        comm->ops->barrier(comm);
+        tpi_comm_barrier(comm);
         w->timed.seconds = 0;
         double busy = w->rank == 0 ? machine_busy_seconds() : 0, own = own_cpu_seconds();
         double t = tpi_seconds();
@@ -115,8 +105,8 @@ static int time_prefill(worker *w, tpi_kv *kv, const int32_t *ids, const int64_t
         /* rank 0's time picks the best run on every rank, and every rank's
          * CPU time is in before the machine's is read */
         double job = t;
-        comm->ops->bcast(comm, &job, sizeof job, 0);
-        comm->ops->barrier(comm);
+        tpi_comm_bcast(comm, &job, sizeof job, 0);
+        tpi_comm_barrier(comm);
         double busy_after = w->rank == 0 ? machine_busy_seconds() : 0;
         if (r && job < best->job)
             *best = (prefill_run){job, t, w->timed.seconds, own_cpu_seconds() - own,
@@ -138,7 +128,7 @@ static int report_prefill(worker *w, int b, const prefill_run *best, tpi_error *
     rt[2 * w->rank] = (float)(best->mine - best->coll);
     rt[2 * w->rank + 1] = (float)best->coll;
     rt[2 * size + w->rank] = (float)best->own;
-    w->comm->ops->allreduce_sum(w->comm, rt, (int64_t)size * 3);
+    tpi_comm_allreduce_sum_f32(w->comm, rt, (int64_t)size * 3);
     if (w->rank == 0) {
         printf("PREFILL %d %d %.3f %.6g\n", b, w->seq, best->job * 1e3, prefill_flops(&w->m->cfg, b, w->seq));
         printf("RANKTIMES %d", b);
@@ -217,9 +207,9 @@ static double probe_seconds(worker *w, float *t)
 {
     tpi_comm *comm = w->comm;
     memset(t, 0, (size_t)w->size * sizeof *t);
-    comm->ops->barrier(comm);
+    tpi_comm_barrier(comm);
     t[w->rank] = (float)membw_read_seconds(w->bw_buf, BW_BYTES / (size_t)w->size, omp_get_max_threads());
-    comm->ops->allreduce_sum(comm, t, w->size);
+    tpi_comm_allreduce_sum_f32(comm, t, w->size);
     double slowest = 0;
     for (int i = 0; i < w->size; i++)
         slowest = t[i] > slowest ? t[i] : slowest;
@@ -233,7 +223,7 @@ static float *probe_times(worker *w)
 {
     float *t = calloc((size_t)w->size, sizeof *t);
     int32_t bad = !w->bw_buf || !t;
-    w->comm->ops->allreduce_max_i32(w->comm, &bad, 1);
+    tpi_comm_allreduce_max_i32(w->comm, &bad, 1);
     if (bad) {
         free(t);
         return NULL;
@@ -287,7 +277,7 @@ static int paired_ratio(worker *w, tpi_kv *kv, int32_t *next, double r[3], tpi_e
     double step[PAIRS], probe[PAIRS], ratio[PAIRS];
     for (int i = 0; i < PAIRS; i++) {
         probe[i] = probe_bytes(w->size) / probe_seconds(w, t) / 1e9;
-        w->comm->ops->barrier(w->comm);
+        tpi_comm_barrier(w->comm);
         int64_t n = 1;
         double t0 = tpi_seconds();
         if (tpi_model_forward_argmax(w->m, kv, next, &n, next, err)) {
@@ -312,7 +302,7 @@ static int time_decode(worker *w, tpi_kv *kv, int32_t *next, int steps, int wind
     int64_t n = 1;
     *best = 1e30;
     for (int i = 0; i < windows; i++) {
-        w->comm->ops->barrier(w->comm);
+        tpi_comm_barrier(w->comm);
         double t0 = tpi_seconds();
         for (int s = 0; s < steps; s++)
             if (tpi_model_forward_argmax(w->m, kv, next, &n, next, err))
@@ -384,11 +374,11 @@ static int allreduce_sizes(worker *w, tpi_error *err)
             return tpi_err(err, TPI_ENOMEM, "out of memory");
         int iters = sizes[k] <= 16384 ? 2000 : 20;
         for (int i = 0; i < 10; i++)
-            comm->ops->allreduce_sum(comm, buf, sizes[k]);
-        comm->ops->barrier(comm);
+            tpi_comm_allreduce_sum_f32(comm, buf, sizes[k]);
+        tpi_comm_barrier(comm);
         double t = tpi_seconds();
         for (int i = 0; i < iters; i++)
-            comm->ops->allreduce_sum(comm, buf, sizes[k]);
+            tpi_comm_allreduce_sum_f32(comm, buf, sizes[k]);
         t = (tpi_seconds() - t) / iters;
         if (w->rank == 0) {
             printf("ALLREDUCE ranks=%d %lld bytes: %.1f us, %.2f GB/s\n", w->size, (long long)sizes[k] * 4, t * 1e6,
@@ -444,10 +434,11 @@ static int parse_worker_opts(int argc, char **argv, worker_opts *o)
 }
 
 /* Loads the model on the timed communicator and sizes what the parts share. */
-static int worker_init(worker *w, const worker_opts *o, tpi_error *err)
+static int worker_init(worker *w, const worker_opts *o, tpi_load_opts lo, tpi_error *err)
 {
     timed_comm_init(&w->timed, w->comm);
-    tpi_load_opts lo = {.comm = &w->timed.comm, .n_threads = o->threads};
+    lo.comm = &w->timed.comm;
+    lo.n_threads = o->threads;
     if (tpi_model_load(&w->m, o->dir, &lo, err))
         return -1;
     w->rank = w->comm->rank;
@@ -461,8 +452,10 @@ static int worker_init(worker *w, const worker_opts *o, tpi_error *err)
     if (!w->logits)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
     w->bw_buf = o->n_ctxs > 0 ? bandwidth_buffer(w->size) : NULL;
-    w->streamed = (float)streamed_bytes(w->m);
-    return w->comm->ops->allreduce_sum(w->comm, &w->streamed, 1); /* all ranks' bytes per token */
+    tpi_model_info info;
+    tpi_model_get_info(w->m, &info);
+    w->streamed = (float)info.streamed_bytes;
+    return tpi_comm_allreduce_sum_f32(w->comm, &w->streamed, 1); /* all ranks' bytes per token */
 }
 
 int bench_worker(int argc, char **argv)
@@ -474,11 +467,10 @@ int bench_worker(int argc, char **argv)
     }
     worker w = {0};
     tpi_error err = {0};
-    int rc = tpi_comm_create(&w.comm, "auto", &argc, &argv, &err);
-    if (rc) {
-        fprintf(stderr, "tpinfer-bench worker: %s\n", err.msg);
-    } else {
-        rc = worker_init(&w, &o, &err);
+    engine_opts e = {0}; /* the kernel set, prefill chunk and all-reduce from the environment, as tpinfer's */
+    int rc = engine_resolve(&e, "bench worker") ? -1 : engine_comm(&e, &w.comm, &argc, &argv, "bench worker");
+    if (!rc) {
+        rc = worker_init(&w, &o, e.load, &err);
         for (int64_t i = 0; !rc && i < o.n_batches; i++)
             rc = prefill_batch(&w, o.batches[i], &err);
         for (int64_t i = 0; !rc && i < o.n_ctxs; i++)

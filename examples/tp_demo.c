@@ -17,8 +17,9 @@ int main(int argc, char **argv)
     tpi_comm *comm;
     tpi_error err = {0};
     /* The launcher (mpirun) sets up the distributed environment; without one
-     * this is a world of one rank. */
-    if (tpi_comm_create(&comm, "auto", &argc, &argv, &err)) {
+     * MPI makes this a world of one rank. */
+    tpi_comm_opts comm_opts = {.kind = "mpi"};
+    if (tpi_comm_create(&comm, &comm_opts, &argc, &argv, &err)) {
         fprintf(stderr, "tp_demo: %s\n", err.msg);
         return 1;
     }

@@ -40,14 +40,47 @@ typedef struct tpi_error {
 
 typedef struct tpi_comm tpi_comm;
 
-/* Creates the communicator for this process. kind: "self", "mpi", or NULL/"auto"
- * (mpi when started by a launcher, else self). argc/argv may be NULL. */
-int tpi_comm_create(tpi_comm **out, const char *kind, int *argc, char ***argv, tpi_error *err);
+enum tpi_allreduce_kind {
+    TPI_ALLREDUCE_AUTO = 0, /* through shared memory when every rank is on one machine, else MPI's */
+    TPI_ALLREDUCE_MPI = 1,  /* MPI_Allreduce always (to compare, or to test the network path) */
+};
+
+typedef struct tpi_comm_opts {
+    const char *kind; /* "self" (a world of one) or "mpi"; NULL: "self" */
+    int allreduce;    /* enum tpi_allreduce_kind; the same on every rank */
+} tpi_comm_opts;
+
+/* Creates the communicator for this process (opts NULL: a world of one).
+ * "mpi" initialises MPI with argc/argv (both may be NULL) unless the
+ * application already did; started without a launcher it is a world of one.
+ * Whether a launcher started the process is the caller's to know (the
+ * tpinfer CLI reads the launchers' environment variables). Collective. */
+int tpi_comm_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err);
+/* This process's rank and the world size; NULL is a world of one. */
 int tpi_comm_rank(const tpi_comm *c);
 int tpi_comm_size(const tpi_comm *c);
 /* Ends the whole job (all ranks) with `code`; used when one rank fails. */
 void tpi_comm_abort(tpi_comm *c, int code);
 void tpi_comm_free(tpi_comm *c);
+
+/* Collectives: every rank calls each one, in the same order, with the same
+ * root and sizes; `c` NULL is a world of one. They return 0, TPI_EINVAL for a
+ * root outside the world or a negative count, TPI_ENOMEM, or TPI_ECOMM when
+ * the transport fails (a rank died: end the job with tpi_comm_abort). */
+
+/* Copies `bytes` bytes of buf on `root` into buf on every other rank. */
+int tpi_comm_bcast(tpi_comm *c, void *buf, size_t bytes, int root);
+/* Root receives `bytes` bytes from every rank into recv [size * bytes], in
+ * rank order; recv is unused (may be NULL) on the other ranks. */
+int tpi_comm_gather(tpi_comm *c, const void *send, size_t bytes, void *recv, int root);
+/* Rank r sends counts[r] floats (counts [size], the same on every rank);
+ * root receives them back to back, in rank order, into recv (NULL elsewhere). */
+int tpi_comm_gatherv(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root);
+/* Returns once every rank has called it. */
+int tpi_comm_barrier(tpi_comm *c);
+/* Element-wise sum of buf [n] over the ranks, in place; every rank gets a
+ * bit-identical result. */
+int tpi_comm_allreduce_sum_f32(tpi_comm *c, float *buf, int64_t n);
 
 /* ---- model ------------------------------------------------------------- */
 
@@ -56,21 +89,39 @@ typedef struct tpi_model tpi_model;
 typedef struct tpi_load_opts {
     tpi_comm *comm;           /* NULL: a world of one */
     const char *tp_plan_file; /* NULL: config's base_model_tp_plan, else "auto" */
-    int n_threads;            /* kernel threads in this rank; 0: all cores / ranks */
+    int n_threads;            /* kernel threads in this rank; 0: the machine's cores / local_ranks */
+    int local_ranks;          /* ranks of comm sharing this machine; 0: all of them */
+    /* Tokens per pass of a forward, all sequences together (bounds the
+     * activations of a long prompt); 0: 512. The same on every rank (checked). */
+    int64_t prefill_chunk;
+    /* CPU kernels: NULL or "auto" (the fastest this processor runs), "ref",
+     * "avx2" or "avx512". A set the processor cannot run falls back to the
+     * fastest it can; tpi_model_info's kernels names the set in use. */
+    const char *kernels;
 } tpi_load_opts;
 
 typedef struct tpi_model_info {
     const char *architecture; /* "LlamaForCausalLM", ... */
-    int64_t vocab_size, hidden_size, n_layers, n_heads, n_kv_heads, head_dim;
+    int64_t vocab_size, hidden_size, intermediate_size, n_layers, n_heads, n_kv_heads, head_dim;
     int64_t max_position_embeddings;
     int32_t bos_id;           /* -1 when none */
     int32_t eos_ids[8];
     int n_eos;
     int64_t weight_bytes;     /* bytes of weights this rank holds */
+    /* Bytes of weights this rank reads per decoded token: all it holds but
+     * the embedding table, of which a token reads one row (unless it is tied
+     * to the lm_head, which reads it whole). */
+    int64_t streamed_bytes;
+    const char *kernels;      /* the CPU kernel set in use: "ref", "avx2" or "avx512" */
+    int n_threads;            /* kernel threads of this rank */
+    int64_t prefill_chunk;    /* tokens per pass of a forward */
 } tpi_model_info;
 
 /* Loads the checkpoint directory `dir` (config.json, model.safetensors or
- * model.safetensors.index.json). Collective: every rank of opts->comm calls it. */
+ * model.safetensors.index.json). Collective: every rank of opts->comm calls it
+ * (opts NULL: all defaults). An option out of range (an unknown kernel set, a
+ * negative count, ranks giving different prefill_chunk) is TPI_EINVAL naming
+ * the field. */
 int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err);
 void tpi_model_free(tpi_model *m);
 void tpi_model_get_info(const tpi_model *m, tpi_model_info *info);

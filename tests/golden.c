@@ -12,13 +12,39 @@
 #include "comm/comm.h"
 #include "testutil.h"
 
+/* The options a ctest line gives a test binary: the same values the tpinfer
+ * CLI takes from its flags and environment, put in the option structs. */
+static int parse_opts(golden_ctx *g, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && !strcmp(argv[i], "--prefill-chunk"))
+            g->load.prefill_chunk = atoll(v);
+        else if (v && !strcmp(argv[i], "--kernels"))
+            g->load.kernels = v;
+        else if (v && !strcmp(argv[i], "--allreduce") && !strcmp(v, "mpi"))
+            g->comm_opts.allreduce = TPI_ALLREDUCE_MPI;
+        else {
+            fprintf(stderr, "usage: %s [--prefill-chunk N] [--kernels SET] [--allreduce mpi]\n", argv[0]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int g_init(golden_ctx *g, int *argc, char ***argv)
 {
     tpi_error err = {0};
-    if (tpi_comm_create(&g->comm, "auto", argc, argv, &err)) {
+    g->comm_opts.kind = tu_comm_kind();
+    if (parse_opts(g, *argc, *argv))
+        return 1;
+    if (tpi_comm_create(&g->comm, &g->comm_opts, argc, argv, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    /* Every rank of a test runs on this machine, and so does each one-rank
+     * model loaded beside the split one: all share its cores. */
+    g->load.local_ranks = tpi_comm_size(g->comm);
     if (tpi_comm_rank(g->comm) != 0 && !freopen("/dev/null", "w", stdout))
         return 1;
     g->shared = tu_shared_dir();
@@ -47,7 +73,8 @@ tpi_model *g_load(golden_ctx *g, const char *dir, int one_rank)
 {
     tpi_model *m = NULL;
     tpi_error err = {0};
-    tpi_load_opts o = {.comm = one_rank ? NULL : g->comm, .n_threads = 0};
+    tpi_load_opts o = g->load;
+    o.comm = one_rank ? NULL : g->comm;
     if (tpi_model_load(&m, dir, &o, &err))
         g_fail(g, "load %s: %s", dir, err.msg);
     return m;
@@ -114,8 +141,8 @@ int g_greedy_full(golden_ctx *g, tpi_model *m, const int32_t *prompt, int64_t n,
         }
         int32_t ok = l != NULL;
         free(l);
-        g->comm->ops->bcast(g->comm, &best, sizeof best, 0);
-        g->comm->ops->bcast(g->comm, &ok, sizeof ok, 0);
+        tpi_comm_bcast(g->comm, &best, sizeof best, 0);
+        tpi_comm_bcast(g->comm, &ok, sizeof ok, 0);
         rc = ok ? 0 : -1;
         seq[n + s] = out[s] = best;
     }
@@ -141,7 +168,7 @@ void g_expect_close(golden_ctx *g, const char *what, const float *got, const flo
 void g_finish(golden_ctx *g)
 {
     int32_t f = g->failures;
-    g->comm->ops->allreduce_max_i32(g->comm, &f, 1);
+    tpi_comm_allreduce_max_i32(g->comm, &f, 1);
     g->failures = 0;
     assert_int_equal(f, 0);
 }

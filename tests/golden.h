@@ -12,15 +12,20 @@ typedef struct golden_ctx {
     tpi_comm *comm;
     const char *shared;
     int failures;
+    tpi_comm_opts comm_opts; /* what g_init created the communicator with */
+    tpi_load_opts load;      /* what g_load passes besides the communicator */
 } golden_ctx;
 
-/* Creates the communicator, silences stdout on ranks other than 0 and finds
- * ../shared. Returns 0, or the exit code for main: 1 on error, TU_SKIP (77)
- * after printing "skipped: ..." when the shared data is absent. */
+/* Reads the test's options (--prefill-chunk N, --kernels SET, --allreduce
+ * mpi), creates the communicator with them, silences stdout on ranks other
+ * than 0 and finds ../shared. Returns 0, or the exit code for main: 1 on
+ * error, TU_SKIP (77) after printing "skipped: ..." when the shared data is
+ * absent. */
 int g_init(golden_ctx *g, int *argc, char ***argv);
 /* Prints a failure on rank 0 and counts it. */
 void g_fail(golden_ctx *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Loads dir over g->comm (or one rank when one_rank); NULL after g_fail. */
+/* Loads dir over g->comm (or one rank when one_rank) with g->load's
+ * options; NULL after g_fail. */
 tpi_model *g_load(golden_ctx *g, const char *dir, int one_rank);
 /* Logits of one sequence on rank 0 (malloc'd; NULL elsewhere). */
 float *g_logits(golden_ctx *g, tpi_model *m, const int32_t *ids, const int64_t *lens, int64_t n_seq);

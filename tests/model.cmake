@@ -4,7 +4,7 @@ tpi_test(test_golden SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_golden.c ${CMAKE_C
 set_tests_properties(test_golden PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=2")
 # The golden prompts fit one prefill pass; in chunks of 3 tokens each
 # sequence spans several, later chunks attending through the cache.
-add_test(NAME test_golden_chunked COMMAND test_golden)
-set_tests_properties(test_golden_chunked PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=2;TPI_PREFILL_CHUNK=3"
+add_test(NAME test_golden_chunked COMMAND test_golden --prefill-chunk 3)
+set_tests_properties(test_golden_chunked PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=2"
                      SKIP_RETURN_CODE 77)
 tpi_test(test_errors SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_errors.c LIBS ${model_libs})

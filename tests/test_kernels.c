@@ -402,16 +402,26 @@ static void test_attention_threads(void **state)
 static void test_select(void **state)
 {
     (void)state;
-    const tpi_backend *best = tpi_backend_cpu();
-    assert_string_equal(best->name, __builtin_cpu_supports("avx512f") ? "cpu-avx512" : "cpu-avx2");
-    setenv("TPI_KERNELS", "ref", 1);
-    assert_ptr_equal(tpi_backend_cpu(), tpi_backend_cpu_ref());
-    setenv("TPI_KERNELS", "avx2", 1);
-    assert_string_equal(tpi_backend_cpu()->name, "cpu-avx2");
-    setenv("TPI_KERNELS", "avx513", 1); /* a typo warns and keeps the best */
-    assert_ptr_equal(tpi_backend_cpu(), best);
-    unsetenv("TPI_KERNELS");
-    assert_ptr_equal(tpi_backend_cpu(), best);
+    const tpi_backend *best = tpi_backend_cpu(), *be = NULL;
+    int avx512 = __builtin_cpu_supports("avx512f");
+    assert_string_equal(best->name, avx512 ? "cpu-avx512" : "cpu-avx2");
+    assert_int_equal(tpi_backend_cpu_select("ref", &be), 0);
+    assert_ptr_equal(be, tpi_backend_cpu_ref());
+    assert_string_equal(tpi_backend_cpu_set(be), "ref");
+    assert_int_equal(tpi_backend_cpu_select("avx2", &be), 0);
+    assert_string_equal(be->name, "cpu-avx2");
+    assert_string_equal(tpi_backend_cpu_set(be), "avx2");
+    /* avx512 where the processor has it, else the best it runs, as the name tells */
+    assert_int_equal(tpi_backend_cpu_select("avx512", &be), 0);
+    assert_ptr_equal(be, best);
+    assert_string_equal(tpi_backend_cpu_set(be), avx512 ? "avx512" : "avx2");
+    assert_int_equal(tpi_backend_cpu_select("avx513", &be), TPI_EINVAL); /* a typo is refused */
+    assert_ptr_equal(be, best);
+    const char *const autos[] = {NULL, "", "auto"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tpi_backend_cpu_select(autos[i], &be), 0);
+        assert_ptr_equal(be, best);
+    }
 }
 
 int main(void)
@@ -439,9 +449,8 @@ int main(void)
     ref = tpi_backend_cpu_ref();
     omp_set_num_threads(2);
     /* every fast set this processor can run: AVX2, then the best if it differs */
-    setenv("TPI_KERNELS", "avx2", 1);
-    fast = tpi_backend_cpu();
-    unsetenv("TPI_KERNELS");
+    if (tpi_backend_cpu_select("avx2", &fast))
+        return 1;
     int failed = cmocka_run_group_tests_name("cpu-avx2", tests, NULL, NULL);
     const tpi_backend *best = tpi_backend_cpu();
     if (best == fast) {

@@ -125,20 +125,37 @@ static void test_collectives(void **s)
     /* greedy: (value, index) pairs cross ranks, the logits never do */
     assert_int_equal(n_gatherv, 0);
     assert_int_equal(n_argmax, split ? 1 : 0);
-    G.comm->ops = real_ops;
+    /* The prefill_chunk option reaches the forward: in chunks of 3 the 4
+     * tokens take two passes, each with its own all-reduces. */
+    tpi_load_opts keep = G.load;
+    G.load.prefill_chunk = 3;
+    tpi_model *m3 = g_load(&G, case_dir("llama-gqa"), 0);
+    G.load = keep;
+    assert_non_null(m3);
+    n_allreduce = n_gatherv = n_argmax = 0;
+    assert_int_equal(tpi_model_logits(m3, ids, &len, 1, logits, &err), 0);
+    printf("forward in chunks of 3: %d all-reduces\n", n_allreduce);
+    G.comm->ops = real_ops; /* before the assertion: `counting` ends with this function */
+    assert_int_equal(n_allreduce, split ? 2 * (2 * L + 1) : 0);
+    tpi_model_free(m3);
     tpi_kv_free(kv);
     free(logits);
     tpi_model_free(m);
 }
 
-/* The all-reduce itself (shared memory on one node unless
- * TPI_SHM_ALLREDUCE=0): exact sums across the chunk boundaries, repeated
- * calls (both slots reused), and bit-identical results on every rank. */
+/* The all-reduce itself (shared memory on one node unless the test is run
+ * with --allreduce mpi): the one asked for, exact sums across the chunk
+ * boundaries, repeated calls (both slots reused), and bit-identical results
+ * on every rank. */
 static void test_allreduce(void **s)
 {
     (void)s;
     tpi_comm *c = G.comm;
     int P = c->size, r = c->rank;
+    const char *want = P == 1 ? "none" : G.comm_opts.allreduce == TPI_ALLREDUCE_MPI ? "mpi" : "shm";
+    if (r == 0)
+        printf("all-reduce: %s\n", c->allreduce);
+    assert_string_equal(c->allreduce, want);
     const int64_t sizes[] = {1, 2048, 16383, 16384, 16385, 3 * 16384 + 5, 300000};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         int64_t n = sizes[k];
@@ -149,7 +166,7 @@ static void test_allreduce(void **s)
             /* small multiples of 1/4: every partial sum is exact */
             for (int64_t i = 0; i < n; i++)
                 buf[i] = 0.25f * (float)((r + 1) * (i % 1000 + rep + 1));
-            assert_int_equal(c->ops->allreduce_sum(c, buf, n), 0);
+            assert_int_equal(tpi_comm_allreduce_sum_f32(c, buf, n), 0);
             int64_t bad = -1;
             for (int64_t i = 0; i < n && bad < 0; i++)
                 if (buf[i] != 0.25f * (float)(P * (P + 1) / 2 * (i % 1000 + rep + 1)))
@@ -165,9 +182,9 @@ static void test_allreduce(void **s)
             h = (h ^ (uint32_t)i) * 16777619u;
             buf[i] = (float)(h >> 8) / 16777216.0f - 0.5f;
         }
-        assert_int_equal(c->ops->allreduce_sum(c, buf, n), 0);
+        assert_int_equal(tpi_comm_allreduce_sum_f32(c, buf, n), 0);
         memcpy(first, buf, (size_t)n * sizeof *buf);
-        assert_int_equal(c->ops->bcast(c, first, (size_t)n * sizeof *first, 0), 0);
+        assert_int_equal(tpi_comm_bcast(c, first, (size_t)n * sizeof *first, 0), 0);
         if (memcmp(first, buf, (size_t)n * sizeof *buf))
             g_fail(&G, "rank %d: all-reduce of %lld floats differs from rank 0's result\n", r, (long long)n);
         free(buf);
@@ -188,7 +205,7 @@ static void put(const char *name, const char *text)
 {
     if (tpi_comm_rank(G.comm) == 0)
         assert_int_equal(tu_write_file(tmp_path(name), text, strlen(text)), 0);
-    G.comm->ops->barrier(G.comm);
+    tpi_comm_barrier(G.comm);
 }
 
 static int load_with_plan(const char *dir, const char *plan_file, tpi_model **m, tpi_error *err)
@@ -203,7 +220,7 @@ static void expect_plan_error(const char *plan_json, const char *needle1, const 
     tpi_model *m = NULL;
     tpi_error err = {0};
     int rc = load_with_plan(case_dir("llama-gqa"), tmp_path("plan.json"), &m, &err);
-    G.comm->ops->barrier(G.comm); /* nobody rewrites plan.json while another rank reads it */
+    tpi_comm_barrier(G.comm); /* nobody rewrites plan.json while another rank reads it */
     if (tpi_comm_rank(G.comm) == 0)
         printf("  plan error: %s\n", err.msg);
     assert_true(rc < 0);
@@ -256,7 +273,7 @@ static void test_plan_equivalence(void **s)
         tpi_model *m = NULL;
         tpi_error err = {0};
         int rc = load_with_plan(dir, tmp_path("plan.json"), &m, &err);
-        G.comm->ops->barrier(G.comm);
+        tpi_comm_barrier(G.comm);
         if (rc) {
             g_fail(&G, "plan %zu: %s", i, err.msg);
             continue;
@@ -286,7 +303,7 @@ static void test_plan_equivalence(void **s)
         free(st), free(out), free(src), free(text);
         cJSON_Delete(cfg);
     }
-    G.comm->ops->barrier(G.comm);
+    tpi_comm_barrier(G.comm);
     tpi_model *m = g_load(&G, tmp, 0);
     if (m) {
         if (tpi_comm_rank(G.comm) == 0 && !strstr(m->plan->source, "base_model_tp_plan"))
@@ -311,7 +328,7 @@ int main(int argc, char **argv)
         snprintf(buf, sizeof buf, "%s", t ? t : "");
         free(t);
     }
-    G.comm->ops->bcast(G.comm, buf, sizeof buf, 0);
+    tpi_comm_bcast(G.comm, buf, sizeof buf, 0);
     tmp = buf;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weight_bytes),
@@ -323,7 +340,7 @@ int main(int argc, char **argv)
     char group[32];
     snprintf(group, sizeof group, "tp TP=%d", tpi_comm_size(G.comm));
     int rc = _cmocka_run_group_tests(group, tests, sizeof tests / sizeof tests[0], NULL, NULL);
-    G.comm->ops->barrier(G.comm);
+    tpi_comm_barrier(G.comm);
     if (tpi_comm_rank(G.comm) == 0)
         tu_rmdir(tmp);
     tpi_comm_free(G.comm);

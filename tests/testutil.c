@@ -21,6 +21,11 @@ const char *tu_shared_dir(void)
     return dir;
 }
 
+const char *tu_comm_kind(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") ? "mpi" : "self";
+}
+
 char *tu_path(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;

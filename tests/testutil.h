@@ -19,6 +19,9 @@ int tu_write_file(const char *path, const void *data, size_t bytes);
 /* Creates a fresh temp directory (malloc'd path); tu_rmdir removes it with its files. */
 char *tu_mkdtemp(void);
 void tu_rmdir(const char *dir);
+/* The communicator kind for this process: "mpi" when an MPI launcher
+ * started it (as the tpinfer CLI decides), else "self". */
+const char *tu_comm_kind(void);
 /* max|a-b| / max|b| over n floats. */
 double tu_rel_err(const float *a, const float *b, size_t n);
 #endif

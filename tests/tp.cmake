@@ -15,15 +15,15 @@ endforeach()
 # by two ranks; the cases with fewer heads check the refusal instead.
 tpi_mpi_test(test_golden_tp8 8 COMMAND $<TARGET_FILE:test_golden>)
 # The path that crosses machines: TCP only, no shared memory, MPI's all-reduce.
-tpi_mpi_test(test_golden_tp2_tcp 2 FLAGS ${TPI_MPI_TCP} ENV TPI_SHM_ALLREDUCE=0 COMMAND $<TARGET_FILE:test_golden>)
+tpi_mpi_test(test_golden_tp2_tcp 2 FLAGS ${TPI_MPI_TCP} COMMAND $<TARGET_FILE:test_golden> --allreduce mpi)
 # Chunked prefill split: every rank cuts the same chunks and all-reduces each.
-tpi_mpi_test(test_golden_tp2_chunked 2 ENV TPI_PREFILL_CHUNK=3 COMMAND $<TARGET_FILE:test_golden>)
+tpi_mpi_test(test_golden_tp2_chunked 2 COMMAND $<TARGET_FILE:test_golden> --prefill-chunk 3)
 
 tpi_test(test_tp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tp.c ${CMAKE_CURRENT_SOURCE_DIR}/golden.c LIBS tpinfer)
 foreach(n 2 3 4)
   tpi_mpi_test(test_tp_np${n} ${n} COMMAND $<TARGET_FILE:test_tp>)
 endforeach()
-tpi_mpi_test(test_tp_np2_mpi_allreduce 2 ENV TPI_SHM_ALLREDUCE=0 COMMAND $<TARGET_FILE:test_tp>)
+tpi_mpi_test(test_tp_np2_mpi_allreduce 2 COMMAND $<TARGET_FILE:test_tp> --allreduce mpi)
 
 add_executable(tp_spin ${CMAKE_CURRENT_SOURCE_DIR}/tp_spin.c)
 target_link_libraries(tp_spin PRIVATE tpinfer)

@@ -15,7 +15,8 @@ int main(int argc, char **argv)
     tpi_comm *comm;
     tpi_model *m;
     tpi_error err = {0};
-    if (tpi_comm_create(&comm, "auto", &argc, &argv, &err) ||
+    /* failure.sh starts it under mpirun */
+    if (tpi_comm_create(&comm, &(tpi_comm_opts){.kind = "mpi"}, &argc, &argv, &err) ||
         tpi_model_load(&m, argv[2], &(tpi_load_opts){.comm = comm, .n_threads = 1}, &err)) {
         fprintf(stderr, "tp_spin: %s\n", err.msg);
         return 1;

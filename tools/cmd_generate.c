@@ -8,9 +8,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "comm/comm.h"
 #include "commands.h"
-#include "core/clock.h"
+#include "options.h"
 
 static void usage(FILE *f)
 {
@@ -28,58 +27,114 @@ static void usage(FILE *f)
                "      --repeat-penalty R   transformers' repetition penalty over prompt and output (1: off)\n"
                "      --seed S             sampling seed (default 0)\n"
                "      --ctx N              context: prompt + output tokens (default max_position_embeddings)\n"
-               "      --stop STR           stop when STR appears in the text (not printed); repeatable\n"
-               "      --tp-plan FILE       tensor-parallel plan (JSON pattern -> style)\n"
-               "  -t, --threads N          kernel threads per rank (default: cores / ranks)\n"
+               "      --stop STR           stop when STR appears in the text (not printed); repeatable\n" ENGINE_USAGE
                "Giving --top-k, --top-p or --min-p without --temp samples at temperature 1.\n"
                "Text goes to stdout as it is generated (a batch: each sequence when done); a summary\n"
                "to stderr. Run under 'mpirun -np N' or 'tpinfer -n N generate' to split the model.\n");
 }
 
-typedef struct load_progress {
-    pthread_t thread;
-    volatile int done;
+typedef struct gen_args {
     const char *dir;
-} load_progress;
+    const char **texts, **files, **stops; /* -p, --prompt-file, --stop: [argc] each */
+    int n_texts, n_files, n_stops;
+    cli_batch given; /* --ids */
+    cli_sampling sampling;
+    engine_opts engine;
+} gen_args;
 
-/* A spinner with the elapsed time while the weights load (stderr a terminal). */
-static void *progress_run(void *arg)
+static void args_free(gen_args *a)
 {
-    load_progress *p = arg;
-    static const char spin[] = "|/-\\";
-    double t0 = tpi_seconds();
-    for (int i = 0; !p->done; i++) {
-        fprintf(stderr, "\rloading %s %c %.1f s", p->dir, spin[i % 4], tpi_seconds() - t0);
-        fflush(stderr);
-        struct timespec ts = {0, 100000000};
-        nanosleep(&ts, NULL);
-    }
-    fprintf(stderr, "\r\033[K");
-    fflush(stderr);
-    return NULL;
+    free(a->texts);
+    free(a->files);
+    free(a->stops);
+    cli_batch_free(&a->given);
 }
 
-typedef struct out_state {
-    int64_t n_seq;
-    char **buf;
+/* Returns 0, the exit code of a usage error (2), or -1 after --help. */
+static int parse_args(gen_args *a, int argc, char **argv)
+{
+    enum { O_FILE = 256, O_IDS, O_STOP };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},          {"prompt", required_argument, 0, 'p'},
+        {"prompt-file", required_argument, 0, O_FILE}, {"ids", required_argument, 0, O_IDS},
+        {"stop", required_argument, 0, O_STOP},        {"help", no_argument, 0, 'h'},
+        SAMPLING_LONG_OPTIONS,                         ENGINE_LONG_OPTIONS,
+        {0, 0, 0, 0},
+    };
+    a->texts = calloc((size_t)argc + 1, sizeof *a->texts);
+    a->files = calloc((size_t)argc + 1, sizeof *a->files);
+    a->stops = calloc((size_t)argc + 1, sizeof *a->stops);
+    int c, bad = !a->texts || !a->files || !a->stops;
+    while (!bad && (c = getopt_long(argc, argv, "m:p:n:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a->dir = optarg; break;
+        case 'p': a->texts[a->n_texts++] = optarg; break;
+        case O_FILE: a->files[a->n_files++] = optarg; break;
+        case O_STOP: a->stops[a->n_stops++] = optarg; break;
+        case O_IDS: bad = cli_batch_add_list(&a->given, optarg, "--ids") != 0; break;
+        case 'h': usage(stdout); return -1;
+        default:
+            if (!engine_flag(&a->engine, c, optarg))
+                bad = cli_sampling_flag(&a->sampling, c, optarg) != 1;
+            break;
+        }
+    }
+    int n_seq = a->n_texts + a->n_files + (int)a->given.n_seq;
+    if (bad || !a->dir || !n_seq || optind != argc) {
+        fprintf(stderr, "tpinfer generate: %s\n", bad ? "bad option value" : !a->dir ? "-m DIR is required"
+                                                  : !n_seq ? "a prompt is required (-p, --prompt-file or --ids)"
+                                                           : "unexpected argument");
+        usage(stderr);
+        return 2;
+    }
+    return engine_resolve(&a->engine, "generate");
+}
+
+/* What a run holds; run_free releases it all. */
+typedef struct gen_run {
+    tpi_comm *comm;
+    tpi_tokenizer *tok;
+    tpi_model *m;
+    cli_batch batch; /* the prompts as ids: -p, then --prompt-file, then --ids */
+    tpi_gen_result *res;
+    char **buf; /* [n_seq] each sequence's text, printed when it ends (a batch) */
     size_t *len;
-} out_state;
+    int64_t n_seq;
+    double load_s;
+} gen_run;
+
+static void run_free(gen_run *r)
+{
+    for (int64_t s = 0; s < r->n_seq; s++) {
+        if (r->res)
+            tpi_gen_result_free(&r->res[s]);
+        if (r->buf)
+            free(r->buf[s]);
+    }
+    free(r->res);
+    free(r->buf);
+    free(r->len);
+    cli_batch_free(&r->batch);
+    tpi_tokenizer_free(r->tok);
+    tpi_model_free(r->m);
+    tpi_comm_free(r->comm);
+}
 
 static void on_text(void *user, int64_t seq, const char *text, size_t len)
 {
-    out_state *o = user;
-    if (o->n_seq == 1) {
+    gen_run *r = user;
+    if (r->n_seq == 1) {
         fwrite(text, 1, len, stdout);
         fflush(stdout);
         return;
     }
-    char *b = realloc(o->buf[seq], o->len[seq] + len + 1);
+    char *b = realloc(r->buf[seq], r->len[seq] + len + 1);
     if (!b)
         return;
-    memcpy(b + o->len[seq], text, len);
-    o->len[seq] += len;
-    b[o->len[seq]] = 0;
-    o->buf[seq] = b;
+    memcpy(b + r->len[seq], text, len);
+    r->len[seq] += len;
+    b[r->len[seq]] = 0;
+    r->buf[seq] = b;
 }
 
 static const char *reason_name(int r)
@@ -95,258 +150,204 @@ static const char *reason_name(int r)
 
 static void on_done(void *user, int64_t seq, int reason)
 {
-    out_state *o = user;
-    if (o->n_seq > 1) {
-        printf("=== sequence %lld (%s) ===\n%s%s", (long long)seq, reason_name(reason), o->buf[seq] ? o->buf[seq] : "",
-               o->len[seq] && o->buf[seq][o->len[seq] - 1] == '\n' ? "" : "\n");
+    gen_run *r = user;
+    if (r->n_seq > 1) {
+        const char *text = r->buf[seq] ? r->buf[seq] : "";
+        printf("=== sequence %lld (%s) ===\n%s%s", (long long)seq, reason_name(reason), text,
+               r->len[seq] && text[r->len[seq] - 1] == '\n' ? "" : "\n");
         fflush(stdout);
     }
 }
 
-static int add_seq(int32_t **ids, int64_t *n_ids, int64_t **lens, int64_t *n_seq, const int32_t *seq, int64_t n)
+/* A prompt file's text (malloc'd), one trailing newline dropped. */
+static int read_prompt_file(const char *path, char **text, size_t *len, tpi_error *err)
 {
-    int32_t *a = realloc(*ids, (size_t)(*n_ids + n) * sizeof *a);
-    int64_t *l = a ? realloc(*lens, (size_t)(*n_seq + 1) * sizeof *l) : NULL;
-    if (a)
-        *ids = a;
-    if (!l)
-        return -1;
-    *lens = l;
-    memcpy(a + *n_ids, seq, (size_t)n * sizeof *a);
-    *n_ids += n;
-    l[(*n_seq)++] = n;
+    FILE *f = fopen(path, "rb");
+    long sz = -1;
+    *text = NULL;
+    if (f && !fseek(f, 0, SEEK_END) && (sz = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
+        (*text = malloc((size_t)sz + 1)) && fread(*text, 1, (size_t)sz, f) == (size_t)sz) {
+        (*text)[sz] = 0;
+        *len = (size_t)sz;
+        if (*len && (*text)[*len - 1] == '\n')
+            (*text)[--*len] = 0;
+    } else {
+        free(*text);
+        *text = NULL;
+    }
+    if (f)
+        fclose(f);
+    return *text ? 0 : cli_error(err, TPI_EIO, "%s: cannot read the prompt file", path);
+}
+
+/* Every rank encodes the same prompts: the tokenizer is deterministic. */
+static int encode_prompts(gen_run *r, const gen_args *a, tpi_error *err)
+{
+    int rc = 0;
+    for (int i = 0; !rc && i < a->n_texts + a->n_files; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        if (i < a->n_texts) {
+            text = strdup(a->texts[i]);
+            len = strlen(a->texts[i]);
+            rc = text ? 0 : cli_error(err, TPI_ENOMEM, "out of memory");
+        } else {
+            rc = read_prompt_file(a->files[i - a->n_texts], &text, &len, err);
+        }
+        int32_t *seq = NULL;
+        size_t n = 0;
+        if (!rc && !(rc = tpi_tokenizer_encode(r->tok, text, len, 1, &seq, &n, err)) &&
+            cli_batch_add(&r->batch, seq, (int64_t)n))
+            rc = cli_error(err, TPI_ENOMEM, "out of memory");
+        free(seq);
+        free(text);
+    }
+    for (int64_t s = 0, at = 0; !rc && s < a->given.n_seq; at += a->given.lens[s++])
+        if (cli_batch_add(&r->batch, a->given.ids + at, a->given.lens[s]))
+            rc = cli_error(err, TPI_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* The tokenizer, needed for text prompts and stop strings; without them a
+ * missing tokenizer only means the output is printed as ids. */
+static int load_tokenizer(gen_run *r, const gen_args *a, tpi_error *err)
+{
+    int rc = tpi_tokenizer_load(&r->tok, a->dir, err);
+    if (!rc || a->n_texts + a->n_files > 0 || a->n_stops > 0)
+        return rc;
+    r->tok = NULL;
+    if (tpi_comm_rank(r->comm) == 0)
+        fprintf(stderr, "tpinfer generate: no tokenizer (%s); printing ids\n", err->msg);
+    *err = (tpi_error){0};
     return 0;
+}
+
+typedef struct load_progress {
+    pthread_t thread;
+    volatile int done;
+    const char *dir;
+    double t0;
+} load_progress;
+
+/* A spinner with the elapsed time while the weights load (stderr a terminal). */
+static void *progress_run(void *arg)
+{
+    load_progress *p = arg;
+    static const char spin[] = "|/-\\";
+    for (int i = 0; !p->done; i++) {
+        fprintf(stderr, "\rloading %s %c %.1f s", p->dir, spin[i % 4], cli_seconds() - p->t0);
+        fflush(stderr);
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+    return NULL;
+}
+
+static int load_model(gen_run *r, const gen_args *a, tpi_error *err)
+{
+    load_progress prog = {.dir = a->dir, .t0 = cli_seconds()};
+    int show = tpi_comm_rank(r->comm) == 0 && isatty(2) && !pthread_create(&prog.thread, NULL, progress_run, &prog);
+    int rc = engine_load(&a->engine, &r->m, a->dir, "generate", err);
+    prog.done = 1;
+    if (show)
+        pthread_join(prog.thread, NULL);
+    r->load_s = cli_seconds() - prog.t0;
+    return rc;
+}
+
+static int run_generate(gen_run *r, const gen_args *a, tpi_error *err)
+{
+    r->n_seq = a->n_texts + a->n_files + a->given.n_seq;
+    r->res = calloc((size_t)r->n_seq, sizeof *r->res);
+    r->buf = calloc((size_t)r->n_seq, sizeof *r->buf);
+    r->len = calloc((size_t)r->n_seq, sizeof *r->len);
+    tpi_gen_opts o;
+    int rc = r->res && r->buf && r->len ? 0 : cli_error(err, TPI_ENOMEM, "out of memory");
+    if (!rc)
+        rc = tpi_gen_opts_default(&o, a->dir, err);
+    if (!rc)
+        rc = load_tokenizer(r, a, err);
+    if (!rc)
+        rc = encode_prompts(r, a, err);
+    if (!rc)
+        rc = load_model(r, a, err);
+    if (rc)
+        return rc;
+    cli_sampling_apply(&a->sampling, &o);
+    o.stop = a->stops;
+    o.n_stop = a->n_stops;
+    o.tokenizer = r->tok;
+    o.echo_prompt = 1;
+    o.on_text = r->tok ? on_text : NULL;
+    o.on_done = on_done;
+    o.user = r;
+    return tpi_generate(r->m, r->batch.ids, r->batch.lens, r->n_seq, &o, r->res, err);
+}
+
+/* Without a tokenizer, each sequence's new ids; with one, the newline that
+ * ends a streamed text. Then a note for each sequence cut by the context. */
+static void print_output(const gen_run *r, const tpi_model_info *info, int64_t ctx)
+{
+    for (int64_t s = 0; s < r->n_seq; s++) {
+        if (!r->tok) {
+            if (r->n_seq > 1)
+                printf("=== sequence %lld ===\n", (long long)s);
+            for (int64_t i = 0; i < r->res[s].n_ids; i++)
+                printf("%s%d", i ? "," : "", r->res[s].ids[i]);
+            printf("\n");
+        }
+        if (r->res[s].stop_reason == TPI_STOP_CONTEXT)
+            fprintf(stderr, "tpinfer generate: sequence %lld stopped at the context limit of %lld tokens\n",
+                    (long long)s, (long long)(ctx ? ctx : info->max_position_embeddings));
+    }
+    if (r->n_seq == 1 && r->tok) {
+        printf("\n");
+        fflush(stdout);
+    }
+}
+
+/* The summary on stderr: speeds, kernels, and every rank's weight bytes
+ * (gathered to rank 0; collective). */
+static void print_summary(const gen_run *r, const gen_args *a)
+{
+    tpi_model_info info;
+    tpi_model_get_info(r->m, &info);
+    int size = tpi_comm_size(r->comm);
+    int64_t *bytes = malloc((size_t)size * sizeof *bytes);
+    int gathered = bytes && !tpi_comm_gather(r->comm, &info.weight_bytes, sizeof info.weight_bytes, bytes, 0);
+    if (tpi_comm_rank(r->comm) == 0) {
+        print_output(r, &info, a->sampling.ctx);
+        int64_t gen = 0, prompt = r->batch.n_ids;
+        for (int64_t s = 0; s < r->n_seq; s++)
+            gen += r->res[s].n_ids;
+        double pre = r->res[0].prefill_s, dec = r->res[0].decode_s;
+        int64_t dec_tokens = gen - r->n_seq > 0 ? gen - r->n_seq : 0;
+        fprintf(stderr, "load: %.2f s | prompt: %lld tokens, %.1f tokens/s | generated: %lld tokens, %.1f tokens/s",
+                r->load_s, (long long)prompt, pre > 0 ? (double)prompt / pre : 0.0, (long long)gen,
+                dec > 0 ? (double)dec_tokens / dec : 0.0);
+        fprintf(stderr, " | kernels: %s x %d threads | weights per rank:", info.kernels, info.n_threads);
+        for (int q = 0; q < size; q++)
+            fprintf(stderr, " %.2f MiB", (double)(gathered ? bytes[q] : q ? 0 : info.weight_bytes) / 1048576.0);
+        fprintf(stderr, "\n");
+    }
+    free(bytes);
 }
 
 int cmd_generate(int argc, char **argv)
 {
-    enum { O_FILE = 256, O_IDS, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_CTX, O_STOP, O_PLAN };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},      {"prompt", required_argument, 0, 'p'},
-        {"prompt-file", required_argument, 0, O_FILE}, {"ids", required_argument, 0, O_IDS},
-        {"max-new", required_argument, 0, 'n'},    {"temp", required_argument, 0, O_TEMP},
-        {"top-k", required_argument, 0, O_TOPK},   {"top-p", required_argument, 0, O_TOPP},
-        {"min-p", required_argument, 0, O_MINP},   {"repeat-penalty", required_argument, 0, O_REP},
-        {"seed", required_argument, 0, O_SEED},    {"ctx", required_argument, 0, O_CTX},
-        {"stop", required_argument, 0, O_STOP},    {"tp-plan", required_argument, 0, O_PLAN},
-        {"threads", required_argument, 0, 't'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *dir = NULL, *plan = NULL;
-    const char **texts = calloc((size_t)argc + 1, sizeof *texts), **stops = calloc((size_t)argc + 1, sizeof *stops);
-    char **files = calloc((size_t)argc + 1, sizeof *files);
-    int n_texts = 0, n_stops = 0, n_files = 0, threads = 0, c, usage_err = 0;
-    int set_temp = 0, set_filter = 0, set_n = 0, set_k = 0, set_p = 0, set_minp = 0, set_rep = 0;
-    double temp = 0, top_p = 1, min_p = 0, rep = 1;
-    long long max_new = 0, top_k = 0, ctx = 0;
-    unsigned long long seed = 0;
-    int32_t *given = NULL;
-    int64_t n_given = 0, *given_lens = NULL, n_given_seq = 0;
-    char *end;
-    while ((c = getopt_long(argc, argv, "m:p:n:t:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': dir = optarg; break;
-        case 'p': texts[n_texts++] = optarg; break;
-        case O_FILE: files[n_files++] = optarg; break;
-        case O_IDS: {
-            int32_t *seq;
-            int64_t n;
-            if (cli_parse_ids(optarg, "--ids", &seq, &n)) {
-                usage_err = 1;
-                break;
-            }
-            if (add_seq(&given, &n_given, &given_lens, &n_given_seq, seq, n))
-                usage_err = 1;
-            free(seq);
-            break;
-        }
-        case 'n': max_new = strtoll(optarg, &end, 10), set_n = 1, usage_err |= *end || max_new < 0; break;
-        case O_TEMP: temp = strtod(optarg, &end), set_temp = 1, usage_err |= *end || temp < 0; break;
-        case O_TOPK: top_k = strtoll(optarg, &end, 10), set_filter = set_k = 1, usage_err |= *end || top_k < 0; break;
-        case O_TOPP: top_p = strtod(optarg, &end), set_filter = set_p = 1, usage_err |= *end; break;
-        case O_MINP: min_p = strtod(optarg, &end), set_filter = set_minp = 1, usage_err |= *end; break;
-        case O_REP: rep = strtod(optarg, &end), set_rep = 1, usage_err |= *end; break;
-        case O_SEED: seed = strtoull(optarg, &end, 10), usage_err |= *end != 0; break;
-        case O_CTX: ctx = strtoll(optarg, &end, 10), usage_err |= *end || ctx < 1; break;
-        case O_STOP: stops[n_stops++] = optarg; break;
-        case O_PLAN: plan = optarg; break;
-        case 't': threads = atoi(optarg); break;
-        case 'h': usage(stdout); free(texts), free(stops), free(files), free(given), free(given_lens); return 0;
-        default: usage_err = 1; break;
-        }
-    }
-    int n_seq = n_texts + n_files + (int)n_given_seq;
-    if (usage_err || !dir || !n_seq || optind != argc) {
-        fprintf(stderr, "tpinfer generate: %s\n", usage_err ? "bad option value" : !dir ? "-m DIR is required"
-                                                      : !n_seq ? "a prompt is required (-p, --prompt-file or --ids)"
-                                                               : "unexpected argument");
-        usage(stderr);
-        free(texts), free(stops), free(files), free(given), free(given_lens);
-        return 2;
-    }
-    tpi_comm *comm;
-    if (cli_comm(&comm, &argc, &argv, "generate")) {
-        free(texts), free(stops), free(files), free(given), free(given_lens);
-        return 1;
-    }
-    int rank = tpi_comm_rank(comm);
+    gen_args a = {0};
+    gen_run r = {0};
     tpi_error err = {0};
-    tpi_model *m = NULL;
-    tpi_tokenizer *tok = NULL;
-    int32_t *ids = NULL;
-    int64_t n_ids = 0, *lens = NULL, n_lens = 0;
-    tpi_gen_result *res = calloc((size_t)n_seq, sizeof *res);
-    out_state out = {.n_seq = n_seq, .buf = calloc((size_t)n_seq, sizeof(char *)),
-                     .len = calloc((size_t)n_seq, sizeof(size_t))};
-    int rc = !res || !out.buf || !out.len ? TPI_ENOMEM : 0, gen_ok = 0;
-    tpi_gen_opts o;
-    if (!rc)
-        rc = tpi_gen_opts_default(&o, dir, &err);
-    if (!rc) {
-        int need_tok = n_texts + n_files > 0 || n_stops > 0;
-        int trc = tpi_tokenizer_load(&tok, dir, &err);
-        if (trc && need_tok)
-            rc = trc;
-        else if (trc) {
-            tok = NULL;
-            if (rank == 0)
-                fprintf(stderr, "tpinfer generate: no tokenizer (%s); printing ids\n", err.msg);
-            err = (tpi_error){0};
-        }
-    }
-    /* Every rank encodes the same prompts: the tokenizer is deterministic. */
-    for (int i = 0; !rc && i < n_texts + n_files; i++) {
-        char *text = NULL;
-        size_t len;
-        if (i < n_texts) {
-            text = strdup(texts[i]);
-            len = strlen(text);
-        } else {
-            FILE *f = fopen(files[i - n_texts], "rb");
-            long sz = -1;
-            if (f && !fseek(f, 0, SEEK_END) && (sz = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
-                (text = malloc((size_t)sz + 1)) && fread(text, 1, (size_t)sz, f) == (size_t)sz)
-                text[sz] = 0;
-            else {
-                free(text);
-                text = NULL;
-                rc = TPI_EIO;
-                snprintf(err.msg, sizeof err.msg, "%s: cannot read the prompt file", files[i - n_texts]);
-            }
-            if (f)
-                fclose(f);
-            len = text ? (size_t)sz : 0;
-            if (len && text[len - 1] == '\n')
-                text[--len] = 0;
-        }
-        int32_t *seq = NULL;
-        size_t n = 0;
-        if (!rc && !(rc = tpi_tokenizer_encode(tok, text, len, 1, &seq, &n, &err)) &&
-            add_seq(&ids, &n_ids, &lens, &n_lens, seq, (int64_t)n))
-            rc = TPI_ENOMEM, snprintf(err.msg, sizeof err.msg, "out of memory");
-        free(seq);
-        free(text);
-    }
-    for (int64_t s = 0, at = 0; !rc && s < n_given_seq; at += given_lens[s++])
-        if (add_seq(&ids, &n_ids, &lens, &n_lens, given + at, given_lens[s]))
-            rc = TPI_ENOMEM, snprintf(err.msg, sizeof err.msg, "out of memory");
-    double t_load = tpi_seconds();
-    if (!rc) {
-        load_progress prog = {.dir = dir};
-        int show = rank == 0 && isatty(2) && !pthread_create(&prog.thread, NULL, progress_run, &prog);
-        tpi_load_opts lo = {.comm = comm, .tp_plan_file = plan, .n_threads = threads};
-        rc = tpi_model_load(&m, dir, &lo, &err);
-        prog.done = 1;
-        if (show)
-            pthread_join(prog.thread, NULL);
-    }
-    t_load = tpi_seconds() - t_load;
-    if (!rc) {
-        if (set_n)
-            o.max_new_tokens = max_new;
-        if (set_temp)
-            o.sampling.temperature = temp;
-        else if (set_filter && o.sampling.temperature == 0)
-            o.sampling.temperature = 1.0;
-        if (set_k)
-            o.sampling.top_k = top_k;
-        if (set_p)
-            o.sampling.top_p = top_p;
-        if (set_minp)
-            o.sampling.min_p = min_p;
-        if (set_rep)
-            o.sampling.repetition_penalty = rep;
-        o.sampling.seed = seed;
-        o.max_ctx = ctx;
-        o.stop = stops;
-        o.n_stop = n_stops;
-        o.tokenizer = tok;
-        o.echo_prompt = 1;
-        o.on_text = tok ? on_text : NULL;
-        o.on_done = on_done;
-        o.user = &out;
-        rc = tpi_generate(m, ids, lens, n_seq, &o, res, &err);
-        gen_ok = !rc;
-    }
-    if (rc) {
-        if (!err.msg[0])
-            snprintf(err.msg, sizeof err.msg, "out of memory");
-        int code = cli_fail(comm, "generate", &err);
-        free(texts), free(stops), free(files), free(given), free(given_lens), free(ids), free(lens);
-        free(res), free(out.buf), free(out.len);
-        tpi_tokenizer_free(tok);
-        tpi_model_free(m);
-        tpi_comm_free(comm);
-        return code;
-    }
-    /* Weight bytes per rank, gathered as MiB on rank 0 for the summary. */
-    tpi_model_info info;
-    tpi_model_get_info(m, &info);
-    int size = tpi_comm_size(comm);
-    float mib = (float)((double)info.weight_bytes / 1048576.0), *all_mib = calloc((size_t)size, sizeof *all_mib);
-    int64_t *counts = calloc((size_t)size, sizeof *counts);
-    for (int r = 0; counts && r < size; r++)
-        counts[r] = 1;
-    int gather_ok = all_mib && counts && !comm->ops->gatherv(comm, &mib, all_mib, counts, 0);
-    if (rank == 0 && gen_ok) {
-        int64_t gen = 0, prompt = 0;
-        for (int s = 0; s < n_seq; s++) {
-            gen += res[s].n_ids;
-            prompt += lens[s];
-            if (!tok) {
-                if (n_seq > 1)
-                    printf("=== sequence %d ===\n", s);
-                for (int64_t i = 0; i < res[s].n_ids; i++)
-                    printf("%s%d", i ? "," : "", res[s].ids[i]);
-                printf("\n");
-            }
-            if (res[s].stop_reason == TPI_STOP_CONTEXT)
-                fprintf(stderr, "tpinfer generate: sequence %d stopped at the context limit of %lld tokens\n", s,
-                        (long long)(ctx ? ctx : info.max_position_embeddings));
-        }
-        if (n_seq == 1 && tok) { /* the streamed text ends without a newline */
-            printf("\n");
-            fflush(stdout);
-        }
-        double pre = res[0].prefill_s, dec = res[0].decode_s;
-        int64_t dec_tokens = gen - n_seq > 0 ? gen - n_seq : 0;
-        fprintf(stderr, "load: %.2f s | prompt: %lld tokens, %.1f tokens/s | generated: %lld tokens, %.1f tokens/s",
-                t_load, (long long)prompt, pre > 0 ? (double)prompt / pre : 0.0, (long long)gen,
-                dec > 0 ? (double)dec_tokens / dec : 0.0);
-        fprintf(stderr, " | weights per rank:");
-        for (int r = 0; r < size; r++)
-            fprintf(stderr, " %.2f MiB", gather_ok ? all_mib[r] : (r ? 0 : mib));
-        fprintf(stderr, "\n");
-    }
-    for (int s = 0; s < n_seq; s++) {
-        tpi_gen_result_free(&res[s]);
-        free(out.buf[s]);
-    }
-    free(all_mib), free(counts);
-    free(texts), free(stops), free(files), free(given), free(given_lens), free(ids), free(lens);
-    free(res), free(out.buf), free(out.len);
-    tpi_tokenizer_free(tok);
-    tpi_model_free(m);
-    tpi_comm_free(comm);
-    return 0;
+    int code = parse_args(&a, argc, argv);
+    if (code == 0 && engine_comm(&a.engine, &r.comm, &argc, &argv, "generate"))
+        code = 1;
+    if (code == 0 && run_generate(&r, &a, &err))
+        code = cli_fail(r.comm, "generate", &err);
+    if (code == 0)
+        print_summary(&r, &a);
+    run_free(&r);
+    args_free(&a);
+    return code < 0 ? 0 : code;
 }

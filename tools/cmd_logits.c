@@ -6,132 +6,134 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tpinfer logits -m DIR --ids 1,2,3 [--ids ...] [options]\n"
-               "  -m, --model DIR     Hugging Face checkpoint directory\n"
-               "      --ids LIST      token ids of one sequence; repeat for a batch\n"
-               "      --out FILE      write all logits as raw little-endian f32 [tokens, vocab]\n"
-               "                      (sequences one after another)\n"
-               "      --top K         how many top tokens to print (default 5)\n"
-               "      --tp-plan FILE  tensor-parallel plan (JSON pattern -> style)\n"
-               "  -t, --threads N     kernel threads per rank (default: cores / ranks)\n"
+               "  -m, --model DIR          Hugging Face checkpoint directory\n"
+               "      --ids LIST           token ids of one sequence; repeat for a batch\n"
+               "      --out FILE           write all logits as raw little-endian f32 [tokens, vocab]\n"
+               "                           (sequences one after another)\n"
+               "      --top K              how many top tokens to print (default 5)\n" ENGINE_USAGE
                "Prints, for the last position of each sequence, the top tokens as 'id logit'.\n"
                "Run under 'mpirun -np N' to split the model over N ranks.\n");
 }
 
-int cmd_logits(int argc, char **argv)
+typedef struct logits_args {
+    const char *dir, *out;
+    int top;
+    cli_batch batch;
+    engine_opts engine;
+} logits_args;
+
+/* Returns 0, the exit code of a usage error (2), or -1 after --help. */
+static int parse_args(logits_args *a, int argc, char **argv)
 {
+    enum { O_IDS = 256, O_OUT, O_TOP };
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"ids", required_argument, 0, 'i'},
-        {"out", required_argument, 0, 'o'},   {"top", required_argument, 0, 'k'},
-        {"tp-plan", required_argument, 0, 'p'}, {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+        {"model", required_argument, 0, 'm'}, {"ids", required_argument, 0, O_IDS},
+        {"out", required_argument, 0, O_OUT}, {"top", required_argument, 0, O_TOP},
+        {"help", no_argument, 0, 'h'},        ENGINE_LONG_OPTIONS,
+        {0, 0, 0, 0},
     };
-    const char *dir = NULL, *out = NULL, *plan = NULL;
-    int top = 5, threads = 0, c;
-    int32_t *ids = NULL;
-    int64_t n_ids = 0, n_seq = 0, *lens = NULL;
+    a->top = 5;
+    int c;
+    char *end;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': dir = optarg; break;
-        case 'o': out = optarg; break;
-        case 'p': plan = optarg; break;
-        case 'k': top = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'i': {
-            int32_t *seq;
-            int64_t n;
-            if (cli_parse_ids(optarg, "--ids", &seq, &n))
+        case 'm': a->dir = optarg; break;
+        case O_OUT: a->out = optarg; break;
+        case O_TOP: a->top = (int)strtol(optarg, &end, 10), a->top = *end ? 0 : a->top; break;
+        case O_IDS:
+            if (cli_batch_add_list(&a->batch, optarg, "--ids"))
                 return 2;
-            ids = realloc(ids, (size_t)(n_ids + n) * sizeof *ids);
-            lens = realloc(lens, (size_t)(n_seq + 1) * sizeof *lens);
-            memcpy(ids + n_ids, seq, (size_t)n * sizeof *seq);
-            free(seq);
-            n_ids += n;
-            lens[n_seq++] = n;
             break;
-        }
-        case 'h': usage(stdout); free(ids); free(lens); return 0;
-        default: usage(stderr); free(ids); free(lens); return 2;
+        case 'h': usage(stdout); return -1;
+        default:
+            if (!engine_flag(&a->engine, c, optarg)) {
+                usage(stderr);
+                return 2;
+            }
         }
     }
-    if (!dir || !n_seq || top < 1 || optind != argc) {
-        fprintf(stderr, "tpinfer logits: %s\n", !dir ? "-m DIR is required" : !n_seq ? "--ids is required"
-                                                     : top < 1 ? "--top must be at least 1" : "unexpected argument");
+    if (!a->dir || !a->batch.n_seq || a->top < 1 || optind != argc) {
+        fprintf(stderr, "tpinfer logits: %s\n", !a->dir ? "-m DIR is required" : !a->batch.n_seq ? "--ids is required"
+                                                : a->top < 1 ? "--top must be at least 1" : "unexpected argument");
         usage(stderr);
-        free(ids);
-        free(lens);
         return 2;
     }
-    tpi_comm *comm;
-    if (cli_comm(&comm, &argc, &argv, "logits")) {
-        free(ids);
-        free(lens);
-        return 1;
+    return engine_resolve(&a->engine, "logits");
+}
+
+/* Prints the top k of row [V] as "id logit" lines, best first, selecting
+ * without sorting the whole vocabulary. */
+static void print_top(const float *l, int64_t V, int top)
+{
+    int64_t *best = malloc((size_t)top * sizeof *best);
+    for (int k = 0; best && k < top; k++) {
+        int64_t b = -1;
+        for (int64_t j = 0; j < V; j++) {
+            int taken = 0;
+            for (int q = 0; q < k && !taken; q++)
+                taken = best[q] == j;
+            if (!taken && (b < 0 || l[j] > l[b]))
+                b = j;
+        }
+        best[k] = b;
+        printf("%lld %.6f\n", (long long)b, l[b]);
     }
-    tpi_error err = {0};
+    free(best);
+}
+
+/* Rank 0's output: the top tokens of each sequence's last row, and --out. */
+static int print_logits(const logits_args *a, const float *logits, int64_t V)
+{
+    const cli_batch *b = &a->batch;
+    for (int64_t s = 0, row = -1; s < b->n_seq; s++) {
+        row += b->lens[s];
+        if (b->n_seq > 1)
+            printf("sequence %lld:\n", (long long)s);
+        print_top(logits + row * V, V, a->top > V ? (int)V : a->top);
+    }
+    if (!a->out)
+        return 0;
+    size_t n = (size_t)(b->n_ids * V);
+    FILE *f = fopen(a->out, "wb");
+    int ok = f && fwrite(logits, sizeof *logits, n, f) == n;
+    if (f && fclose(f))
+        ok = 0;
+    if (!ok)
+        fprintf(stderr, "tpinfer logits: %s: cannot write\n", a->out);
+    return ok ? 0 : 1;
+}
+
+int cmd_logits(int argc, char **argv)
+{
+    logits_args a = {0};
+    tpi_comm *comm = NULL;
     tpi_model *m = NULL;
-    tpi_load_opts lo = {.comm = comm, .tp_plan_file = plan, .n_threads = threads};
-    int rc = tpi_model_load(&m, dir, &lo, &err);
     float *logits = NULL;
+    tpi_error err = {0};
     tpi_model_info info;
-    if (!rc) {
+    int code = parse_args(&a, argc, argv), rc = 0;
+    if (code == 0 && engine_comm(&a.engine, &comm, &argc, &argv, "logits"))
+        code = 1;
+    if (code == 0 && !(rc = engine_load(&a.engine, &m, a.dir, "logits", &err))) {
         tpi_model_get_info(m, &info);
-        if (tpi_comm_rank(comm) == 0 && !(logits = malloc((size_t)(n_ids * info.vocab_size) * sizeof *logits)))
-            rc = TPI_ENOMEM, snprintf(err.msg, sizeof err.msg, "out of memory for %lld x %lld logits",
-                                      (long long)n_ids, (long long)info.vocab_size);
+        if (tpi_comm_rank(comm) == 0 && !(logits = malloc((size_t)(a.batch.n_ids * info.vocab_size) * sizeof *logits)))
+            rc = cli_error(&err, TPI_ENOMEM, "out of memory for %lld x %lld logits", (long long)a.batch.n_ids,
+                           (long long)info.vocab_size);
     }
-    if (!rc)
-        rc = tpi_model_logits(m, ids, lens, n_seq, logits, &err);
-    if (rc) {
-        int code = cli_fail(comm, "logits", &err);
-        free(logits), free(ids), free(lens);
-        tpi_model_free(m);
-        tpi_comm_free(comm);
-        return code;
-    }
-    int exit_code = 0;
-    if (tpi_comm_rank(comm) == 0) {
-        int64_t V = info.vocab_size, row = -1;
-        if (top > V)
-            top = (int)V;
-        for (int64_t s = 0; s < n_seq; s++) {
-            row += lens[s];
-            const float *l = logits + row * V;
-            if (n_seq > 1)
-                printf("sequence %lld:\n", (long long)s);
-            /* Selection of the top k without sorting the whole vocabulary. */
-            int64_t *best = malloc((size_t)top * sizeof *best);
-            for (int k = 0; k < top; k++) {
-                int64_t b = -1;
-                for (int64_t j = 0; j < V; j++) {
-                    int taken = 0;
-                    for (int q = 0; q < k && !taken; q++)
-                        taken = best[q] == j;
-                    if (!taken && (b < 0 || l[j] > l[b]))
-                        b = j;
-                }
-                best[k] = b;
-                printf("%lld %.6f\n", (long long)b, l[b]);
-            }
-            free(best);
-        }
-        if (out) {
-            FILE *f = fopen(out, "wb");
-            if (!f || fwrite(logits, sizeof *logits, (size_t)(n_ids * V), f) != (size_t)(n_ids * V)) {
-                fprintf(stderr, "tpinfer logits: %s: cannot write\n", out);
-                exit_code = 1;
-            }
-            if (f)
-                fclose(f);
-        }
-    }
+    if (code == 0 && !rc)
+        rc = tpi_model_logits(m, a.batch.ids, a.batch.lens, a.batch.n_seq, logits, &err);
+    if (code == 0 && rc)
+        code = cli_fail(comm, "logits", &err);
+    else if (code == 0 && tpi_comm_rank(comm) == 0)
+        code = print_logits(&a, logits, info.vocab_size);
     free(logits);
-    free(ids);
-    free(lens);
+    cli_batch_free(&a.batch);
     tpi_model_free(m);
     tpi_comm_free(comm);
-    return exit_code;
+    return code < 0 ? 0 : code;
 }

@@ -16,36 +16,52 @@ static void usage(FILE *f)
                "weights), tokenizer.json and tokenizer_config.json into DIR.\n");
 }
 
-int cmd_make_model(int argc, char **argv)
+typedef struct make_args {
+    const char *shape, *dtype, *out;
+    unsigned long long seed;
+} make_args;
+
+/* Returns 0, the exit code of a usage error (2), or -1 after --help. */
+static int parse_args(make_args *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"shape", required_argument, 0, 's'}, {"dtype", required_argument, 0, 'd'},
         {"out", required_argument, 0, 'o'},   {"seed", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
     };
-    const char *shape = NULL, *dtype = "f32", *out = NULL;
-    unsigned long long seed = 1234;
-    int c;
+    *a = (make_args){.dtype = "f32", .seed = 1234};
+    int c, bad = 0;
+    char *end;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 's': shape = optarg; break;
-        case 'd': dtype = optarg; break;
-        case 'o': out = optarg; break;
-        case 'r': seed = strtoull(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
+        case 's': a->shape = optarg; break;
+        case 'd': a->dtype = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 'r': a->seed = strtoull(optarg, &end, 10), bad |= end == optarg || *end; break;
+        case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
     }
-    if (!shape || !out || optind != argc) {
-        fprintf(stderr, "tpinfer make-model: --shape and --out are required\n");
+    if (bad || !a->shape || !a->out || optind != argc) {
+        fprintf(stderr, "tpinfer make-model: %s\n",
+                bad ? "--seed: expected a whole number" : "--shape and --out are required");
         usage(stderr);
         return 2;
     }
+    return 0;
+}
+
+int cmd_make_model(int argc, char **argv)
+{
+    make_args a;
+    int code = parse_args(&a, argc, argv);
+    if (code)
+        return code < 0 ? 0 : code;
     tpi_error err = {0};
-    if (tpi_make_model(shape, dtype, out, seed, &err)) {
+    if (tpi_make_model(a.shape, a.dtype, a.out, a.seed, &err)) {
         fprintf(stderr, "tpinfer make-model: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "wrote %s (%s, %s)\n", out, shape, dtype);
+    fprintf(stderr, "wrote %s (%s, %s)\n", a.out, a.shape, a.dtype);
     return 0;
 }

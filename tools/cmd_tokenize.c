@@ -83,7 +83,13 @@ static int decode(const tpi_tokenizer *t, const char *list, int skip_special)
     return 0;
 }
 
-int cmd_tokenize(int argc, char **argv)
+typedef struct tokenize_args {
+    const char *dir, *ids, *text; /* ids: --decode's list; text: the TEXT argument */
+    int add_special, skip_special;
+} tokenize_args;
+
+/* Returns 0, the exit code of a usage error (2), or -1 after --help. */
+static int parse_args(tokenize_args *a, int argc, char **argv)
 {
     enum { OPT_NO_SPECIAL = 256, OPT_DECODE, OPT_SKIP_SPECIAL };
     static const struct option opts[] = {
@@ -91,44 +97,56 @@ int cmd_tokenize(int argc, char **argv)
         {"decode", required_argument, 0, OPT_DECODE},  {"skip-special", no_argument, 0, OPT_SKIP_SPECIAL},
         {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0},
     };
-    const char *dir = NULL, *ids = NULL;
-    int add_special = 1, skip_special = 0, c;
+    a->add_special = 1;
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': dir = optarg; break;
-        case OPT_NO_SPECIAL: add_special = 0; break;
-        case OPT_DECODE: ids = optarg; break;
-        case OPT_SKIP_SPECIAL: skip_special = 1; break;
-        case 'h': usage(stdout); return 0;
+        case 'm': a->dir = optarg; break;
+        case OPT_NO_SPECIAL: a->add_special = 0; break;
+        case OPT_DECODE: a->ids = optarg; break;
+        case OPT_SKIP_SPECIAL: a->skip_special = 1; break;
+        case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
     }
     int n_text = argc - optind;
-    if (!dir || (ids ? n_text != 0 : n_text != 1)) {
+    if (!a->dir || (a->ids ? n_text != 0 : n_text != 1)) {
         fprintf(stderr, "tpinfer tokenize: %s\n",
-                !dir ? "-m DIR is required" : ids ? "--decode takes no TEXT" : "expected one TEXT argument");
+                !a->dir ? "-m DIR is required" : a->ids ? "--decode takes no TEXT" : "expected one TEXT argument");
         usage(stderr);
         return 2;
     }
-    tpi_tokenizer *t;
-    tpi_error err = {0};
-    if (tpi_tokenizer_load(&t, dir, &err)) {
-        fprintf(stderr, "tpinfer tokenize: %s\n", err.msg);
-        return 1;
-    }
-    int rc;
-    if (ids)
-        rc = decode(t, ids, skip_special);
-    else if (!strcmp(argv[optind], "-")) {
-        size_t len;
-        char *text = read_stdin(&len);
-        rc = text ? encode(t, text, len, add_special) : 1;
-        if (!text)
-            fprintf(stderr, "tpinfer tokenize: cannot read standard input\n");
-        free(text);
-    } else
-        rc = encode(t, argv[optind], strlen(argv[optind]), add_special);
-    tpi_tokenizer_free(t);
+    a->text = a->ids ? NULL : argv[optind];
+    return 0;
+}
+
+/* Encodes the TEXT argument, or standard input for "-". */
+static int encode_arg(const tpi_tokenizer *t, const tokenize_args *a)
+{
+    if (strcmp(a->text, "-"))
+        return encode(t, a->text, strlen(a->text), a->add_special);
+    size_t len;
+    char *text = read_stdin(&len);
+    if (!text)
+        fprintf(stderr, "tpinfer tokenize: cannot read standard input\n");
+    int rc = text ? encode(t, text, len, a->add_special) : 1;
+    free(text);
     return rc;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    tokenize_args a = {0};
+    tpi_tokenizer *t = NULL;
+    tpi_error err = {0};
+    int code = parse_args(&a, argc, argv);
+    if (code == 0 && tpi_tokenizer_load(&t, a.dir, &err)) {
+        fprintf(stderr, "tpinfer tokenize: %s\n", err.msg);
+        code = 1;
+    }
+    if (code == 0)
+        code = a.ids ? decode(t, a.ids, a.skip_special) : encode_arg(t, &a);
+    tpi_tokenizer_free(t);
+    return code < 0 ? 0 : code;
 }

@@ -7,52 +7,63 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "options.h"
 
 #ifndef TPI_MPIEXEC
 #define TPI_MPIEXEC "mpirun"
 #endif
 
-int launch_ranks(int n, int argc, char **argv)
+/* mpirun -np N [flags] SELF ARGV...: a NULL-terminated array (malloc'd; its
+ * strings are the arguments') or NULL; notes[cap] says which flags were added. */
+static char **mpirun_argv(int n, char *np, char *self, int argc, char **argv, char *notes, size_t cap)
 {
-    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK")) {
-        fprintf(stderr, "tpinfer: -n given inside an MPI job; drop -n or the outer launcher\n");
-        return 2;
-    }
-    char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0) {
-        fprintf(stderr, "tpinfer: cannot find this program's path to re-execute it\n");
-        return 1;
-    }
-    self[len] = 0;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    char np[32];
-    snprintf(np, sizeof np, "%d", n);
     char **args = calloc((size_t)argc + 16, sizeof *args);
     if (!args)
-        return 1;
-    int k = 0;
-    args[k++] = TPI_MPIEXEC;
-    args[k++] = "-np";
-    args[k++] = np;
-    int openmpi = 1;
+        return NULL;
+    int k = 0, openmpi = 1;
 #ifdef TPI_MPI_IS_MPICH
     openmpi = 0;
 #endif
-    char notes[256] = "";
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    args[k++] = TPI_MPIEXEC;
+    args[k++] = "-np";
+    args[k++] = np;
+    notes[0] = 0;
     if (openmpi && geteuid() == 0) {
         args[k++] = "--allow-run-as-root";
-        strcat(notes, " (running as root: added --allow-run-as-root)");
+        snprintf(notes, cap, " (running as root: added --allow-run-as-root)");
     }
     if (openmpi && n > cores) {
         args[k++] = "--oversubscribe";
-        snprintf(notes + strlen(notes), sizeof notes - strlen(notes),
+        snprintf(notes + strlen(notes), cap - strlen(notes),
                  " (%d ranks > %ld cores: added --oversubscribe, one thread per rank)", n, cores);
     }
     args[k++] = self;
     for (int i = 0; i < argc; i++)
         args[k++] = argv[i];
     args[k] = NULL;
+    return args;
+}
+
+int launch_ranks(int n, int argc, char **argv)
+{
+    if (opts_launched()) {
+        fprintf(stderr, "tpinfer: -n given inside an MPI job; drop -n or the outer launcher\n");
+        return 2;
+    }
+    char self[4096], np[32], notes[256];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) {
+        fprintf(stderr, "tpinfer: cannot find this program's path to re-execute it\n");
+        return 1;
+    }
+    self[len] = 0;
+    snprintf(np, sizeof np, "%d", n);
+    char **args = mpirun_argv(n, np, self, argc, argv, notes, sizeof notes);
+    if (!args) {
+        fprintf(stderr, "tpinfer: out of memory\n");
+        return 1;
+    }
     fprintf(stderr, "tpinfer: starting %d ranks with %s -np %d%s\n", n, TPI_MPIEXEC, n, notes);
     fflush(stderr);
     execvp(args[0], args);

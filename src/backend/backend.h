@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/dtype.h"
+#include "tpinfer.h"
 
 /* A weight matrix [out_features, in_features] (transformers' nn.Linear
  * layout), row-major, in its stored dtype. */
@@ -60,9 +61,13 @@ typedef struct tpi_backend {
 
 /* The plain C reference kernels. */
 const tpi_backend *tpi_backend_cpu_ref(void);
-/* The fastest CPU kernels this processor runs; $TPI_KERNELS=ref, avx2 or
- * avx512 asks for one set (one the processor cannot run is reported on
- * stderr, once, and the fastest is returned). */
+/* The fastest CPU kernels this processor runs. */
 const tpi_backend *tpi_backend_cpu(void);
+/* The CPU kernel set named `set`: NULL, "" or "auto" for the fastest, else
+ * "ref", "avx2" or "avx512"; a set this processor cannot run gives the
+ * fastest it can. An unknown name is TPI_EINVAL (and *out the fastest). */
+int tpi_backend_cpu_select(const char *set, const tpi_backend **out);
+/* The name of the set a CPU backend belongs to: "ref", "avx2" or "avx512". */
+const char *tpi_backend_cpu_set(const tpi_backend *be);
 void tpi_backend_set_threads(int n);
 #endif

@@ -1,6 +1,5 @@
 #include "comm/comm.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,22 +69,28 @@ int tpi_comm_self_create(tpi_comm **out, tpi_error *err)
     c->size = 1;
     c->ops = &self_ops;
     c->kind = "self";
+    c->allreduce = "none";
     *out = c;
     return 0;
 }
 
 /* ---- public entry points ---- */
 
-int tpi_comm_create(tpi_comm **out, const char *kind, int *argc, char ***argv, tpi_error *err)
+int tpi_comm_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err)
 {
     *out = NULL;
-    if (!kind || !strcmp(kind, "auto"))
-        kind = tpi_comm_mpi_launched() ? "mpi" : "self";
-    if (!strcmp(kind, "self"))
+    tpi_comm_opts none = {0};
+    if (!opts)
+        opts = &none;
+    if (opts->allreduce != TPI_ALLREDUCE_AUTO && opts->allreduce != TPI_ALLREDUCE_MPI)
+        return tpi_err(err, TPI_EINVAL,
+                       "tpi_comm_opts.allreduce: expected TPI_ALLREDUCE_AUTO or TPI_ALLREDUCE_MPI, found %d",
+                       opts->allreduce);
+    if (!opts->kind || !strcmp(opts->kind, "self"))
         return tpi_comm_self_create(out, err);
-    if (!strcmp(kind, "mpi"))
-        return tpi_comm_mpi_create(out, argc, argv, err);
-    return tpi_err(err, TPI_EINVAL, "unknown communicator \"%s\" (expected self, mpi or auto)", kind);
+    if (!strcmp(opts->kind, "mpi"))
+        return tpi_comm_mpi_create(out, opts->allreduce, argc, argv, err);
+    return tpi_err(err, TPI_EINVAL, "tpi_comm_opts.kind: expected \"self\" or \"mpi\", found \"%s\"", opts->kind);
 }
 
 int tpi_comm_rank(const tpi_comm *c)
@@ -109,4 +114,88 @@ void tpi_comm_free(tpi_comm *c)
 {
     if (c)
         c->ops->free(c);
+}
+
+static int bad_root(const tpi_comm *c, int root)
+{
+    return root < 0 || root >= tpi_comm_size(c);
+}
+
+int tpi_comm_bcast(tpi_comm *c, void *buf, size_t bytes, int root)
+{
+    if (bad_root(c, root))
+        return TPI_EINVAL;
+    return c && c->size > 1 ? c->ops->bcast(c, buf, bytes, root) : 0;
+}
+
+/* The transports move float32 words (gatherv), so the bytes travel in whole
+ * words, unchanged: MPI converts nothing between ranks of one architecture. */
+int tpi_comm_gather(tpi_comm *c, const void *send, size_t bytes, void *recv, int root)
+{
+    if (bad_root(c, root))
+        return TPI_EINVAL;
+    int size = tpi_comm_size(c), is_root = tpi_comm_rank(c) == root;
+    if (size == 1) {
+        if (bytes && recv != send)
+            memmove(recv, send, bytes);
+        return 0;
+    }
+    size_t words = (bytes + sizeof(float) - 1) / sizeof(float);
+    float *mine = calloc(words + 1, sizeof *mine);
+    float *all = is_root ? malloc(((size_t)size * words + 1) * sizeof *all) : NULL;
+    int64_t *counts = malloc((size_t)size * sizeof *counts);
+    int rc = mine && counts && (all || !is_root) ? 0 : TPI_ENOMEM;
+    if (!rc) {
+        memcpy(mine, send, bytes);
+        for (int r = 0; r < size; r++)
+            counts[r] = (int64_t)words;
+        rc = c->ops->gatherv(c, mine, all, counts, root);
+    }
+    for (int r = 0; !rc && is_root && r < size; r++)
+        memcpy((char *)recv + (size_t)r * bytes, all + (size_t)r * words, bytes);
+    free(mine);
+    free(all);
+    free(counts);
+    return rc;
+}
+
+int tpi_comm_gatherv(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root)
+{
+    if (bad_root(c, root))
+        return TPI_EINVAL;
+    for (int r = 0; r < tpi_comm_size(c); r++)
+        if (counts[r] < 0)
+            return TPI_EINVAL;
+    if (!c) {
+        if (counts[0] && recv != send)
+            memmove(recv, send, (size_t)counts[0] * sizeof *recv);
+        return 0;
+    }
+    return c->ops->gatherv(c, send, recv, counts, root);
+}
+
+int tpi_comm_barrier(tpi_comm *c)
+{
+    return c && c->size > 1 ? c->ops->barrier(c) : 0;
+}
+
+int tpi_comm_allreduce_sum_f32(tpi_comm *c, float *buf, int64_t n)
+{
+    if (n < 0)
+        return TPI_EINVAL;
+    return c && c->size > 1 ? c->ops->allreduce_sum(c, buf, n) : 0;
+}
+
+int tpi_comm_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)
+{
+    if (n < 0)
+        return TPI_EINVAL;
+    return c && c->size > 1 ? c->ops->argmax(c, vals, idx, n) : 0;
+}
+
+int tpi_comm_allreduce_max_i32(tpi_comm *c, int32_t *buf, int64_t n)
+{
+    if (n < 0)
+        return TPI_EINVAL;
+    return c && c->size > 1 ? c->ops->allreduce_max_i32(c, buf, n) : 0;
 }

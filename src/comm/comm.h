@@ -2,7 +2,10 @@
 #define TPI_COMM_COMM_H
 /* The communicator (DESIGN.md "Communicator"): one implementation per
  * transport behind a small table of operations. Every operation is
- * collective over the world; each returns 0 or a negative TPI_E* code. */
+ * collective over the world; each returns 0 or a negative TPI_E* code.
+ * Callers use the tpi_comm_* functions (tpinfer.h and below), which check
+ * their arguments and dispatch through the table; a wrapper (tests counting
+ * collectives, bench timing them) replaces the table. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,11 +31,17 @@ struct tpi_comm {
     const tpi_comm_ops *ops;
     void *impl;
     const char *kind;
+    const char *allreduce; /* the all-reduce in use: "none" (self), "shm" or "mpi"; NULL in wrappers */
 };
 
 int tpi_comm_self_create(tpi_comm **out, tpi_error *err);
-int tpi_comm_mpi_create(tpi_comm **out, int *argc, char ***argv, tpi_error *err);
-/* 1 when this process was started by an MPI launcher (mpirun/mpiexec). */
-int tpi_comm_mpi_launched(void);
+/* allreduce: enum tpi_allreduce_kind. */
+int tpi_comm_mpi_create(tpi_comm **out, int allreduce, int *argc, char ***argv, tpi_error *err);
+
+/* Collectives the engine needs beyond the public ones (same rules). */
+/* Element-wise (value, index) maximum of vals/idx [n], ties to the lowest index. */
+int tpi_comm_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n);
+/* Element-wise maximum of buf [n] on every rank. */
+int tpi_comm_allreduce_max_i32(tpi_comm *c, int32_t *buf, int64_t n);
 
 #endif

@@ -2,7 +2,6 @@
  * build it. MPI is used for set-up and collectives; the model never calls it. */
 #include <mpi.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "comm/comm.h"
 #include "comm/shm_allreduce.h"
@@ -121,17 +120,7 @@ static const tpi_comm_ops mpi_ops = {
     mpi_barrier, mpi_bcast, mpi_allreduce, mpi_gatherv, mpi_argmax, mpi_max_i32, mpi_abort, mpi_free,
 };
 
-int tpi_comm_mpi_launched(void)
-{
-    /* Open MPI, MPICH/Hydra and PMIx launchers all export one of these. */
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        if (getenv(vars[i]))
-            return 1;
-    return 0;
-}
-
-int tpi_comm_mpi_create(tpi_comm **out, int *argc, char ***argv, tpi_error *err)
+int tpi_comm_mpi_create(tpi_comm **out, int allreduce, int *argc, char ***argv, tpi_error *err)
 {
     tpi_comm *c = calloc(1, sizeof *c);
     mpi_impl *m = calloc(1, sizeof *m);
@@ -165,11 +154,10 @@ int tpi_comm_mpi_create(tpi_comm **out, int *argc, char ***argv, tpi_error *err)
         mpi_free(c);
         return tpi_err(err, TPI_ENOMEM, "out of memory");
     }
-    /* TPI_SHM_ALLREDUCE=0 keeps MPI's all-reduce (to compare, or to test a
-     * transport); it must be the same on every rank. */
-    const char *shm = getenv("TPI_SHM_ALLREDUCE");
-    if (c->size > 1 && !(shm && !strcmp(shm, "0")))
+    /* Collective: every rank must ask for the same kind (tpinfer.h). */
+    if (c->size > 1 && allreduce == TPI_ALLREDUCE_AUTO)
         tpi_shm_create(&m->shm, m->comm);
+    c->allreduce = m->shm ? "shm" : "mpi";
     *out = c;
     return 0;
 }

@@ -134,7 +134,7 @@ static int agree_setup(tpi_gen_state *st, int rc, tpi_error *err)
 {
     tpi_comm *comm = st->m->comm;
     int32_t failed = rc != 0;
-    int crc = comm->ops->allreduce_max_i32(comm, &failed, 1);
+    int crc = tpi_comm_allreduce_max_i32(comm, &failed, 1);
     if (!rc && (crc || failed))
         rc = tpi_err(err, crc ? crc : TPI_ECOMM, "generate: %s",
                      crc ? "agreeing on the set-up failed" : "rank 0 failed to set up");
@@ -256,9 +256,9 @@ static int share_tokens(tpi_gen_state *st, int rc, tpi_error *err)
 {
     tpi_comm *comm = st->m->comm;
     int32_t status[1] = {rc};
-    int crc = comm->ops->bcast(comm, status, sizeof status, 0);
+    int crc = tpi_comm_bcast(comm, status, sizeof status, 0);
     if (!crc && !status[0])
-        crc = comm->ops->bcast(comm, st->packet, (size_t)(2 * st->n_seq) * sizeof *st->packet, 0);
+        crc = tpi_comm_bcast(comm, st->packet, (size_t)(2 * st->n_seq) * sizeof *st->packet, 0);
     if (crc)
         return tpi_err(err, crc, "generate: broadcast of the next tokens failed");
     if (status[0] && st->rank != 0)

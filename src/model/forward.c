@@ -120,7 +120,7 @@ static int allreduce(tpi_model *m, float *buf, int64_t n, int split, tpi_error *
 {
     if (!split || m->comm->size == 1)
         return 0;
-    if (m->comm->ops->allreduce_sum(m->comm, buf, n))
+    if (tpi_comm_allreduce_sum_f32(m->comm, buf, n))
         return tpi_err(err, TPI_ECOMM, "all-reduce of %lld floats failed (a rank died?)", (long long)n);
     return 0;
 }
@@ -399,10 +399,10 @@ static int gather_logits(tpi_model *m, const float *part, int64_t rows, float *l
     if (c->rank == 0 && !(all = malloc((size_t)(rows * V) * sizeof(float))))
         rc = tpi_err(err, TPI_ENOMEM, "out of memory gathering logits");
     int32_t flag = rc != 0;
-    if (c->ops->allreduce_max_i32(c, &flag, 1) || flag) {
+    if (tpi_comm_allreduce_max_i32(c, &flag, 1) || flag) {
         if (!rc)
             rc = tpi_err(err, TPI_ECOMM, "logits gather abandoned: another rank failed");
-    } else if (c->ops->gatherv(c, part, all, counts, 0)) {
+    } else if (tpi_comm_gatherv(c, part, all, counts, 0)) {
         rc = tpi_err(err, TPI_ECOMM, "gathering logits failed (a rank died?)");
     } else if (c->rank == 0) {
         const float *p = all;
@@ -467,7 +467,7 @@ int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const
         next_ids[i] = (int32_t)(m->sh.vocab0 + bi);
     }
     /* Only (value, index) pairs cross ranks, never the logits. */
-    if (m->sh.vocab_split && m->comm->ops->argmax(m->comm, best, next_ids, rows))
+    if (m->sh.vocab_split && tpi_comm_argmax(m->comm, best, next_ids, rows))
         rc = tpi_err(err, TPI_ECOMM, "argmax across ranks failed (a rank died?)");
     free(best);
     free(part);

@@ -1,11 +1,11 @@
 /* Model lifetime: config, plan, weights, RoPE frequencies. */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/error.h"
+#include "comm/comm.h"
 #include "model/model.h"
 #include "model/tuning.h"
 
@@ -37,37 +37,54 @@ static void rope_inv_freq(const tpi_config *c, double *f)
     }
 }
 
-static int default_threads(const tpi_comm *comm)
+/* Kernel threads of this rank: the caller's count, else the machine's cores
+ * shared by the ranks on it (DESIGN.md "Process model"). */
+static int thread_count(const tpi_load_opts *o, const tpi_comm *comm)
 {
+    if (o->n_threads > 0)
+        return o->n_threads;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    /* Ranks sharing this machine share its cores (DESIGN.md "Process model"). */
-    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    if (!local)
-        local = getenv("MPI_LOCALNRANKS");
-    long per = local ? atol(local) : comm->size;
-    if (per < 1)
-        per = 1;
-    long t = cores / per;
+    long t = cores / (o->local_ranks > 0 ? o->local_ranks : tpi_comm_size(comm));
     return t < 1 ? 1 : (int)t;
 }
 
-/* Tokens per pass of a forward (forward.c): TPI_PREFILL_CHUNK_DEFAULT, or TPI_PREFILL_CHUNK.
- * Every rank must cut the same chunks (they all-reduce each one), so the
- * ranks agree on the value, and on failing when one of them cannot read it. */
-static int prefill_chunk(tpi_model *m, tpi_error *err)
+/* The options this rank can check alone. */
+static int check_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
 {
-    const char *e = getenv("TPI_PREFILL_CHUNK");
-    char *end = NULL;
-    long long v = e ? strtoll(e, &end, 10) : TPI_PREFILL_CHUNK_DEFAULT;
-    int32_t agree[2] = {e && (end == e || *end || v < 1 || v > INT32_MAX), 0};
-    agree[1] = agree[0] ? 0 : (int32_t)v;
-    if (m->comm->ops->allreduce_max_i32(m->comm, agree, 2))
-        return tpi_err(err, TPI_ECOMM, "agreeing on the prefill chunk failed (a rank died?)");
-    if (agree[0] && e)
-        return tpi_err(err, TPI_EINVAL, "TPI_PREFILL_CHUNK: expected a positive number of tokens, found \"%s\"", e);
+    if (tpi_backend_cpu_select(o->kernels, &m->be))
+        return tpi_err(err, TPI_EINVAL, "kernels: expected auto, ref, avx2 or avx512, found \"%s\"", o->kernels);
+    if (o->n_threads < 0)
+        return tpi_err(err, TPI_EINVAL, "n_threads: expected 0 (the default) or more, found %d", o->n_threads);
+    if (o->local_ranks < 0)
+        return tpi_err(err, TPI_EINVAL, "local_ranks: expected 0 (the default) or more, found %d", o->local_ranks);
+    if (o->prefill_chunk < 0 || o->prefill_chunk > INT32_MAX)
+        return tpi_err(err, TPI_EINVAL,
+                       "prefill_chunk: expected 0 (the default, %d) or a positive number of tokens, found %lld",
+                       TPI_PREFILL_CHUNK_DEFAULT, (long long)o->prefill_chunk);
+    return 0;
+}
+
+/* Every rank must cut the same prefill chunks (they all-reduce each one), so
+ * the ranks check that they were given one value, and fail together when
+ * any of them was given a bad option (no rank waits in a collective for one
+ * that returned). */
+static int agree_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
+{
+    int rc = check_opts(m, o, err);
+    int32_t chunk = rc ? 0 : (int32_t)(o->prefill_chunk ? o->prefill_chunk : TPI_PREFILL_CHUNK_DEFAULT);
+    int32_t agree[3] = {rc != 0, chunk, -chunk}; /* max of (bad, chunk, -chunk) */
+    if (tpi_comm_allreduce_max_i32(m->comm, agree, 3))
+        return tpi_err(err, TPI_ECOMM, "agreeing on the load options failed (a rank died?)");
+    if (rc)
+        return rc;
     if (agree[0])
-        return tpi_err(err, TPI_EINVAL, "TPI_PREFILL_CHUNK: another rank's value is not a positive number of tokens");
-    m->prefill_chunk = agree[1];
+        return tpi_err(err, TPI_EINVAL, "another rank was given a bad load option");
+    if (agree[1] != -agree[2])
+        return tpi_err(err, TPI_EINVAL, "prefill_chunk: the ranks were given different values (%d to %d tokens)",
+                       -agree[2], agree[1]);
+    m->prefill_chunk = chunk;
+    m->n_threads = thread_count(o, m->comm);
+    tpi_backend_set_threads(m->n_threads);
     return 0;
 }
 
@@ -88,18 +105,15 @@ int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, 
         m->own_comm = 1;
     }
     if (!rc)
+        rc = agree_opts(m, opts, err);
+    if (!rc)
         rc = tpi_config_load(&m->cfg, dir, err);
-    if (!rc) {
-        m->be = tpi_backend_cpu();
-        tpi_backend_set_threads(opts->n_threads > 0 ? opts->n_threads : default_threads(m->comm));
+    if (!rc)
         rc = tpi_plan_resolve(&m->plan, dir, opts->tp_plan_file, &m->cfg, err);
-    }
     if (!rc)
         rc = tpi_ckpt_open(&m->ckpt, dir, err);
     if (!rc)
         rc = tpi_model_load_weights(m, err);
-    if (!rc)
-        rc = prefill_chunk(m, err);
     if (!rc) {
         m->inv_freq = malloc((size_t)(m->cfg.head_dim / 2) * sizeof *m->inv_freq);
         if (!m->inv_freq)
@@ -159,5 +173,12 @@ void tpi_model_get_info(const tpi_model *m, tpi_model_info *info)
     info->bos_id = c->bos_id;
     info->n_eos = c->n_eos;
     memcpy(info->eos_ids, c->eos_ids, sizeof info->eos_ids);
+    info->intermediate_size = c->intermediate_size;
     info->weight_bytes = m->weight_bytes;
+    info->streamed_bytes = m->weight_bytes;
+    if (m->embed.data != m->lm_head.data)
+        info->streamed_bytes -= m->embed.rows * m->embed.cols * (int64_t)tpi_dtype_size(m->embed.dtype);
+    info->kernels = tpi_backend_cpu_set(m->be);
+    info->n_threads = m->n_threads;
+    info->prefill_chunk = m->prefill_chunk;
 }

@@ -36,7 +36,8 @@ struct tpi_model {
     double *inv_freq;      /* [head_dim / 2] */
     int64_t weight_bytes;
     struct tpi_run_state *state; /* activations kept between forwards (forward.c) */
-    int64_t prefill_chunk;       /* tokens per pass of a forward (forward.c); TPI_PREFILL_CHUNK sets it */
+    int64_t prefill_chunk;       /* tokens per pass of a forward (forward.c); tpi_load_opts sets it */
+    int n_threads;               /* kernel threads of this rank */
 };
 
 /* Loads this rank's weights per the plan (load.c). */

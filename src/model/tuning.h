@@ -3,7 +3,7 @@
 /* The model's tuning constants, one reason each (the kernels' are in
  * backend/cpu/tuning.h). */
 
-/* Tokens per pass of a forward unless TPI_PREFILL_CHUNK says otherwise: the
+/* Tokens per pass of a forward unless tpi_load_opts.prefill_chunk says otherwise: the
  * matmuls reach the same GFLOP/s at x [512, in] as at [2048, in], and the
  * activations stay bounded (a 32k-token prompt in one pass would need
  * ~1.5 GB for the MLP's g and u alone). */

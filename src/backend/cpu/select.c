@@ -2,11 +2,11 @@
  * with the *_avx2.c files compiled for AVX2/FMA/F16C and used only when the
  * processor (and OS) has all three, and the 512-bit kernels of
  * gemv_avx512.c, gemm_avx512.c and attention_avx512.c added where AVX-512F
- * is there too. TPI_KERNELS=ref|avx2|avx512 asks for one set (to compare
- * them, or to rule one out). */
-#include <stdio.h>
-#include <stdlib.h>
+ * is there too. The caller may ask for one set (to compare them, or to rule
+ * one out); tpi_load_opts carries the request. */
 #include <string.h>
+
+#include "tpinfer.h"
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
@@ -38,21 +38,27 @@ static int has_avx512(void)
 
 const tpi_backend *tpi_backend_cpu(void)
 {
-    const tpi_backend *best = has_avx512() ? &avx512 : has_avx2() ? &avx2 : tpi_backend_cpu_ref();
-    const char *k = getenv("TPI_KERNELS");
-    if (!k || !*k)
-        return best;
-    if (!strcmp(k, "ref"))
-        return tpi_backend_cpu_ref();
-    if (!strcmp(k, "avx2") && has_avx2())
-        return &avx2;
-    if (!strcmp(k, "avx512") && has_avx512())
-        return &avx512;
-    static int warned;
-    if (!warned++)
-        fprintf(stderr, "tpinfer: TPI_KERNELS=%s: %s; using %s\n", k,
-                strcmp(k, "avx2") && strcmp(k, "avx512") ? "expected ref, avx2 or avx512"
-                                                          : "this processor lacks those instructions",
-                best->name);
-    return best;
+    return has_avx512() ? &avx512 : has_avx2() ? &avx2 : tpi_backend_cpu_ref();
+}
+
+int tpi_backend_cpu_select(const char *set, const tpi_backend **out)
+{
+    const tpi_backend *best = tpi_backend_cpu();
+    *out = best;
+    if (!set || !*set || !strcmp(set, "auto"))
+        return 0;
+    if (!strcmp(set, "ref"))
+        *out = tpi_backend_cpu_ref();
+    else if (!strcmp(set, "avx2"))
+        *out = has_avx2() ? &avx2 : best;
+    else if (!strcmp(set, "avx512"))
+        *out = has_avx512() ? &avx512 : best;
+    else
+        return TPI_EINVAL;
+    return 0;
+}
+
+const char *tpi_backend_cpu_set(const tpi_backend *be)
+{
+    return be == &avx512 ? "avx512" : be == &avx2 ? "avx2" : "ref";
 }
