@@ -17,6 +17,14 @@
 extern "C" {
 #endif
 
+/* What libtpinfer.so exports: the functions below and nothing of its
+ * internals (the library is built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define TPI_API __attribute__((visibility("default")))
+#else
+#define TPI_API
+#endif
+
 /* ---- errors ------------------------------------------------------------ */
 
 enum {
@@ -55,13 +63,13 @@ typedef struct tpi_comm_opts {
  * application already did; started without a launcher it is a world of one.
  * Whether a launcher started the process is the caller's to know (the
  * tpinfer CLI reads the launchers' environment variables). Collective. */
-int tpi_comm_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err);
+TPI_API int tpi_comm_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err);
 /* This process's rank and the world size; NULL is a world of one. */
-int tpi_comm_rank(const tpi_comm *c);
-int tpi_comm_size(const tpi_comm *c);
+TPI_API int tpi_comm_rank(const tpi_comm *c);
+TPI_API int tpi_comm_size(const tpi_comm *c);
 /* Ends the whole job (all ranks) with `code`; used when one rank fails. */
-void tpi_comm_abort(tpi_comm *c, int code);
-void tpi_comm_free(tpi_comm *c);
+TPI_API void tpi_comm_abort(tpi_comm *c, int code);
+TPI_API void tpi_comm_free(tpi_comm *c);
 
 /* Collectives: every rank calls each one, in the same order, with the same
  * root and sizes; `c` NULL is a world of one. They return 0, TPI_EINVAL for a
@@ -69,18 +77,18 @@ void tpi_comm_free(tpi_comm *c);
  * the transport fails (a rank died: end the job with tpi_comm_abort). */
 
 /* Copies `bytes` bytes of buf on `root` into buf on every other rank. */
-int tpi_comm_bcast(tpi_comm *c, void *buf, size_t bytes, int root);
+TPI_API int tpi_comm_bcast(tpi_comm *c, void *buf, size_t bytes, int root);
 /* Root receives `bytes` bytes from every rank into recv [size * bytes], in
  * rank order; recv is unused (may be NULL) on the other ranks. */
-int tpi_comm_gather(tpi_comm *c, const void *send, size_t bytes, void *recv, int root);
+TPI_API int tpi_comm_gather(tpi_comm *c, const void *send, size_t bytes, void *recv, int root);
 /* Rank r sends counts[r] floats (counts [size], the same on every rank);
  * root receives them back to back, in rank order, into recv (NULL elsewhere). */
-int tpi_comm_gatherv(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root);
+TPI_API int tpi_comm_gatherv(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root);
 /* Returns once every rank has called it. */
-int tpi_comm_barrier(tpi_comm *c);
+TPI_API int tpi_comm_barrier(tpi_comm *c);
 /* Element-wise sum of buf [n] over the ranks, in place; every rank gets a
  * bit-identical result. */
-int tpi_comm_allreduce_sum_f32(tpi_comm *c, float *buf, int64_t n);
+TPI_API int tpi_comm_allreduce_sum_f32(tpi_comm *c, float *buf, int64_t n);
 
 /* ---- model ------------------------------------------------------------- */
 
@@ -122,18 +130,18 @@ typedef struct tpi_model_info {
  * (opts NULL: all defaults). An option out of range (an unknown kernel set, a
  * negative count, ranks giving different prefill_chunk) is TPI_EINVAL naming
  * the field. */
-int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err);
-void tpi_model_free(tpi_model *m);
-void tpi_model_get_info(const tpi_model *m, tpi_model_info *info);
+TPI_API int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err);
+TPI_API void tpi_model_free(tpi_model *m);
+TPI_API void tpi_model_get_info(const tpi_model *m, tpi_model_info *info);
 
 /* KV cache of one rank: n_seq sequences of up to max_ctx positions each. */
 typedef struct tpi_kv tpi_kv;
-int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err);
-void tpi_kv_free(tpi_kv *kv);
+TPI_API int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err);
+TPI_API void tpi_kv_free(tpi_kv *kv);
 /* Forgets sequence `seq` (or all with seq = -1). */
-void tpi_kv_clear(tpi_kv *kv, int64_t seq);
+TPI_API void tpi_kv_clear(tpi_kv *kv, int64_t seq);
 /* Number of positions cached for sequence `seq`. */
-int64_t tpi_kv_len(const tpi_kv *kv, int64_t seq);
+TPI_API int64_t tpi_kv_len(const tpi_kv *kv, int64_t seq);
 
 enum tpi_logits_which {
     TPI_LOGITS_ALL = 0,  /* one row per new token */
@@ -144,29 +152,29 @@ enum tpi_logits_which {
  * sequence order, sum(n_new) in all) and runs them through the model in one
  * pass. Collective. On rank 0 `logits` (may be NULL elsewhere) receives float32
  * rows [rows, vocab_size] as chosen by `which`. */
-int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+TPI_API int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
                       enum tpi_logits_which which, float *logits, tpi_error *err);
 
 /* Like tpi_model_forward with TPI_LOGITS_LAST, but returns on every rank only
  * the argmax token of each sequence with new tokens (ties: lowest id), without
  * gathering the logits. */
-int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+TPI_API int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
                              int32_t *next_ids, tpi_error *err);
 
 /* Convenience: logits of every position of n_seq independent sequences
  * (lengths seq_lens, ids concatenated) into logits [sum(seq_lens), vocab] on
  * rank 0. Collective. */
-int tpi_model_logits(tpi_model *m, const int32_t *ids, const int64_t *seq_lens, int64_t n_seq,
+TPI_API int tpi_model_logits(tpi_model *m, const int32_t *ids, const int64_t *seq_lens, int64_t n_seq,
                      float *logits, tpi_error *err);
 
 /* ---- checkpoint writing (make-model) ----------------------------------- */
 
 /* Writes a checkpoint directory with random weights for a named shape ("tiny",
  * "llama-1b", ...) in dtype "f32", "bf16" or "f16". */
-int tpi_make_model(const char *shape, const char *dtype, const char *out_dir, uint64_t seed,
+TPI_API int tpi_make_model(const char *shape, const char *dtype, const char *out_dir, uint64_t seed,
                    tpi_error *err);
 /* NULL-terminated list of shape names for make-model. */
-const char *const *tpi_make_model_shapes(void);
+TPI_API const char *const *tpi_make_model_shapes(void);
 
 /* ---- tokenizer --------------------------------------------------------- */
 /* TOKENIZER-API: declarations owned by the tokenizer work (src/tokenizer). */
@@ -180,50 +188,50 @@ typedef struct tpi_tokenizer tpi_tokenizer;
  * add_bos_token/add_eos_token for the Llama family) and
  * dir/generation_config.json (more eos ids) when present. `dir` is a model
  * directory or one holding only the tokenizer files. */
-int tpi_tokenizer_load(tpi_tokenizer **out, const char *dir, tpi_error *err);
-void tpi_tokenizer_free(tpi_tokenizer *t);
+TPI_API int tpi_tokenizer_load(tpi_tokenizer **out, const char *dir, tpi_error *err);
+TPI_API void tpi_tokenizer_free(tpi_tokenizer *t);
 
 /* Encodes `len` bytes of UTF-8 text. add_special: add the post-processor's
  * tokens (BOS, ...) as transformers' add_special_tokens=True; special tokens
  * written in the text are recognised either way. Ill-formed UTF-8 is not an
  * error: each maximal ill-formed subpart is read as U+FFFD (as Python's
  * bytes.decode(errors="replace")). *ids is malloc'd (caller frees). */
-int tpi_tokenizer_encode(const tpi_tokenizer *t, const char *text, size_t len, int add_special,
+TPI_API int tpi_tokenizer_encode(const tpi_tokenizer *t, const char *text, size_t len, int add_special,
                          int32_t **ids, size_t *n_ids, tpi_error *err);
 /* Decodes ids into a malloc'd, NUL-terminated *text (caller frees) of *len
  * bytes (len may be NULL). skip_special drops special tokens. An id outside
  * the vocabulary is TPI_EINVAL. */
-int tpi_tokenizer_decode(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+TPI_API int tpi_tokenizer_decode(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
                          char **text, size_t *len, tpi_error *err);
 /* The token string of id as stored in tokenizer.json ("Ġthe", "▁the",
  * "<0x0A>"), owned by t; NULL when id is not a token. */
-const char *tpi_tokenizer_piece(const tpi_tokenizer *t, int32_t id);
+TPI_API const char *tpi_tokenizer_piece(const tpi_tokenizer *t, int32_t id);
 /* The id of a token string (added tokens first), -1 when none. */
-int32_t tpi_tokenizer_token_id(const tpi_tokenizer *t, const char *piece);
+TPI_API int32_t tpi_tokenizer_token_id(const tpi_tokenizer *t, const char *piece);
 /* Number of ids: the highest id of the vocabulary or added tokens, plus one. */
-int64_t tpi_tokenizer_vocab_size(const tpi_tokenizer *t);
+TPI_API int64_t tpi_tokenizer_vocab_size(const tpi_tokenizer *t);
 /* The bos_token of tokenizer_config.json, -1 when none. */
-int32_t tpi_tokenizer_bos(const tpi_tokenizer *t);
+TPI_API int32_t tpi_tokenizer_bos(const tpi_tokenizer *t);
 /* End-of-sequence ids: tokenizer_config.json's eos_token, then
  * generation_config.json's eos_token_id; *ids owned by t. Returns the count. */
-int tpi_tokenizer_eos(const tpi_tokenizer *t, const int32_t **ids);
+TPI_API int tpi_tokenizer_eos(const tpi_tokenizer *t, const int32_t **ids);
 /* 1 when id is an added token marked special. */
-int tpi_tokenizer_is_special(const tpi_tokenizer *t, int32_t id);
+TPI_API int tpi_tokenizer_is_special(const tpi_tokenizer *t, int32_t id);
 
 /* Streaming decode for generation: push ids one at a time and get back only
  * text that ends in whole UTF-8 characters; the concatenation of all pushes
  * and the final flush equals tpi_tokenizer_decode of all the ids. */
 typedef struct tpi_detok_stream tpi_detok_stream;
-int tpi_detok_stream_create(tpi_detok_stream **out, const tpi_tokenizer *t, int skip_special,
+TPI_API int tpi_detok_stream_create(tpi_detok_stream **out, const tpi_tokenizer *t, int skip_special,
                             tpi_error *err);
 /* *text (owned by the stream, valid until its next call) receives the newly
  * completed text, "" (len 0) while a character is still incomplete. */
-int tpi_detok_stream_push(tpi_detok_stream *s, int32_t id, const char **text, size_t *len,
+TPI_API int tpi_detok_stream_push(tpi_detok_stream *s, int32_t id, const char **text, size_t *len,
                           tpi_error *err);
 /* Whatever is still held back (an incomplete character decodes as U+FFFD);
  * the stream then starts afresh. */
-int tpi_detok_stream_flush(tpi_detok_stream *s, const char **text, size_t *len, tpi_error *err);
-void tpi_detok_stream_free(tpi_detok_stream *s);
+TPI_API int tpi_detok_stream_flush(tpi_detok_stream *s, const char **text, size_t *len, tpi_error *err);
+TPI_API void tpi_detok_stream_free(tpi_detok_stream *s);
 
 /* ---- generation ---- */
 /* Sampling as transformers' generate applies it: repetition penalty, then
@@ -269,7 +277,7 @@ typedef struct tpi_gen_opts {
  * tokens rather than max_length 20), overridden by dir/generation_config.json
  * when present (do_sample, temperature, top_k, top_p, min_p,
  * repetition_penalty, max_new_tokens). do_sample false means greedy. */
-int tpi_gen_opts_default(tpi_gen_opts *o, const char *dir, tpi_error *err);
+TPI_API int tpi_gen_opts_default(tpi_gen_opts *o, const char *dir, tpi_error *err);
 
 typedef struct tpi_gen_result {
     int32_t *ids;     /* new ids (malloc'd), the same on every rank */
@@ -287,9 +295,9 @@ typedef struct tpi_gen_result {
  * calls it with the same prompts and options; the tokens are decided on rank 0
  * and broadcast. A prompt longer than the context is TPI_ELIMIT. results
  * [n_seq] receive what each sequence produced; free with tpi_gen_result_free. */
-int tpi_generate(tpi_model *m, const int32_t *prompts, const int64_t *prompt_lens, int64_t n_seq,
+TPI_API int tpi_generate(tpi_model *m, const int32_t *prompts, const int64_t *prompt_lens, int64_t n_seq,
                  const tpi_gen_opts *o, tpi_gen_result *results, tpi_error *err);
-void tpi_gen_result_free(tpi_gen_result *r);
+TPI_API void tpi_gen_result_free(tpi_gen_result *r);
 
 /* Generation one step at a time, for a caller (a server) that does work
  * between steps; tpi_generate is create, step until done, result, free.
@@ -307,7 +315,7 @@ typedef struct tpi_gen_state tpi_gen_state;
  * text goes to on_text here, and a sequence that can produce nothing
  * (max_new_tokens 0, a prompt filling the context) ends here, with on_done.
  * Collective. On failure *out is NULL. Free with tpi_gen_state_free. */
-int tpi_gen_state_create(tpi_gen_state **out, tpi_model *m, const int32_t *prompts, const int64_t *prompt_lens,
+TPI_API int tpi_gen_state_create(tpi_gen_state **out, tpi_model *m, const int32_t *prompts, const int64_t *prompt_lens,
                          int64_t n_seq, const tpi_gen_opts *o, tpi_error *err);
 /* Runs one forward: the first step prefills every prompt and picks each
  * sequence's first token, each later one decodes one token per sequence
@@ -316,22 +324,22 @@ int tpi_gen_state_create(tpi_gen_state **out, tpi_model *m, const int32_t *promp
  * Returns 1 while a sequence is still running, 0 once none is (a step then
  * runs nothing and returns 0 again), or a negative TPI_E* code, after which
  * the state can only be freed. */
-int tpi_gen_state_step(tpi_gen_state *st, tpi_error *err);
+TPI_API int tpi_gen_state_step(tpi_gen_state *st, tpi_error *err);
 /* The new ids of sequence seq so far, the same on every rank: *ids (owned by
  * st, valid until tpi_gen_state_free) and the count as the return value.
  * For seq outside [0, n_seq) 0 and *ids = NULL. */
-int64_t tpi_gen_state_ids(const tpi_gen_state *st, int64_t seq, const int32_t **ids);
+TPI_API int64_t tpi_gen_state_ids(const tpi_gen_state *st, int64_t seq, const int32_t **ids);
 /* The enum tpi_stop_reason of sequence seq: TPI_STOP_NONE while it runs;
  * TPI_EINVAL for seq outside [0, n_seq). */
-int tpi_gen_state_stop_reason(const tpi_gen_state *st, int64_t seq);
+TPI_API int tpi_gen_state_stop_reason(const tpi_gen_state *st, int64_t seq);
 /* Copies what sequence seq has produced so far into *r, as tpi_generate's
  * results (text on rank 0 with a tokenizer; while the sequence runs it may
  * end in the start of a stop string); the times are the batch's. Free *r
  * with tpi_gen_result_free; on failure *r holds nothing. Local: no
  * communication. */
-int tpi_gen_state_result(const tpi_gen_state *st, int64_t seq, tpi_gen_result *r, tpi_error *err);
+TPI_API int tpi_gen_state_result(const tpi_gen_state *st, int64_t seq, tpi_gen_result *r, tpi_error *err);
 /* Frees the state and its KV cache (not m). Local; accepts NULL. */
-void tpi_gen_state_free(tpi_gen_state *st);
+TPI_API void tpi_gen_state_free(tpi_gen_state *st);
 
 /* The chat formats tpinfer can write, recognised from a chat_template. */
 typedef enum tpi_chat_format {
@@ -344,11 +352,11 @@ typedef enum tpi_chat_format {
 
 /* Reads dir/tokenizer_config.json's chat_template and recognises its family;
  * any other is TPI_EUNSUPPORTED with a message listing the supported ones. */
-int tpi_chat_format_detect(const char *dir, tpi_chat_format *fmt, tpi_error *err);
+TPI_API int tpi_chat_format_detect(const char *dir, tpi_chat_format *fmt, tpi_error *err);
 /* Formats a conversation (roles "system", "user", "assistant"; n_msgs
  * messages) ready for the assistant's reply, into malloc'd *text. The BOS
  * token is not written (the tokenizer adds it). */
-int tpi_chat_format_apply(tpi_chat_format fmt, const char *const *roles, const char *const *contents,
+TPI_API int tpi_chat_format_apply(tpi_chat_format fmt, const char *const *roles, const char *const *contents,
                           int64_t n_msgs, char **text, tpi_error *err);
 
 #ifdef __cplusplus

@@ -34,6 +34,12 @@ case $soname in
     libtpinfer.so.[0-9]*) [ -f "$p/$libdir/$soname" ] || fail "soname $soname is not installed" ;;
     *) fail "$libdir/libtpinfer.so has soname [$soname], expected libtpinfer.so.<version>" ;;
 esac
+# The shared library exports the public API and none of the internals.
+exports=$(nm -D --defined-only "$p/$libdir/libtpinfer.so" | awk '$2 == "T" { print $3 }')
+echo "$exports" | grep -qx tpi_model_load || fail "libtpinfer.so does not export tpi_model_load"
+echo "$exports" | grep -qx tpi_gen_state_step || fail "libtpinfer.so does not export tpi_gen_state_step"
+internal=$(echo "$exports" | grep -vx -f <(sed -n 's/^TPI_API .*\b\(tpi_[a-z0-9_]*\)(.*/\1/p' "$p/include/tpinfer.h"))
+[ -z "$internal" ] || fail "libtpinfer.so exports what tpinfer.h does not declare: $(echo $internal | head -c 300)"
 echo "installed: $(cd "$p" && find . -type f -o -type l | sort | tr '\n' ' ')(soname $soname)"
 
 run "installed tpinfer --help" "$p/bin/tpinfer" --help && grep -q "^usage: tpinfer" "$tmp/out" ||
