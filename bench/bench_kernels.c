@@ -170,6 +170,318 @@ static void decode_layers(const tpi_backend *be, tpi_weight (*dw)[N_SHAPES], int
     }
 }
 
+/* ---- the parts: the ceilings always, then one per letter of `parts` ---- */
+
+/* Prints the read bandwidth over bw, the FMA peaks on registers and the
+ * dot-product peaks. peak[t] gets the widest FMA peak on t threads: the
+ * prefill matmul's % of the FMA peak is taken against it. */
+static void bench_ceilings(const float *bw, size_t bw_bytes, double peak[3])
+{
+    double bw1 = read_bandwidth(1, bw, bw_bytes), bw2 = read_bandwidth(2, bw, bw_bytes);
+    printf("\nread bandwidth (sum over 1 GB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw1, bw2);
+    double f1 = 0, f2 = 0, g1 = 0, g2 = 0;
+    for (int r = 0; r < reps; r++) {
+        double v;
+        if ((v = peak_fma_gflops(1, 256)) > f1)
+            f1 = v;
+        if ((v = peak_fma_gflops(2, 256)) > f2)
+            f2 = v;
+        if (__builtin_cpu_supports("avx512f")) {
+            if ((v = peak_fma_gflops(1, 512)) > g1)
+                g1 = v;
+            if ((v = peak_fma_gflops(2, 512)) > g2)
+                g2 = v;
+        }
+    }
+    printf("FMA peak (registers only), 256-bit: 1 thread %.1f GFLOP/s, 2 threads %.1f (%.2fx)", f1, f2, f2 / f1);
+    if (g1 > 0)
+        printf("; 512-bit: %.1f, %.1f (%.2fx)", g1, g2, g2 / g1);
+    printf("\n");
+    peak[0] = 0;
+    peak[1] = g1 > 0 ? g1 : f1;
+    peak[2] = g2 > 0 ? g2 : f2;
+    for (int k = 0; k < 2; k++) {
+        peak_kind kind = k ? PEAK_INT8_DOT : PEAK_BF16_DOT;
+        if (peak_name(kind))
+            printf("%s dot-product peak (%s): 1 thread %.1f %s, 2 threads %.1f\n", k ? "int8" : "bf16",
+                   peak_name(kind), peak_best(kind, 1, reps), k ? "GOP/s" : "GFLOP/s", peak_best(kind, 2, reps));
+    }
+}
+
+/* OpenBLAS sgemm on the layer at 1 and 2 threads into sg[1] and sg[2]: the
+ * ceiling our prefill matmul is judged against at the same thread count. */
+static void sgemm_ceiling(int64_t m, const float *x, float *const *wf, float *y, double sg[3])
+{
+    for (int t = 1; t <= 2; t++) {
+        sgemm_layer(t, m, x, wf, y); /* warm-up: thread start, page faults */
+        sg[t] = sgemm_layer(t, m, x, wf, y);
+    }
+    printf("OpenBLAS sgemm (%s) on the layer: 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", openblas_get_corename(),
+           sg[1], sg[2]);
+}
+
+/* One weight dtype's rows of the prefill table, at 1 and 2 threads.
+ * Returns nonzero when packing the weights runs out of memory. */
+static int prefill_rows(const tpi_backend *be, tpi_dtype dt, int64_t m, const float *x, float *const *wf, float *y,
+                        const double *peak, const double *sg)
+{
+    tpi_weight w[N_SHAPES];
+    for (int s = 0; s < N_SHAPES; s++) {
+        w[s] = make_weight(dt, wf[s], shapes[s].rows, shapes[s].cols);
+        if (be->prepare_weight && be->prepare_weight(&w[s])) {
+            fprintf(stderr, "out of memory packing\n");
+            return 1;
+        }
+    }
+    for (int t = 1; t <= 2; t++) {
+        double per[N_SHAPES];
+        our_layer(be, t, m, x, w, y, per); /* warm-up */
+        double g = our_layer(be, t, m, x, w, y, per);
+        printf("%-5s %3d", tpi_dtype_name(dt), t);
+        for (int s = 0; s < N_SHAPES; s++)
+            printf(" %7.1f", per[s]);
+        printf(" %8.1f %6.1f%% %6.1f%%\n", g, 100.0 * g / peak[t], 100.0 * g / sg[t]);
+    }
+    for (int s = 0; s < N_SHAPES; s++)
+        release(&w[s]);
+    return 0;
+}
+
+/* p: our prefill matmul on the layer at seq m, per weight dtype, beside
+ * OpenBLAS sgemm on the same weights in f32. Returns nonzero on failure. */
+static int bench_prefill(const tpi_backend *be, int64_t m, const float *x, float *y, const double *peak)
+{
+    float *wf[N_SHAPES];
+    for (int s = 0; s < N_SHAPES; s++) {
+        wf[s] = xmalloc((size_t)shapes[s].rows * (size_t)shapes[s].cols * sizeof(float));
+        fill(wf[s], (size_t)shapes[s].rows * (size_t)shapes[s].cols, 0.05f);
+    }
+    double sg[3];
+    sgemm_ceiling(m, x, wf, y, sg);
+    settle();
+    printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of the FMA peak and of sgemm at the same threads)\n",
+           (long long)m);
+    printf("%-5s %3s", "dtype", "thr");
+    for (int s = 0; s < N_SHAPES; s++)
+        printf(" %7s", shapes[s].name);
+    printf(" %8s %7s %7s\n", "layer", "%FMA", "%sgemm");
+    static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
+    int rc = 0;
+    for (int d = 0; d < 3 && !rc; d++)
+        rc = prefill_rows(be, dts[d], m, x, wf, y, peak, sg);
+    for (int s = 0; s < N_SHAPES; s++)
+        free(wf[s]);
+    return rc;
+}
+
+/* The decode part reads 4 layers of distinct weights (352 MB in bf16), far
+ * beyond the caches, so every byte comes from memory once per token. */
+enum { DECODE_LAYERS = 4 };
+
+typedef struct {
+    tpi_weight w[2][DECODE_LAYERS][N_SHAPES]; /* bf16, f32 */
+    double bytes[2];                          /* what one token reads of w[0], w[1] */
+} decode_weights;
+
+/* Fills dw with random weights packed for be. Returns nonzero when packing
+ * fails. */
+static int make_decode_weights(const tpi_backend *be, decode_weights *dw)
+{
+    for (int d = 0; d < 2; d++) {
+        dw->bytes[d] = 0;
+        for (int l = 0; l < DECODE_LAYERS; l++)
+            for (int s = 0; s < N_SHAPES; s++) {
+                size_t n = (size_t)shapes[s].rows * (size_t)shapes[s].cols;
+                float *tmp = xmalloc(n * sizeof(float));
+                fill(tmp, n, 0.05f);
+                tpi_dtype dt = d == 0 ? TPI_BF16 : TPI_F32;
+                tpi_weight *w = &dw->w[d][l][s];
+                *w = make_weight(dt, tmp, shapes[s].rows, shapes[s].cols);
+                free(tmp);
+                if (be->prepare_weight && be->prepare_weight(w))
+                    return 1;
+                free(w->owned); /* only the packed copy is read */
+                w->owned = NULL;
+                w->data = NULL;
+                dw->bytes[d] += (double)n * (double)tpi_dtype_size(dt);
+            }
+    }
+    return 0;
+}
+
+/* One row of the decode table at t threads. Rounds take each of read / bf16
+ * on each GEMV set / f32 in turn, each keeping its best, so that the
+ * memory's drift on a shared machine hits them all alike. */
+static void decode_row(int t, const tpi_backend *const *sets, decode_weights *dw, const float *bw, size_t bw_bytes,
+                       const float *x, float *y)
+{
+    omp_set_num_threads(t);
+    double best[4] = {0, 0, 0, 0}; /* read, bf16 avx2, bf16 best, f32 */
+    for (int r = 0; r < reps + 1; r++)
+        for (int c = 0; c < 4; c++) {
+            const tpi_backend *b = c == 2 ? sets[1] : sets[0];
+            if (c == 2 && !b)
+                continue;
+            double t0 = tpi_seconds(), moved = c == 0 ? (double)bw_bytes : dw->bytes[c == 3];
+            if (c == 0)
+                membw_read_seconds(bw, bw_bytes, t);
+            else
+                decode_layers(b, dw->w[c == 3], DECODE_LAYERS, x, y);
+            double g = moved / (tpi_seconds() - t0) / 1e9;
+            if (r && g > best[c]) /* the first round faults the pages in */
+                best[c] = g;
+        }
+    printf("%d thread%s: read %.1f GB/s; bf16 %s %.1f (%.1f%%)", t, t > 1 ? "s" : " ", best[0], sets[0]->name, best[1],
+           100.0 * best[1] / best[0]);
+    if (sets[1])
+        printf("; bf16 %s %.1f (%.1f%%)", sets[1]->name, best[2], 100.0 * best[2] / best[0]);
+    printf("; f32 %.1f (%.1f%%)\n", best[3], 100.0 * best[3] / best[0]);
+}
+
+/* d: the decode GEMV (n = 1) of each set in sets, in bf16 and f32, against
+ * the read bandwidth over bw. Returns nonzero on failure. */
+static int bench_decode(const tpi_backend *be, const tpi_backend *const *sets, const float *bw, size_t bw_bytes,
+                        const float *x, float *y)
+{
+    decode_weights dw;
+    if (make_decode_weights(be, &dw))
+        return 1;
+    printf("\ndecode GEMV, n = 1, %d layers of distinct weights, GB/s and %% of the read bandwidth of the same "
+           "rounds (best of %d interleaved rounds)\n", DECODE_LAYERS, reps + 1);
+    for (int t = 1; t <= 2; t++)
+        decode_row(t, sets, &dw, bw, bw_bytes, x, y);
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < DECODE_LAYERS; l++)
+            for (int s = 0; s < N_SHAPES; s++)
+                release(&dw.w[d][l][s]);
+    return 0;
+}
+
+/* The model's cache layout at seq SEQ: each KV head's positions together. */
+static const tpi_attn_shape seq_shape = {.n_heads = HEADS, .head_dim = HEAD_DIM, .group = HEADS / KV_HEADS,
+                                         .kv_pos_stride = HEAD_DIM, .kv_head_stride = SEQ * HEAD_DIM, .scale = 0.125f};
+
+/* What the attention and elementwise ops read and write at seq SEQ. */
+typedef struct {
+    float *q, *att, *y, *kc, *vc, *cs, *sn, *g;
+    const float *x;
+    int64_t *pos;
+} seq_bufs;
+
+/* Best ms of r_n runs of op on backend b: 0 attention prefill, 1 attention
+ * decode at ctx SEQ, 2 rmsnorm, 3 rope on q, 4 silu_mul. */
+static double op_ms(const tpi_backend *b, int op, int r_n, const seq_bufs *s)
+{
+    const int64_t qd = HEADS * HEAD_DIM;
+    double best = 1e30;
+    for (int r = 0; r < r_n; r++) {
+        double t0 = tpi_seconds();
+        switch (op) {
+        case 0: b->attention(s->att, s->q, SEQ, s->pos, s->kc, s->vc, &seq_shape); break;
+        case 1: b->attention(s->att, s->q + (SEQ - 1) * qd, 1, s->pos + SEQ - 1, s->kc, s->vc, &seq_shape); break;
+        case 2: b->rmsnorm(s->y, s->x, s->g, SEQ, HIDDEN, 1e-5f); break;
+        case 3: b->rope(s->q, SEQ, qd, HEADS, HEAD_DIM, s->cs, s->sn); break;
+        default: b->silu_mul(s->y, s->x, (int64_t)SEQ * FF); break;
+        }
+        t0 = tpi_seconds() - t0;
+        if (t0 < best)
+            best = t0;
+    }
+    return best * 1e3;
+}
+
+/* a: attention and the elementwise ops at seq SEQ (one sequence, the cache
+ * in the caches), ours beside the reference kernels. */
+static void bench_attention(const tpi_backend *be, float *q, float *att, const float *x, float *y)
+{
+    printf("\nattention and elementwise ops, seq %d, one layer, ms (ref ms)\n", SEQ);
+    const int64_t kd = KV_HEADS * HEAD_DIM;
+    seq_bufs s = {.q = q, .att = att, .x = x, .y = y, .kc = xmalloc((size_t)SEQ * kd * 4),
+                  .vc = xmalloc((size_t)SEQ * kd * 4), .cs = xmalloc((size_t)SEQ * HEAD_DIM / 2 * 4),
+                  .sn = xmalloc((size_t)SEQ * HEAD_DIM / 2 * 4), .g = xmalloc(HIDDEN * 4),
+                  .pos = xmalloc(SEQ * sizeof *s.pos)};
+    fill(s.kc, (size_t)SEQ * kd, 1.0f);
+    fill(s.vc, (size_t)SEQ * kd, 1.0f);
+    fill(s.cs, (size_t)SEQ * HEAD_DIM / 2, 1.0f);
+    fill(s.sn, (size_t)SEQ * HEAD_DIM / 2, 1.0f);
+    fill(s.g, HIDDEN, 1.0f);
+    for (int64_t i = 0; i < SEQ; i++)
+        s.pos[i] = i;
+    double att_flops = 4.0 * HEAD_DIM * HEADS * (double)SEQ * (SEQ + 1) / 2;
+    const tpi_backend *bes[2] = {be, tpi_backend_cpu_ref()};
+    for (int t = 1; t <= 2; t++) {
+        omp_set_num_threads(t);
+        double ms[2][5];
+        for (int b = 0; b < 2; b++)
+            for (int op = 0; op < 5; op++) /* the reference attention is slow: one run */
+                ms[b][op] = op_ms(bes[b], op, b == 1 && op == 0 ? 1 : reps, &s);
+        printf("%d thread%s: attention prefill %.2f (%.1f) = %.1f GFLOP/s; decode at ctx %d %.3f (%.3f); "
+               "rmsnorm %.3f (%.3f); rope q %.3f (%.3f); silu_mul %.3f (%.3f)\n",
+               t, t > 1 ? "s" : " ", ms[0][0], ms[1][0], att_flops / ms[0][0] / 1e6, SEQ, ms[0][1], ms[1][1],
+               ms[0][2], ms[1][2], ms[0][3], ms[1][3], ms[0][4], ms[1][4]);
+    }
+    free(s.kc);
+    free(s.vc);
+    free(s.cs);
+    free(s.sn);
+    free(s.g);
+    free(s.pos);
+}
+
+/* Decode attention with the cache in memory, as a decode at ctx 1024 meets
+ * it: one query against KV_LAYERS layers' caches in turn (96 MB, past the
+ * L3), each layer's K and V read once. The cache-resident decode of part a
+ * hides the cost of fetching them. */
+enum { KV_LAYERS = 48, KV_CTX = 1024 };
+
+/* One row of the k table at t threads: reading kv, then each set's
+ * attention over it, in interleaved rounds; per layer, best of reps. */
+static void kv_row(int t, const tpi_backend *const *sets, const float *kv, size_t per, const float *q, float *att)
+{
+    int64_t p1 = KV_CTX - 1;
+    tpi_attn_shape s1 = seq_shape;
+    s1.kv_head_stride = KV_CTX * HEAD_DIM;
+    omp_set_num_threads(t);
+    double best[3] = {1e30, 1e30, 1e30};
+    for (int r = 0; r < reps; r++)
+        for (int c = 0; c < 3; c++) {
+            if (c == 2 && !sets[1])
+                continue;
+            double t0 = tpi_seconds();
+            if (c == 0)
+                membw_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
+            else
+                for (int l = 0; l < KV_LAYERS; l++)
+                    sets[c - 1]->attention(att, q, 1, &p1, kv + 2 * l * per, kv + (2 * l + 1) * per, &s1);
+            t0 = (tpi_seconds() - t0) / KV_LAYERS;
+            best[c] = t0 < best[c] ? t0 : best[c];
+        }
+    double gb = 2.0 * (double)per * 4 / 1e9;
+    printf("%d thread%s: read %.1f us (%.1f GB/s); %s %.1f us (%.1f GB/s)", t, t > 1 ? "s" : " ", best[0] * 1e6,
+           gb / best[0], sets[0]->name, best[1] * 1e6, gb / best[1]);
+    if (sets[1])
+        printf("; %s %.1f us (%.1f GB/s)", sets[1]->name, best[2] * 1e6, gb / best[2]);
+    printf("\n");
+}
+
+/* k: decode attention of each set in sets with the caches in memory, query
+ * q. Returns nonzero on failure. */
+static int bench_decode_attention(const tpi_backend *const *sets, const float *q, float *att)
+{
+    size_t per = (size_t)KV_CTX * (size_t)(KV_HEADS * HEAD_DIM); /* floats of K (or V) per layer */
+    float *kv = tpi_alloc_stream(2 * KV_LAYERS * per * sizeof(float));
+    if (!kv)
+        return 1;
+    fill(kv, 2 * KV_LAYERS * per, 1.0f);
+    printf("\ndecode attention at ctx %d, caches of %d layers (%.0f MB) from memory: us per layer, GB/s of K "
+           "and V (best of %d interleaved rounds)\n",
+           KV_CTX, KV_LAYERS, 2.0 * KV_LAYERS * (double)per * 4 / 1e6, reps);
+    for (int t = 1; t <= 2; t++)
+        kv_row(t, sets, kv, per, q, att);
+    free(kv);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int64_t batch = argc > 1 ? atoi(argv[1]) : 1;
@@ -192,250 +504,34 @@ int main(int argc, char **argv)
     printf("per-layer work at seq %lld: %.2f GFLOP matmul; bf16 weights %.1f MB\n", (long long)m,
            layer_flops(m) / 1e9, layer_flops(1) / 2 * 2 / 1e6);
 
-    /* ceilings */
     size_t bw_bytes = (size_t)1 << 30;
     /* on the packed weights' 2 MB pages, so the ceiling is comparable */
     float *bw = tpi_alloc_stream(bw_bytes);
     if (!bw)
         return 1;
     fill(bw, bw_bytes / 4, 1.0f);
-    double bw1 = read_bandwidth(1, bw, bw_bytes), bw2 = read_bandwidth(2, bw, bw_bytes);
-    printf("\nread bandwidth (sum over 1 GB): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw1, bw2);
-    double f1 = 0, f2 = 0, g1 = 0, g2 = 0;
-    for (int r = 0; r < reps; r++) {
-        double v;
-        if ((v = peak_fma_gflops(1, 256)) > f1)
-            f1 = v;
-        if ((v = peak_fma_gflops(2, 256)) > f2)
-            f2 = v;
-        if (__builtin_cpu_supports("avx512f")) {
-            if ((v = peak_fma_gflops(1, 512)) > g1)
-                g1 = v;
-            if ((v = peak_fma_gflops(2, 512)) > g2)
-                g2 = v;
-        }
-    }
-    printf("FMA peak (registers only), 256-bit: 1 thread %.1f GFLOP/s, 2 threads %.1f (%.2fx)", f1, f2, f2 / f1);
-    if (g1 > 0)
-        printf("; 512-bit: %.1f, %.1f (%.2fx)", g1, g2, g2 / g1);
-    printf("\n");
-    double peak[3] = {0, g1 > 0 ? g1 : f1, g2 > 0 ? g2 : f2}; /* the widest, by threads */
-    for (int k = 0; k < 2; k++) {
-        peak_kind kind = k ? PEAK_INT8_DOT : PEAK_BF16_DOT;
-        if (peak_name(kind))
-            printf("%s dot-product peak (%s): 1 thread %.1f %s, 2 threads %.1f\n", k ? "int8" : "bf16",
-                   peak_name(kind), peak_best(kind, 1, reps), k ? "GOP/s" : "GFLOP/s", peak_best(kind, 2, reps));
-    }
+    double peak[3];
+    bench_ceilings(bw, bw_bytes, peak);
 
     float *x = xmalloc((size_t)m * FF * sizeof(float)), *y = xmalloc((size_t)m * FF * sizeof(float));
     fill(x, (size_t)m * FF, 2.0f);
-    float *wf[N_SHAPES];
-    for (int s = 0; s < N_SHAPES; s++) {
-        wf[s] = xmalloc((size_t)shapes[s].rows * (size_t)shapes[s].cols * sizeof(float));
-        fill(wf[s], (size_t)shapes[s].rows * (size_t)shapes[s].cols, 0.05f);
-    }
-    double sg[3];
-    for (int t = 1; t <= 2 && strchr(parts, 'p'); t++) {
-        sgemm_layer(t, m, x, wf, y); /* warm-up: thread start, page faults */
-        sg[t] = sgemm_layer(t, m, x, wf, y);
-    }
-    if (strchr(parts, 'p'))
-        printf("OpenBLAS sgemm (%s) on the layer: 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", openblas_get_corename(),
-           sg[1], sg[2]);
-    settle();
-
-    /* prefill matmul */
-    if (strchr(parts, 'p'))
-        printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of the FMA peak and of sgemm at the same threads)\n",
-               (long long)m);
-    if (strchr(parts, 'p')) {
-        printf("%-5s %3s", "dtype", "thr");
-        for (int s = 0; s < N_SHAPES; s++)
-            printf(" %7s", shapes[s].name);
-        printf(" %8s %7s %7s\n", "layer", "%FMA", "%sgemm");
-    }
-    static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
-    for (int d = 0; d < 3 && strchr(parts, 'p'); d++) {
-        tpi_weight w[N_SHAPES];
-        for (int s = 0; s < N_SHAPES; s++) {
-            w[s] = make_weight(dts[d], wf[s], shapes[s].rows, shapes[s].cols);
-            if (be->prepare_weight && be->prepare_weight(&w[s])) {
-                fprintf(stderr, "out of memory packing\n");
-                return 1;
-            }
-        }
-        for (int t = 1; t <= 2; t++) {
-            double per[N_SHAPES];
-            our_layer(be, t, m, x, w, y, per); /* warm-up */
-            double g = our_layer(be, t, m, x, w, y, per);
-            printf("%-5s %3d", tpi_dtype_name(dts[d]), t);
-            for (int s = 0; s < N_SHAPES; s++)
-                printf(" %7.1f", per[s]);
-            printf(" %8.1f %6.1f%% %6.1f%%\n", g, 100.0 * g / peak[t], 100.0 * g / sg[t]);
-        }
-        for (int s = 0; s < N_SHAPES; s++)
-            release(&w[s]);
-    }
-    for (int s = 0; s < N_SHAPES; s++)
-        free(wf[s]);
-
-    /* decode: n = 1 over 4 layers of distinct weights (352 MB in bf16, far
-     * beyond the caches), every byte read once per token. Rounds take each
-     * of read / bf16 on each GEMV / f32 in turn, each keeping its best, so
-     * that the memory's drift on a shared machine hits them all alike. */
-    enum { DECODE_LAYERS = 4 };
-    if (strchr(parts, 'd')) {
-        static tpi_weight dw[2][DECODE_LAYERS][N_SHAPES];
-        double bytes[2] = {0, 0};
-        for (int d = 0; d < 2; d++)
-            for (int l = 0; l < DECODE_LAYERS; l++)
-                for (int s = 0; s < N_SHAPES; s++) {
-                    size_t n = (size_t)shapes[s].rows * (size_t)shapes[s].cols;
-                    float *tmp = xmalloc(n * sizeof(float));
-                    fill(tmp, n, 0.05f);
-                    tpi_dtype dt = d == 0 ? TPI_BF16 : TPI_F32;
-                    dw[d][l][s] = make_weight(dt, tmp, shapes[s].rows, shapes[s].cols);
-                    free(tmp);
-                    if (be->prepare_weight && be->prepare_weight(&dw[d][l][s]))
-                        return 1;
-                    free(dw[d][l][s].owned); /* only the packed copy is read */
-                    dw[d][l][s].owned = NULL;
-                    dw[d][l][s].data = NULL;
-                    bytes[d] += (double)n * (double)tpi_dtype_size(dt);
-                }
-        printf("\ndecode GEMV, n = 1, %d layers of distinct weights, GB/s and %% of the read bandwidth of the same "
-               "rounds (best of %d interleaved rounds)\n", DECODE_LAYERS, reps + 1);
-        for (int t = 1; t <= 2; t++) {
-            omp_set_num_threads(t);
-            double best[4] = {0, 0, 0, 0}; /* read, bf16 avx2, bf16 best, f32 */
-            for (int r = 0; r < reps + 1; r++)
-                for (int c = 0; c < 4; c++) {
-                    const tpi_backend *b = c == 2 ? sets[1] : sets[0];
-                    if (c == 2 && !b)
-                        continue;
-                    double t0 = tpi_seconds(), moved = c == 0 ? (double)bw_bytes : bytes[c == 3];
-                    if (c == 0)
-                        membw_read_seconds(bw, bw_bytes, t);
-                    else
-                        decode_layers(b, dw[c == 3], DECODE_LAYERS, x, y);
-                    double g = moved / (tpi_seconds() - t0) / 1e9;
-                    if (r && g > best[c]) /* the first round faults the pages in */
-                        best[c] = g;
-                }
-            printf("%d thread%s: read %.1f GB/s; bf16 %s %.1f (%.1f%%)", t, t > 1 ? "s" : " ", best[0], sets[0]->name,
-                   best[1], 100.0 * best[1] / best[0]);
-            if (sets[1])
-                printf("; bf16 %s %.1f (%.1f%%)", sets[1]->name, best[2], 100.0 * best[2] / best[0]);
-            printf("; f32 %.1f (%.1f%%)\n", best[3], 100.0 * best[3] / best[0]);
-        }
-        for (int d = 0; d < 2; d++)
-            for (int l = 0; l < DECODE_LAYERS; l++)
-                for (int s = 0; s < N_SHAPES; s++)
-                    release(&dw[d][l][s]);
-    }
-
-    /* attention and the elementwise ops at seq 512 (one sequence) */
-    if (strchr(parts, 'a'))
-        printf("\nattention and elementwise ops, seq %d, one layer, ms (ref ms)\n", SEQ);
-    int64_t qd = HEADS * HEAD_DIM, kd = KV_HEADS * HEAD_DIM;
-    float *q = xmalloc((size_t)SEQ * qd * 4), *kc = xmalloc((size_t)SEQ * kd * 4), *vc = xmalloc((size_t)SEQ * kd * 4);
-    float *att = xmalloc((size_t)SEQ * qd * 4), *cs = xmalloc((size_t)SEQ * HEAD_DIM / 2 * 4),
-          *sn = xmalloc((size_t)SEQ * HEAD_DIM / 2 * 4), *g = xmalloc(HIDDEN * 4);
-    int64_t *pos = xmalloc(SEQ * sizeof *pos);
+    /* Parts a and k share the query: k reads q's first row as a leaves it. */
+    const int64_t qd = HEADS * HEAD_DIM;
+    float *q = xmalloc((size_t)SEQ * qd * 4), *att = xmalloc((size_t)SEQ * qd * 4);
     fill(q, (size_t)SEQ * qd, 1.0f);
-    fill(kc, (size_t)SEQ * kd, 1.0f);
-    fill(vc, (size_t)SEQ * kd, 1.0f);
-    fill(cs, (size_t)SEQ * HEAD_DIM / 2, 1.0f);
-    fill(sn, (size_t)SEQ * HEAD_DIM / 2, 1.0f);
-    fill(g, HIDDEN, 1.0f);
-    for (int64_t i = 0; i < SEQ; i++)
-        pos[i] = i;
-    /* the model's cache layout: each KV head's positions together */
-    tpi_attn_shape sh = {.n_heads = HEADS, .head_dim = HEAD_DIM, .group = HEADS / KV_HEADS,
-                         .kv_pos_stride = HEAD_DIM, .kv_head_stride = SEQ * HEAD_DIM, .scale = 0.125f};
-    double att_flops = 4.0 * HEAD_DIM * HEADS * (double)SEQ * (SEQ + 1) / 2;
-    const tpi_backend *bes[2] = {be, tpi_backend_cpu_ref()};
-    for (int t = 1; t <= 2 && strchr(parts, 'a'); t++) {
-        omp_set_num_threads(t);
-        double ms[2][5];
-        for (int b = 0; b < 2; b++) {
-            for (int op = 0; op < 5; op++) {
-                double best = 1e30;
-                int r_n = b == 1 && op == 0 ? 1 : reps; /* the reference attention is slow */
-                for (int r = 0; r < r_n; r++) {
-                    double t0 = tpi_seconds();
-                    switch (op) {
-                    case 0: bes[b]->attention(att, q, SEQ, pos, kc, vc, &sh); break;
-                    case 1: bes[b]->attention(att, q + (SEQ - 1) * qd, 1, pos + SEQ - 1, kc, vc, &sh); break;
-                    case 2: bes[b]->rmsnorm(y, x, g, SEQ, HIDDEN, 1e-5f); break;
-                    case 3: bes[b]->rope(q, SEQ, qd, HEADS, HEAD_DIM, cs, sn); break;
-                    default: bes[b]->silu_mul(y, x, (int64_t)SEQ * FF); break;
-                    }
-                    t0 = tpi_seconds() - t0;
-                    if (t0 < best)
-                        best = t0;
-                }
-                ms[b][op] = best * 1e3;
-            }
-        }
-        printf("%d thread%s: attention prefill %.2f (%.1f) = %.1f GFLOP/s; decode at ctx %d %.3f (%.3f); "
-               "rmsnorm %.3f (%.3f); rope q %.3f (%.3f); silu_mul %.3f (%.3f)\n",
-               t, t > 1 ? "s" : " ", ms[0][0], ms[1][0], att_flops / ms[0][0] / 1e6, SEQ, ms[0][1], ms[1][1],
-               ms[0][2], ms[1][2], ms[0][3], ms[1][3], ms[0][4], ms[1][4]);
-    }
-    free(kc);
-
-    /* Decode attention with the cache in memory, as a decode at ctx 1024
-     * meets it: one query against KV_LAYERS layers' caches in turn (96 MB,
-     * past the L3), each layer's K and V read once. The cache-resident
-     * decode above hides the cost of fetching them. */
-    enum { KV_LAYERS = 48, KV_CTX = 1024 };
-    if (strchr(parts, 'k')) {
-        size_t per = (size_t)KV_CTX * (size_t)kd; /* floats of K (or V) per layer */
-        float *kv = tpi_alloc_stream(2 * KV_LAYERS * per * sizeof(float));
-        if (!kv)
-            return 1;
-        fill(kv, 2 * KV_LAYERS * per, 1.0f);
-        int64_t p1 = KV_CTX - 1;
-        tpi_attn_shape s1 = sh;
-        s1.kv_head_stride = KV_CTX * HEAD_DIM;
-        printf("\ndecode attention at ctx %d, caches of %d layers (%.0f MB) from memory: us per layer, GB/s of K "
-               "and V (best of %d interleaved rounds)\n",
-               KV_CTX, KV_LAYERS, 2.0 * KV_LAYERS * (double)per * 4 / 1e6, reps);
-        for (int t = 1; t <= 2; t++) {
-            omp_set_num_threads(t);
-            double best[3] = {1e30, 1e30, 1e30};
-            for (int r = 0; r < reps; r++)
-                for (int c = 0; c < 3; c++) {
-                    if (c == 2 && !sets[1])
-                        continue;
-                    double t0 = tpi_seconds();
-                    if (c == 0)
-                        membw_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
-                    else
-                        for (int l = 0; l < KV_LAYERS; l++)
-                            sets[c - 1]->attention(att, q, 1, &p1, kv + 2 * l * per, kv + (2 * l + 1) * per, &s1);
-                    t0 = (tpi_seconds() - t0) / KV_LAYERS;
-                    best[c] = t0 < best[c] ? t0 : best[c];
-                }
-            double gb = 2.0 * (double)per * 4 / 1e9;
-            printf("%d thread%s: read %.1f us (%.1f GB/s); %s %.1f us (%.1f GB/s)", t, t > 1 ? "s" : " ",
-                   best[0] * 1e6, gb / best[0], sets[0]->name, best[1] * 1e6, gb / best[1]);
-            if (sets[1])
-                printf("; %s %.1f us (%.1f GB/s)", sets[1]->name, best[2] * 1e6, gb / best[2]);
-            printf("\n");
-        }
-        free(kv);
-    }
+    int rc = 0;
+    if (strchr(parts, 'p'))
+        rc = bench_prefill(be, m, x, y, peak);
+    if (!rc && strchr(parts, 'd'))
+        rc = bench_decode(be, sets, bw, bw_bytes, x, y);
+    if (!rc && strchr(parts, 'a'))
+        bench_attention(be, q, att, x, y);
+    if (!rc && strchr(parts, 'k'))
+        rc = bench_decode_attention(sets, q, att);
     free(q);
-    free(vc);
     free(att);
-    free(cs);
-    free(sn);
-    free(g);
-    free(pos);
     free(x);
     free(y);
     free(bw);
-    return 0;
+    return rc;
 }
