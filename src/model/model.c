@@ -107,15 +107,14 @@ static int agree_loaded(tpi_model *m, int rc, tpi_error *err)
     if (!first)
         return 0;
     tpi_error shared = {0};
-    if (err && rc)
+    if (rc && err)
         shared = *err;
-    else if (rc)
-        shared = (tpi_error){.code = rc};
+    shared.code = rc; /* only the root's is broadcast, and it failed */
     if (tpi_comm_bcast(c, &shared, sizeof shared, c->size - first))
         return tpi_err(err, TPI_ECOMM, "sharing a rank's load error failed (a rank died?)");
     if (err)
         *err = shared;
-    return shared.code ? shared.code : TPI_EFORMAT;
+    return shared.code;
 }
 
 int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err)
