@@ -37,6 +37,7 @@ enum {
     TPI_EUNSUPPORTED = -6, /* well-formed, but not something tpinfer runs */
     TPI_ECOMM = -7,        /* the communicator failed */
     TPI_ELIMIT = -8,       /* a context or size limit was reached */
+    TPI_ENONFINITE = -9,   /* a weight or a computed value (logits) is NaN or infinite */
 };
 
 typedef struct tpi_error {
@@ -106,6 +107,12 @@ typedef struct tpi_load_opts {
      * "avx2" or "avx512". A set the processor cannot run falls back to the
      * fastest it can; tpi_model_info's kernels names the set in use. */
     const char *kernels;
+    /* 1: scan every weight this rank holds, as stored (f32, bf16, f16), for
+     * NaN and infinity, and fail the load with TPI_ENONFINITE naming the
+     * first bad tensor and element. It reads every byte of the slice once.
+     * The same on every rank (checked); a rank's failure then fails the
+     * load on every rank with that rank's message. */
+    int check_weights;
 } tpi_load_opts;
 
 typedef struct tpi_model_info {
@@ -128,8 +135,9 @@ typedef struct tpi_model_info {
 /* Loads the checkpoint directory `dir` (config.json, model.safetensors or
  * model.safetensors.index.json). Collective: every rank of opts->comm calls it
  * (opts NULL: all defaults). An option out of range (an unknown kernel set, a
- * negative count, ranks giving different prefill_chunk) is TPI_EINVAL naming
- * the field. */
+ * negative count, ranks giving different prefill_chunk or check_weights) is
+ * TPI_EINVAL naming the field. Without check_weights a NaN or infinite weight
+ * loads; generation then fails at the first step whose logits it reaches. */
 TPI_API int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err);
 TPI_API void tpi_model_free(tpi_model *m);
 TPI_API void tpi_model_get_info(const tpi_model *m, tpi_model_info *info);
@@ -151,19 +159,21 @@ enum tpi_logits_which {
 /* Appends n_new[s] tokens to each sequence s of kv (ids concatenated in
  * sequence order, sum(n_new) in all) and runs them through the model in one
  * pass. Collective. On rank 0 `logits` (may be NULL elsewhere) receives float32
- * rows [rows, vocab_size] as chosen by `which`. */
+ * rows [rows, vocab_size] as chosen by `which`, as computed: NaN or infinity
+ * (a bad weight, an overflow) is passed on, and checking is the caller's. */
 TPI_API int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
                       enum tpi_logits_which which, float *logits, tpi_error *err);
 
 /* Like tpi_model_forward with TPI_LOGITS_LAST, but returns on every rank only
  * the argmax token of each sequence with new tokens (ties: lowest id), without
- * gathering the logits. */
+ * gathering the logits. A row with a NaN or an infinity anywhere in the
+ * vocabulary (on any rank's slice) gives -1 on every rank. */
 TPI_API int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
                              int32_t *next_ids, tpi_error *err);
 
 /* Convenience: logits of every position of n_seq independent sequences
  * (lengths seq_lens, ids concatenated) into logits [sum(seq_lens), vocab] on
- * rank 0. Collective. */
+ * rank 0, as computed (not checked for NaN or infinity). Collective. */
 TPI_API int tpi_model_logits(tpi_model *m, const int32_t *ids, const int64_t *seq_lens, int64_t n_seq,
                      float *logits, tpi_error *err);
 
@@ -293,8 +303,10 @@ typedef struct tpi_gen_result {
  * prompt_lens) in one batch: one prefill pass, then one token per step per
  * unfinished sequence. Collective: every rank of the model's communicator
  * calls it with the same prompts and options; the tokens are decided on rank 0
- * and broadcast. A prompt longer than the context is TPI_ELIMIT. results
- * [n_seq] receive what each sequence produced; free with tpi_gen_result_free. */
+ * and broadcast. A prompt longer than the context is TPI_ELIMIT. Logits that
+ * are not finite fail the whole batch, as tpi_gen_state_step does
+ * (TPI_ENONFINITE). results [n_seq] receive what each sequence produced;
+ * free with tpi_gen_result_free. */
 TPI_API int tpi_generate(tpi_model *m, const int32_t *prompts, const int64_t *prompt_lens, int64_t n_seq,
                  const tpi_gen_opts *o, tpi_gen_result *results, tpi_error *err);
 TPI_API void tpi_gen_result_free(tpi_gen_result *r);
@@ -323,7 +335,15 @@ TPI_API int tpi_gen_state_create(tpi_gen_state **out, tpi_model *m, const int32_
  * and on_done are called on rank 0 as text and stops come. Collective.
  * Returns 1 while a sequence is still running, 0 once none is (a step then
  * runs nothing and returns 0 again), or a negative TPI_E* code, after which
- * the state can only be freed. */
+ * the state can only be freed.
+ * Non-finite logits: when the logits a running sequence's next token comes
+ * from hold a NaN or an infinity anywhere (greedy: found by each rank's
+ * argmax over its slice; sampling: rank 0 checks the gathered row), no
+ * token is chosen for any sequence and the step returns TPI_ENONFINITE on
+ * every rank with the same message, "generate: sequence S, step K: logits
+ * are not finite (NaN or infinity)", S the first such sequence, K the step
+ * counted from 0 (the prefill), which is also the index of the new token it
+ * was choosing. A NaN never becomes a token. */
 TPI_API int tpi_gen_state_step(tpi_gen_state *st, tpi_error *err);
 /* The new ids of sequence seq so far, the same on every rank: *ids (owned by
  * st, valid until tpi_gen_state_free) and the count as the return value.

@@ -1,4 +1,5 @@
 /* tpinfer logits: one forward pass; top next tokens, or all logits to a file. */
+#include <float.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,18 +87,51 @@ static void print_top(const float *l, int64_t V, int top)
     free(best);
 }
 
-/* Rank 0's output: the top tokens of each sequence's last row, and --out. */
+/* The first non-finite logit (NaN, infinity) of [rows, V]: 1 and where, or 0.
+ * The comparison with itself and with the largest float is false for NaN
+ * and infinity alike. */
+static int find_nonfinite(const float *l, int64_t rows, int64_t V, int64_t *row, int64_t *id)
+{
+    for (int64_t i = 0; i < rows * V; i++)
+        if (!(l[i] == l[i] && l[i] <= FLT_MAX && l[i] >= -FLT_MAX)) {
+            *row = i / V;
+            *id = i % V;
+            return 1;
+        }
+    return 0;
+}
+
+/* An error naming the sequence and position of the first non-finite logit,
+ * after writing --out (the values are what someone chasing it wants). */
+static int report_nonfinite(const logits_args *a, const float *logits, int64_t V)
+{
+    const cli_batch *b = &a->batch;
+    int64_t row, id, s = 0, pos;
+    if (!find_nonfinite(logits, b->n_ids, V, &row, &id))
+        return 0;
+    for (pos = row; pos >= b->lens[s]; pos -= b->lens[s++])
+        ;
+    fprintf(stderr, "tpinfer logits: sequence %lld, position %lld: logits are not finite (NaN or infinity; "
+                    "token %lld is %g)%s\n",
+            (long long)s, (long long)pos, (long long)id, logits[row * V + id],
+            a->out ? "; written to --out as computed" : "");
+    return 1;
+}
+
+/* Rank 0's output: the top tokens of each sequence's last row, and --out;
+ * non-finite logits are an error, not a list. */
 static int print_logits(const logits_args *a, const float *logits, int64_t V)
 {
     const cli_batch *b = &a->batch;
-    for (int64_t s = 0, row = -1; s < b->n_seq; s++) {
+    int bad = report_nonfinite(a, logits, V);
+    for (int64_t s = 0, row = -1; s < b->n_seq && !bad; s++) {
         row += b->lens[s];
         if (b->n_seq > 1)
             printf("sequence %lld:\n", (long long)s);
         print_top(logits + row * V, V, a->top > V ? (int)V : a->top);
     }
     if (!a->out)
-        return 0;
+        return bad;
     size_t n = (size_t)(b->n_ids * V);
     FILE *f = fopen(a->out, "wb");
     int ok = f && fwrite(logits, sizeof *logits, n, f) == n;
@@ -105,7 +139,7 @@ static int print_logits(const logits_args *a, const float *logits, int64_t V)
         ok = 0;
     if (!ok)
         fprintf(stderr, "tpinfer logits: %s: cannot write\n", a->out);
-    return ok ? 0 : 1;
+    return ok && !bad ? 0 : 1;
 }
 
 int cmd_logits(int argc, char **argv)

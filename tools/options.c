@@ -41,6 +41,7 @@ int engine_flag(engine_opts *e, int c, const char *arg)
     case OPT_KERNELS: e->kernels = arg; return 1;
     case OPT_PREFILL_CHUNK: e->prefill_chunk = arg; return 1;
     case OPT_ALLREDUCE: e->allreduce = arg; return 1;
+    case OPT_CHECK_WEIGHTS: e->check_weights = 1; return 1;
     default: return 0;
     }
 }
@@ -103,7 +104,7 @@ int engine_resolve(engine_opts *e, const char *cmd)
 {
     static const char *const kernel_vars[] = {"TPI_KERNELS", NULL}, *const shm_vars[] = {"TPI_SHM_ALLREDUCE", NULL};
     e->comm = (tpi_comm_opts){.kind = opts_launched() ? "mpi" : "self"};
-    e->load = (tpi_load_opts){.tp_plan_file = e->tp_plan};
+    e->load = (tpi_load_opts){.tp_plan_file = e->tp_plan, .check_weights = e->check_weights};
     int rc = resolve_counts(e, cmd);
     if (rc)
         return rc;

@@ -13,6 +13,7 @@ enum {
     OPT_KERNELS,
     OPT_PREFILL_CHUNK,
     OPT_ALLREDUCE,
+    OPT_CHECK_WEIGHTS,
 };
 
 /* The engine flags, for the option table of a command that loads a model. */
@@ -20,7 +21,8 @@ enum {
     {"tp-plan", required_argument, 0, OPT_TP_PLAN}, {"threads", required_argument, 0, 't'},                    \
         {"kernels", required_argument, 0, OPT_KERNELS},                                                        \
         {"prefill-chunk", required_argument, 0, OPT_PREFILL_CHUNK},                                            \
-        {"allreduce", required_argument, 0, OPT_ALLREDUCE}
+        {"allreduce", required_argument, 0, OPT_ALLREDUCE},                                                    \
+        {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}
 
 #define ENGINE_USAGE                                                                                           \
     "      --tp-plan FILE       tensor-parallel plan (JSON pattern -> style)\n"                                \
@@ -28,12 +30,14 @@ enum {
     "      --kernels SET        CPU kernels: auto, ref, avx2 or avx512 (default $TPI_KERNELS, else auto)\n"    \
     "      --prefill-chunk N    prompt tokens per forward pass (default $TPI_PREFILL_CHUNK, else 512)\n"       \
     "      --allreduce KIND     auto (shared memory when the ranks share a machine) or mpi\n"                  \
-    "                           (default: mpi when $TPI_SHM_ALLREDUCE=0, else auto)\n"
+    "                           (default: mpi when $TPI_SHM_ALLREDUCE=0, else auto)\n"                         \
+    "      --check-weights      scan every weight at load for NaN and infinity; name the first\n"
 
 /* What a flag gave (NULL: not given), then the options it and the
  * environment resolve to. */
 typedef struct engine_opts {
     const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce;
+    int check_weights; /* --check-weights given */
     tpi_comm_opts comm;
     tpi_load_opts load;
     const char *kernels_from; /* "--kernels" or "TPI_KERNELS": named when the set falls back */

@@ -226,10 +226,33 @@ static int decide_stop(tpi_gen_state *st, int64_t s, int32_t tok, int *reason, t
     return 0;
 }
 
+/* 1 when no value of x [n] is NaN or infinite: the exponent bits, all ones
+ * for both, are read as bits so that no compiler flag folds the test away;
+ * one branch-free pass. */
+static int row_finite(const float *x, int64_t n)
+{
+    uint32_t special = 0;
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &x[j], sizeof u);
+        special |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !special;
+}
+
+/* The error of a step whose logits for sequence s are not finite; every rank
+ * writes the same message (the step is the index of the token it chose). */
+static int nonfinite_err(const tpi_gen_state *st, int64_t s, tpi_error *err)
+{
+    return tpi_err(err, TPI_ENONFINITE, "generate: sequence %lld, step %lld: logits are not finite (NaN or infinity)",
+                   (long long)s, (long long)(st->hist_len[s] - st->prompt_len[s]));
+}
+
 /* Rank 0: the next token and the stop reason of every running sequence,
  * from the forward's rows (one per running sequence, in order), into the
- * packet. */
-static int choose_tokens(tpi_gen_state *st, tpi_error *err)
+ * packet. Non-finite logits stop the choice (*bad_seq names the sequence):
+ * a NaN must never turn into a token. */
+static int choose_tokens(tpi_gen_state *st, int32_t *bad_seq, tpi_error *err)
 {
     for (int64_t s = 0, row = 0; s < st->n_seq; s++) {
         int32_t *pk = st->packet + 2 * s;
@@ -237,9 +260,13 @@ static int choose_tokens(tpi_gen_state *st, tpi_error *err)
         pk[1] = st->reason[s];
         if (st->reason[s])
             continue;
+        const float *logits = st->argmax_only ? NULL : st->logits + row * st->vocab;
+        if (st->argmax_only ? st->next[row] < 0 : !row_finite(logits, st->vocab)) {
+            *bad_seq = (int32_t)s;
+            return nonfinite_err(st, s, err);
+        }
         int32_t tok = st->argmax_only ? st->next[row]
-                                      : tpi_sampler_pick(&st->sampler, st->logits + row * st->vocab, st->vocab,
-                                                         st->hist[s], st->hist_len[s]);
+                                      : tpi_sampler_pick(&st->sampler, logits, st->vocab, st->hist[s], st->hist_len[s]);
         row++;
         int r, rc = decide_stop(st, s, tok, &r, err);
         if (rc)
@@ -250,17 +277,20 @@ static int choose_tokens(tpi_gen_state *st, tpi_error *err)
     return 0;
 }
 
-/* Broadcasts rank 0's status (rc there) and, when it succeeded, its packet:
- * rank 0's failure travels too, so no rank waits alone. */
-static int share_tokens(tpi_gen_state *st, int rc, tpi_error *err)
+/* Broadcasts rank 0's status (rc there, and the sequence with non-finite
+ * logits) and, when it succeeded, its packet: rank 0's failure travels too,
+ * so no rank waits alone. */
+static int share_tokens(tpi_gen_state *st, int rc, int32_t bad_seq, tpi_error *err)
 {
     tpi_comm *comm = st->m->comm;
-    int32_t status[1] = {rc};
+    int32_t status[2] = {rc, bad_seq};
     int crc = tpi_comm_bcast(comm, status, sizeof status, 0);
     if (!crc && !status[0])
         crc = tpi_comm_bcast(comm, st->packet, (size_t)(2 * st->n_seq) * sizeof *st->packet, 0);
     if (crc)
         return tpi_err(err, crc, "generate: broadcast of the next tokens failed");
+    if (status[0] == TPI_ENONFINITE && st->rank != 0 && status[1] >= 0 && status[1] < st->n_seq)
+        return nonfinite_err(st, status[1], err);
     if (status[0] && st->rank != 0)
         return tpi_err(err, status[0], "generate: rank 0 failed choosing the next tokens");
     return status[0];
@@ -296,9 +326,10 @@ int tpi_gen_state_step(tpi_gen_state *st, tpi_error *err)
     else
         rc = tpi_model_forward(st->m, st->kv, st->feed, st->n_new, TPI_LOGITS_LAST, st->logits, err);
     if (!rc) {
+        int32_t bad_seq = -1;
         if (st->rank == 0)
-            rc = choose_tokens(st, err);
-        rc = share_tokens(st, rc, err);
+            rc = choose_tokens(st, &bad_seq, err);
+        rc = share_tokens(st, rc, bad_seq, err);
     }
     if (rc) {
         st->failed = 1;

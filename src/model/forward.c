@@ -460,15 +460,28 @@ int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const
     for (int64_t i = 0; i < rows; i++) {
         const float *row = part + i * nv;
         int64_t bi = 0;
-        for (int64_t j = 1; j < nv; j++)
+        uint32_t special = 0;
+        for (int64_t j = 0; j < nv; j++) {
+            /* NaN never compares greater, so the argmax alone would skip it:
+             * the exponent bits (all ones for NaN and infinity) catch it in
+             * the same pass, and survive any floating-point optimisation. */
+            uint32_t u;
+            memcpy(&u, &row[j], sizeof u);
+            special |= (u & 0x7f800000u) == 0x7f800000u;
             if (row[j] > row[bi])
                 bi = j;
-        best[i] = nv ? row[bi] : -INFINITY;
+        }
+        /* +inf is more than any finite logit, so MAXLOC carries a bad row
+         * to every rank without another collective. */
+        best[i] = special ? INFINITY : nv ? row[bi] : -INFINITY;
         next_ids[i] = (int32_t)(m->sh.vocab0 + bi);
     }
     /* Only (value, index) pairs cross ranks, never the logits. */
     if (m->sh.vocab_split && tpi_comm_argmax(m->comm, best, next_ids, rows))
         rc = tpi_err(err, TPI_ECOMM, "argmax across ranks failed (a rank died?)");
+    for (int64_t i = 0; i < rows; i++)
+        if (best[i] == INFINITY)
+            next_ids[i] = -1;
     free(best);
     free(part);
     return rc;

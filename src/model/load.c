@@ -44,6 +44,77 @@ static int lookup(tpi_model *m, const tpi_slice *s, const tpi_st_tensor **out, t
     return 0;
 }
 
+/* The bit masks of a dtype's sign, exponent and mantissa: an all-ones
+ * exponent is infinity (mantissa 0) or NaN, in IEEE binary32, binary16 and
+ * bfloat16 alike. */
+typedef struct float_bits {
+    uint32_t sign, exp, man;
+} float_bits;
+
+static float_bits special_bits(tpi_dtype dt)
+{
+    switch (dt) {
+    case TPI_F32: return (float_bits){0x80000000u, 0x7f800000u, 0x007fffffu};
+    case TPI_BF16: return (float_bits){0x8000u, 0x7f80u, 0x007fu};
+    case TPI_F16: return (float_bits){0x8000u, 0x7c00u, 0x03ffu};
+    }
+    return (float_bits){0, 0xffffffffu, 0}; /* unreachable: lookup() admits only these */
+}
+
+static uint32_t element_bits(const uint8_t *p, tpi_dtype dt, int64_t i)
+{
+    if (dt == TPI_F32) {
+        uint32_t u;
+        memcpy(&u, p + 4 * i, 4);
+        return u;
+    }
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    return h;
+}
+
+/* The index of the first NaN or infinity among n elements of dtype dt at p,
+ * else -1; *what names it. Blocks are scanned branch-free (the common,
+ * clean case) and only a block with a hit is searched. */
+static int64_t first_special(const uint8_t *p, tpi_dtype dt, int64_t n, const char **what)
+{
+    enum { BLOCK = 4096 };
+    float_bits fb = special_bits(dt);
+    uint32_t exp = fb.exp;
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t e = n - b < BLOCK ? n : b + BLOCK;
+        uint32_t hit = 0;
+        for (int64_t i = b; i < e; i++)
+            hit |= (element_bits(p, dt, i) & exp) == exp;
+        for (int64_t i = b; hit && i < e; i++) {
+            uint32_t u = element_bits(p, dt, i);
+            if ((u & exp) == exp) {
+                *what = u & fb.man ? "NaN" : u & fb.sign ? "-inf" : "+inf";
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+/* check_weights: fails naming the tensor, as the checkpoint names it, and
+ * the first NaN or infinity among the [n_rows, n_cols] elements of slice s
+ * at data (contiguous), with its index in the whole tensor. */
+static int check_slice(const tpi_slice *s, const uint8_t *data, tpi_dtype dt, tpi_error *err)
+{
+    const char *what;
+    int64_t n_cols = s->n_dims == 1 ? 1 : s->n_cols;
+    int64_t i = first_special(data, dt, s->n_rows * n_cols, &what);
+    if (i < 0)
+        return 0;
+    int64_t r = s->row0 + i / n_cols;
+    if (s->n_dims == 1)
+        return tpi_err(err, TPI_ENONFINITE, "%s: element %lld is %s", s->name, (long long)r, what);
+    int64_t c = s->col0 + i % n_cols;
+    return tpi_err(err, TPI_ENONFINITE, "%s: element %lld (row %lld, column %lld) is %s", s->name,
+                   (long long)(r * s->cols + c), (long long)r, (long long)c, what);
+}
+
 static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_error *err)
 {
     const tpi_st_tensor *t;
@@ -68,7 +139,7 @@ static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_erro
         w->data = w->owned = buf;
     }
     m->weight_bytes += nr * nc * (int64_t)es;
-    return 0;
+    return m->check_weights ? check_slice(s, w->data, w->dtype, err) : 0;
 }
 
 /* A vector slice widened to float32 (norm weights and biases are tiny;
@@ -80,10 +151,13 @@ static int load_vector(tpi_model *m, const tpi_slice *s, float **out, tpi_error 
     if (rc)
         return rc;
     int64_t count = s->n_rows;
+    const uint8_t *first = t->data + (size_t)s->row0 * tpi_dtype_size(t->dtype);
+    if (m->check_weights && (rc = check_slice(s, first, t->dtype, err)))
+        return rc;
     float *v = malloc((size_t)(count > 0 ? count : 1) * sizeof *v);
     if (!v)
         return tpi_err(err, TPI_ENOMEM, "out of memory loading \"%s\"", s->name);
-    tpi_to_f32(v, t->data + (size_t)s->row0 * tpi_dtype_size(t->dtype), t->dtype, (size_t)count);
+    tpi_to_f32(v, first, t->dtype, (size_t)count);
     *out = v;
     m->weight_bytes += count * 4;
     return 0;

@@ -72,8 +72,9 @@ static int agree_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
 {
     int rc = check_opts(m, o, err);
     int32_t chunk = rc ? 0 : (int32_t)(o->prefill_chunk ? o->prefill_chunk : TPI_PREFILL_CHUNK_DEFAULT);
-    int32_t agree[3] = {rc != 0, chunk, -chunk}; /* max of (bad, chunk, -chunk) */
-    if (tpi_comm_allreduce_max_i32(m->comm, agree, 3))
+    int32_t check = o->check_weights != 0;
+    int32_t agree[5] = {rc != 0, chunk, -chunk, check, -check}; /* max of each */
+    if (tpi_comm_allreduce_max_i32(m->comm, agree, 5))
         return tpi_err(err, TPI_ECOMM, "agreeing on the load options failed (a rank died?)");
     if (rc)
         return rc;
@@ -82,10 +83,38 @@ static int agree_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
     if (agree[1] != -agree[2])
         return tpi_err(err, TPI_EINVAL, "prefill_chunk: the ranks were given different values (%d to %d tokens)",
                        -agree[2], agree[1]);
+    /* the ranks that check agree on the outcome in a collective the others
+     * would never join */
+    if (agree[3] != -agree[4])
+        return tpi_err(err, TPI_EINVAL, "check_weights: some ranks were given 1, others 0");
+    m->check_weights = check;
     m->prefill_chunk = chunk;
     m->n_threads = thread_count(o, m->comm);
     tpi_backend_set_threads(m->n_threads);
     return 0;
+}
+
+/* With check_weights, a bad weight is found only by the rank holding it:
+ * every rank learns the outcome, and the lowest failing rank's error (code
+ * and message) becomes every rank's, so whichever rank reports it names the
+ * tensor. Covers any failure after the options were agreed. Collective. */
+static int agree_loaded(tpi_model *m, int rc, tpi_error *err)
+{
+    tpi_comm *c = m->comm;
+    int32_t first = rc ? c->size - c->rank : 0; /* max: the lowest failing rank */
+    if (tpi_comm_allreduce_max_i32(c, &first, 1))
+        return tpi_err(err, TPI_ECOMM, "agreeing on the loaded weights failed (a rank died?)");
+    if (!first)
+        return 0;
+    tpi_error shared = {0};
+    if (rc && err)
+        shared = *err;
+    shared.code = rc; /* only the root's is broadcast, and it failed */
+    if (tpi_comm_bcast(c, &shared, sizeof shared, c->size - first))
+        return tpi_err(err, TPI_ECOMM, "sharing a rank's load error failed (a rank died?)");
+    if (err)
+        *err = shared;
+    return shared.code;
 }
 
 int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err)
@@ -114,6 +143,8 @@ int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, 
         rc = tpi_ckpt_open(&m->ckpt, dir, err);
     if (!rc)
         rc = tpi_model_load_weights(m, err);
+    if (m->check_weights)
+        rc = agree_loaded(m, rc, err);
     if (!rc) {
         m->inv_freq = malloc((size_t)(m->cfg.head_dim / 2) * sizeof *m->inv_freq);
         if (!m->inv_freq)

@@ -38,6 +38,7 @@ struct tpi_model {
     struct tpi_run_state *state; /* activations kept between forwards (forward.c) */
     int64_t prefill_chunk;       /* tokens per pass of a forward (forward.c); tpi_load_opts sets it */
     int n_threads;               /* kernel threads of this rank */
+    int check_weights;           /* tpi_load_opts: scan each slice for NaN and infinity as it loads (load.c) */
 };
 
 /* Loads this rank's weights per the plan (load.c). */
