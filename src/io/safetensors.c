@@ -130,10 +130,13 @@ static int check_strings(const char *path, const char *h, size_t len, tpi_error 
         }
         int nul = c == 0 || (c == '\\' && len - i > 5 && !memcmp(h + i + 1, "u0000", 5));
         if (nul) {
-            size_t shown = len - start < 64 ? len - start : 64;
+            size_t end = start + 1;
+            while (end < len && end - start < 80 && h[end] != '"' && h[end])
+                end += h[end] == '\\' ? 2 : 1;
+            end = end < len ? end + 1 : len;
             return tpi_err(err, TPI_EFORMAT,
-                           "%s: safetensors header string at byte %zu (%.*s...) contains NUL; a tensor name or "
-                           "dtype with NUL would alias a shorter one", path, start, (int)shown, h + start);
+                           "%s: safetensors header string %.*s (at byte %zu) contains NUL; a tensor name or "
+                           "dtype with NUL would alias a shorter one", path, (int)(end - start), h + start, start);
         }
         if (c < 0x20)
             return tpi_err(err, TPI_EFORMAT, "%s: safetensors header string at byte %zu holds raw control byte 0x%02x "
