@@ -565,7 +565,9 @@ static void grow(char **buf, size_t *len, size_t *cap, const char *text, size_t 
 }
 
 /* 100k zero-size tensors over 4 shards: open (validation included) and a
- * lookup of each must be O(n log n), well under a second. */
+ * lookup of each must be O(n log n), well under a second of CPU time (a
+ * linear scan per tensor takes minutes). CPU time, not wall time, so that a
+ * loaded machine does not fail the test. */
 static void test_index_100k(void **s)
 {
     (void)s;
@@ -594,7 +596,7 @@ static void test_index_100k(void **s)
     }
     free(idx);
     struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     tpi_ckpt *c = NULL;
     tpi_error err = {0};
     assert_int_equal(tpi_ckpt_open(&c, tmp, &err), 0);
@@ -605,7 +607,7 @@ static void test_index_100k(void **s)
         assert_int_equal(tpi_ckpt_find(c, item, &t, &f), 0);
         assert_string_equal(t->name, item);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
     tpi_ckpt_free(c);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 #if defined(__SANITIZE_ADDRESS__)
@@ -613,7 +615,7 @@ static void test_index_100k(void **s)
 #else
     const double limit = 1.0;
 #endif
-    printf("  100k-tensor index: open + 100k lookups in %.3f s (limit %.1f s)\n", secs, limit);
+    printf("  100k-tensor index: open + 100k lookups in %.3f s of CPU (limit %.1f s)\n", secs, limit);
     assert_true(secs < limit);
 }
 
