@@ -7,4 +7,5 @@ set_tests_properties(test_golden PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=2")
 add_test(NAME test_golden_chunked COMMAND test_golden --prefill-chunk 3)
 set_tests_properties(test_golden_chunked PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=2"
                      SKIP_RETURN_CODE 77)
-tpi_test(test_errors SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_errors.c LIBS ${model_libs})
+# TIMEOUT: the FIFO cases must never block; a hang fails fast instead of at the default.
+tpi_test(test_errors SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_errors.c LIBS ${model_libs} TIMEOUT 60)

@@ -6,9 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/dtype.h"
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "testutil.h"
 #include "tpinfer.h"
@@ -324,6 +328,303 @@ static void test_sharded_ok(void **s)
     tpi_model_free(m);
 }
 
+/* ---- Strict files: safetensors layout, sharded checkpoints, file types ---- */
+
+/* Like expect_load_error, and the code must be `code`. */
+static void expect_load_code(int code, const char *first, ...)
+{
+    tpi_model *m = NULL;
+    tpi_error err = {0};
+    int rc = tpi_model_load(&m, tmp, NULL, &err);
+    printf("  message: %s\n", err.msg);
+    assert_int_equal(rc, code);
+    assert_null(m);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *))
+        if (!strstr(err.msg, s))
+            fail_msg("message \"%s\" lacks \"%s\"", err.msg, s);
+    va_end(ap);
+}
+
+/* A model directory whose model.safetensors has header `hdr` and `data_bytes`
+ * zero bytes of data: loading is TPI_EFORMAT naming the file, a and b. */
+static void st_bad(const char *hdr, size_t data_bytes, const char *a, const char *b)
+{
+    reset();
+    put("config.json", config);
+    write_raw("model.safetensors", strlen(hdr), hdr, data_bytes);
+    expect_load_code(TPI_EFORMAT, "model.safetensors", a, b, NULL);
+}
+
+#define F4(name, b, e) "\"" name "\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[" #b "," #e "]}"
+
+static void test_st_layout(void **s)
+{
+    (void)s;
+    st_bad("{" F4("a", 0, 16) "," F4("b", 20, 36) "}", 36, "hole of 4 bytes", "\"a\"");
+    st_bad("{" F4("a", 4, 20) "}", 20, "hole of 4 bytes before the first tensor", "\"a\"");
+    st_bad("{" F4("a", 0, 16) "}", 20, "4 trailing bytes", "\"a\"");
+    st_bad("{}", 8, "8 trailing bytes", "tensors end at 0");
+    st_bad("{" F4("b", 16, 32) "," F4("a", 0, 16) "," F4("c", 16, 32) "}", 32, "overlapping", "\"b\"");
+    /* A zero-size tensor inside another's bytes is a broken layout too. */
+    st_bad("{" F4("a", 0, 16) ",\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]}}", 16,
+           "overlapping", "\"z\"");
+    st_bad("{" F4("a", 0, 4611686018427387904) "}", 16, "\"a\"", "out of range");
+}
+
+/* Zero-size tensors at the ends and between others are valid, and found by name. */
+static void test_st_zero_size_ok(void **s)
+{
+    (void)s;
+    reset();
+    write_raw("z.safetensors", 0, "", 0);
+    const char *hdr = "{\"__metadata__\":{\"format\":\"pt\"},\"z0\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]},"
+                      F4("a", 0, 16) ",\"z1\":{\"dtype\":\"BF16\",\"shape\":[2,0],\"data_offsets\":[16,16]}}";
+    write_raw("z.safetensors", strlen(hdr), hdr, 16);
+    tpi_st_file *f = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_st_open(&f, path("z.safetensors"), &err), 0);
+    assert_int_equal(f->n_tensors, 3);
+    assert_non_null(tpi_st_find(f, "z1"));
+    assert_int_equal(tpi_st_find(f, "a")->bytes, 16);
+    assert_null(tpi_st_find(f, "b"));
+    tpi_st_close(f);
+}
+
+static void test_st_names(void **s)
+{
+    (void)s;
+    st_bad("{" F4("a", 0, 16) "," F4("a", 16, 32) "}", 32, "\"a\"", "more than once");
+    /* cJSON would cut "a\u0000evil" to "a": the NUL must be seen in the raw text. */
+    st_bad("{" F4("a", 0, 16) "," F4("a\\u0000evil", 16, 32) "}", 32, "contains NUL", "a\\u0000evil");
+    st_bad("{\"a\":{\"dtype\":\"F32\\u0000x\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "contains NUL", "F32");
+    /* An escaped backslash before "u0000" is not a NUL. */
+    reset();
+    const char *ok = "{" F4("a\\\\u0000", 0, 16) "}";
+    write_raw("ok.safetensors", strlen(ok), ok, 16);
+    tpi_st_file *f = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_st_open(&f, path("ok.safetensors"), &err), 0);
+    assert_non_null(tpi_st_find(f, "a\\u0000"));
+    tpi_st_close(f);
+    st_bad("{" F4("a\xff", 0, 16) "}", 16, "not UTF-8", "0xff");
+    st_bad("{" F4("\xc0\x80", 0, 16) "}", 16, "not UTF-8", "0xc0"); /* overlong NUL */
+}
+
+static void test_st_header(void **s)
+{
+    (void)s;
+    reset();
+    put("config.json", config);
+    write_raw("model.safetensors", (uint64_t)1 << 63, "{}", 0);
+    expect_load_code(TPI_EFORMAT, "model.safetensors", "header length 9223372036854775808", "100000000", NULL);
+    write_raw("model.safetensors", 100000001, "{}", 0);
+    expect_load_code(TPI_EFORMAT, "model.safetensors", "over the 100000000-byte limit", NULL);
+    st_bad("{" F4("a", 0, 16) "} x", 16, "text after the JSON object", "byte 56");
+    st_bad("[1]", 0, "not a JSON object", "header");
+    st_bad("{\"__metadata__\":{\"format\":1}}", 0, "\"__metadata__\"", "\"format\"");
+    st_bad("{\"__metadata__\":[]}", 0, "\"__metadata__\"", "object of strings");
+    st_bad("{" F4("a", 0, 16) ",\"__metadata__\":{},\"__metadata__\":{}}", 16, "\"__metadata__\"", "more than once");
+    st_bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1099511627776,1099511627776,1099511627776],\"data_offsets\":[0,1]}}",
+           1, "\"a\"", "shape overflows");
+    st_bad("{\"a\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,4]}}", 4, "\"a\"", "dtype F16 x shape needs 6");
+}
+
+/* A two-shard checkpoint: shard 1 holds all but lm_head (and `extra1`), shard
+ * 2 lm_head (and `extra2`); the index gives lm_head to `head_shard` and adds
+ * `more` (JSON members, or ""). */
+static void write_shards(const char *extra1, const char *extra2, const char *head_shard, const char *more)
+{
+    reset();
+    put("config.json", config);
+    static float data[16 * 16];
+    tpi_st_out out[N_TENSORS + 1];
+    int n = 0;
+    for (int i = 0; i < N_TENSORS - 1; i++)
+        out[n++] = (tpi_st_out){.name = tensors[i].name, .dtype = TPI_F32, .n_dims = tensors[i].d1 ? 2 : 1,
+                                .shape = {tensors[i].d0, tensors[i].d1}, .data = data};
+    if (extra1)
+        out[n++] = (tpi_st_out){.name = extra1, .dtype = TPI_F32, .n_dims = 1, .shape = {8}, .data = data};
+    tpi_error err = {0};
+    assert_int_equal(tpi_st_write(path("model-00001-of-00002.safetensors"), out, n, &err), 0);
+    out[0] = (tpi_st_out){.name = "lm_head.weight", .dtype = TPI_F32, .n_dims = 2, .shape = {16, 8}, .data = data};
+    if (extra2)
+        out[1] = (tpi_st_out){.name = extra2, .dtype = TPI_F32, .n_dims = 1, .shape = {8}, .data = data};
+    assert_int_equal(tpi_st_write(path("model-00002-of-00002.safetensors"), out, extra2 ? 2 : 1, &err), 0);
+    char index[4096] = "{\"metadata\":{},\"weight_map\":{";
+    for (int i = 0; i < N_TENSORS - 1; i++)
+        snprintf(index + strlen(index), sizeof index - strlen(index),
+                 "\"%s\":\"model-00001-of-00002.safetensors\",", tensors[i].name);
+    snprintf(index + strlen(index), sizeof index - strlen(index), "\"lm_head.weight\":\"%s\"%s}}", head_shard, more);
+    put("model.safetensors.index.json", index);
+}
+
+static void test_index_wrong_shard(void **s)
+{
+    (void)s;
+    /* model.norm.weight in shard 2 too, while the map gives it to shard 1 */
+    write_shards(NULL, "model.norm.weight", "model-00002-of-00002.safetensors", "");
+    expect_load_code(TPI_EFORMAT, "model-00002-of-00002.safetensors", "\"model.norm.weight\"", "gives it to",
+                     "model-00001-of-00002.safetensors", NULL);
+    write_shards("stray.weight", NULL, "model-00002-of-00002.safetensors", "");
+    expect_load_code(TPI_EFORMAT, "model-00001-of-00002.safetensors", "\"stray.weight\"", "does not list",
+                     "model.safetensors.index.json", NULL);
+    /* the map gives lm_head to shard 1, which lacks it */
+    write_shards(NULL, NULL, "model-00001-of-00002.safetensors", "");
+    expect_load_code(TPI_EFORMAT, "model.safetensors.index.json", "\"lm_head.weight\"",
+                     "model-00001-of-00002.safetensors", "does not hold it", NULL);
+    write_shards(NULL, NULL, "model-00002-of-00002.safetensors", ",\"lm_head.weight\":\"x.safetensors\"");
+    expect_load_code(TPI_EFORMAT, "model.safetensors.index.json", "\"lm_head.weight\"", "more than once", NULL);
+    write_shards(NULL, NULL, "model-00002-of-00002.safetensors", "");
+    tpi_model *m = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_model_load(&m, tmp, NULL, &err), 0);
+    tpi_model_free(m);
+}
+
+static void test_index_shard_paths(void **s)
+{
+    (void)s;
+    write_shards(NULL, NULL, "../model-00002-of-00002.safetensors", "");
+    expect_load_code(TPI_EFORMAT, "model.safetensors.index.json", "\"lm_head.weight\"", "\"..\" component", NULL);
+    write_shards(NULL, NULL, "..", "");
+    expect_load_code(TPI_EFORMAT, "model.safetensors.index.json", "\"..\" component", NULL);
+    write_shards(NULL, NULL, "/etc/passwd", "");
+    expect_load_code(TPI_EFORMAT, "model.safetensors.index.json", "\"/etc/passwd\"", "absolute path", NULL);
+    write_shards(NULL, NULL, "sub/x.safetensors", "");
+    expect_load_code(TPI_EFORMAT, "model.safetensors.index.json", "\"sub/x.safetensors\"", "file name", NULL);
+    /* A symlink inside the directory that leads to a valid shard outside it. */
+    char *out = tu_mkdtemp();
+    assert_non_null(out);
+    write_shards(NULL, NULL, "head.safetensors", "");
+    char *target = tu_path(out, "head.safetensors");
+    assert_int_equal(rename(path("model-00002-of-00002.safetensors"), target), 0);
+    assert_int_equal(symlink(target, path("head.safetensors")), 0);
+    expect_load_code(TPI_EFORMAT, "model.safetensors.index.json", "\"head.safetensors\"", "outside the model directory",
+                     NULL);
+    free(target);
+    tu_rmdir(out);
+    free(out);
+}
+
+/* Every test here must return at once: a FIFO opened for reading without
+ * O_NONBLOCK would wait for a writer forever (ctest's TIMEOUT backs this up). */
+static void test_file_kinds(void **s)
+{
+    (void)s;
+    reset();
+    write_model("model.safetensors", -1, -1);
+    assert_int_equal(mkfifo(path("config.json"), 0600), 0);
+    expect_load_code(TPI_EIO, "config.json", "is not a regular file (a FIFO)", NULL);
+    unlink(path("config.json"));
+    assert_int_equal(mkdir(path("config.json"), 0700), 0);
+    expect_load_code(TPI_EIO, "config.json", "is a directory", NULL);
+    rmdir(path("config.json"));
+    assert_int_equal(symlink("config.json", path("config.json")), 0);
+    expect_load_code(TPI_EIO, "config.json", "a symlink loop", NULL);
+    unlink(path("config.json"));
+    put("config.json", config);
+    if (geteuid() != 0) { /* root reads any file */
+        chmod(path("config.json"), 0);
+        expect_load_code(TPI_EIO, "config.json", "permission denied", NULL);
+        chmod(path("config.json"), 0600);
+    }
+    unlink(path("model.safetensors"));
+    assert_int_equal(mkdir(path("model.safetensors"), 0700), 0);
+    expect_load_code(TPI_EIO, "model.safetensors", "is a directory", NULL);
+    rmdir(path("model.safetensors"));
+    assert_int_equal(mkfifo(path("model.safetensors.index.json"), 0600), 0);
+    expect_load_code(TPI_EIO, "model.safetensors.index.json", "a FIFO", NULL);
+    unlink(path("model.safetensors.index.json"));
+    write_model("model.safetensors", -1, -1);
+    assert_int_equal(mkfifo(path("generation_config.json"), 0600), 0);
+    tpi_gen_opts o;
+    tpi_error err = {0};
+    assert_int_equal(tpi_gen_opts_default(&o, tmp, &err), TPI_EIO);
+    assert_non_null(strstr(err.msg, "generation_config.json"));
+    assert_non_null(strstr(err.msg, "a FIFO"));
+    unlink(path("generation_config.json"));
+    assert_int_equal(mkfifo(path("tokenizer.json"), 0600), 0);
+    tpi_tokenizer *tk = NULL;
+    assert_int_equal(tpi_tokenizer_load(&tk, tmp, &err), TPI_EIO);
+    assert_non_null(strstr(err.msg, "tokenizer.json"));
+    assert_non_null(strstr(err.msg, "a FIFO"));
+}
+
+/* Appends to a growing buffer; the test owns and frees it. */
+static void grow(char **buf, size_t *len, size_t *cap, const char *text, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+        assert_non_null(*buf);
+    }
+    memcpy(*buf + *len, text, n + 1);
+    *len += n;
+}
+
+/* 100k zero-size tensors over 4 shards: open (validation included) and a
+ * lookup of each must be O(n log n), well under a second of CPU time (a
+ * linear scan per tensor takes minutes). CPU time, not wall time, so that a
+ * loaded machine does not fail the test. */
+static void test_index_100k(void **s)
+{
+    (void)s;
+    reset();
+    enum { N = 100000, SHARDS = 4 };
+    char *idx = NULL, *hdr[SHARDS] = {0}, item[160];
+    size_t ilen = 0, icap = 0, hlen[SHARDS] = {0}, hcap[SHARDS] = {0};
+    grow(&idx, &ilen, &icap, "{\"weight_map\":{", 15);
+    for (int k = 0; k < SHARDS; k++)
+        grow(&hdr[k], &hlen[k], &hcap[k], "{", 1);
+    for (int i = 0; i < N; i++) {
+        int k = i % SHARDS;
+        int n = snprintf(item, sizeof item, "%s\"t.%d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}",
+                         hlen[k] > 1 ? "," : "", i);
+        grow(&hdr[k], &hlen[k], &hcap[k], item, (size_t)n);
+        n = snprintf(item, sizeof item, "%s\"t.%d\":\"s%d.safetensors\"", i ? "," : "", i, k);
+        grow(&idx, &ilen, &icap, item, (size_t)n);
+    }
+    grow(&idx, &ilen, &icap, "}}", 2);
+    put("model.safetensors.index.json", idx);
+    for (int k = 0; k < SHARDS; k++) {
+        grow(&hdr[k], &hlen[k], &hcap[k], "}", 1);
+        snprintf(item, sizeof item, "s%d.safetensors", k);
+        write_raw(item, hlen[k], hdr[k], 0);
+        free(hdr[k]);
+    }
+    free(idx);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    tpi_ckpt *c = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_ckpt_open(&c, tmp, &err), 0);
+    for (int i = 0; i < N; i++) {
+        const tpi_st_tensor *t;
+        const tpi_st_file *f;
+        snprintf(item, sizeof item, "t.%d", i);
+        assert_int_equal(tpi_ckpt_find(c, item, &t, &f), 0);
+        assert_string_equal(t->name, item);
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    tpi_ckpt_free(c);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan with full malloc stacks (LSAN_OPTIONS) costs ~40x on this
+     * allocation-heavy parse; the bound is checked by the optimized build. */
+    printf("  100k-tensor index: %.3f s of CPU under ASan (not timed)\n", secs);
+#else
+#if defined(__OPTIMIZE__)
+    const double limit = 1.0;
+#else
+    const double limit = 3.0; /* -O0 */
+#endif
+    printf("  100k-tensor index: open + 100k lookups in %.3f s of CPU (limit %.1f s)\n", secs, limit);
+    assert_true(secs < limit);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +638,11 @@ int main(void)
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_extra_layer),     cmocka_unit_test(test_index_missing_shard),
         cmocka_unit_test(test_sharded_ok),
+        /* strict files */
+        cmocka_unit_test(test_st_layout),          cmocka_unit_test(test_st_zero_size_ok),
+        cmocka_unit_test(test_st_names),           cmocka_unit_test(test_st_header),
+        cmocka_unit_test(test_index_wrong_shard),  cmocka_unit_test(test_index_shard_paths),
+        cmocka_unit_test(test_file_kinds),         cmocka_unit_test(test_index_100k),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/json.h"
 
 int tpi_gen_opts_default(tpi_gen_opts *o, const char *dir, tpi_error *err)
@@ -19,12 +20,10 @@ int tpi_gen_opts_default(tpi_gen_opts *o, const char *dir, tpi_error *err)
     if (!path)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
     snprintf(path, n, "%s/generation_config.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    if (!tpi_file_exists(path)) {
         free(path);
         return 0;
     }
-    fclose(f);
     cJSON *j = NULL;
     int rc = tpi_json_load_file(path, &j, err);
     int do_sample = 0;

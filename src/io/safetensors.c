@@ -24,12 +24,6 @@ static int dtype_size_any(const char *s)
     return 0;
 }
 
-static int cmp_begin(const void *a, const void *b)
-{
-    const tpi_st_tensor *x = *(tpi_st_tensor *const *)a, *y = *(tpi_st_tensor *const *)b;
-    return x->data < y->data ? -1 : x->data > y->data;
-}
-
 static int parse_entry(tpi_st_file *f, const cJSON *e, tpi_st_tensor *t, const uint8_t *base,
                        uint64_t data_bytes, tpi_error *err)
 {
@@ -82,49 +76,223 @@ static int parse_entry(tpi_st_file *f, const cJSON *e, tpi_st_tensor *t, const u
     return 0;
 }
 
+/* Offset of the first byte where `s` stops being UTF-8 (RFC 3629: no overlong
+ * forms, surrogates or code points past U+10FFFF), or len when it is all UTF-8. */
+static size_t utf8_prefix(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xE0) == 0xC0)
+            n = 1, cp = c & 0x1Fu, min = 0x80;
+        else if ((c & 0xF0) == 0xE0)
+            n = 2, cp = c & 0x0Fu, min = 0x800;
+        else if ((c & 0xF8) == 0xF0)
+            n = 3, cp = c & 0x07u, min = 0x10000;
+        else
+            return i;
+        if (len - i <= n)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+/* cJSON decodes "\u0000" into a NUL that ends the C string, so a tensor named
+ * "X\u0000evil" would alias "X" (and a dtype "F32\u0000x" would read as "F32").
+ * Walks the header's string literals as JSON defines them and refuses a NUL,
+ * escaped or raw, and any raw control byte, which JSON does not allow. */
+static int check_strings(const char *path, const char *h, size_t len, tpi_error *err)
+{
+    size_t start = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (!in_str && c == 0)
+            return tpi_err(err, TPI_EFORMAT, "%s: safetensors header byte %zu is NUL (not JSON)", path, i);
+        if (!in_str) {
+            in_str = c == '"';
+            start = i;
+            continue;
+        }
+        int nul = c == 0 || (c == '\\' && len - i > 5 && !memcmp(h + i + 1, "u0000", 5));
+        if (nul) {
+            size_t end = start + 1;
+            while (end < len && end - start < 80 && h[end] != '"' && h[end])
+                end += h[end] == '\\' ? 2 : 1;
+            end = end < len ? end + 1 : len;
+            return tpi_err(err, TPI_EFORMAT,
+                           "%s: safetensors header string %.*s (at byte %zu) contains NUL; a tensor name or "
+                           "dtype with NUL would alias a shorter one", path, (int)(end - start), h + start, start);
+        }
+        if (c < 0x20)
+            return tpi_err(err, TPI_EFORMAT, "%s: safetensors header string at byte %zu holds raw control byte 0x%02x "
+                           "at byte %zu (JSON needs it escaped)", path, start, c, i);
+        if (c == '"')
+            in_str = 0;
+        else if (c == '\\')
+            i++;
+    }
+    return 0;
+}
+
+static int check_metadata(const char *path, const cJSON *m, tpi_error *err)
+{
+    if (!cJSON_IsObject(m))
+        return tpi_err(err, TPI_EFORMAT, "%s: \"__metadata__\" must be an object of strings, found %s", path,
+                       cJSON_IsArray(m) ? "an array" : cJSON_IsString(m) ? "a string" : "another JSON value");
+    for (const cJSON *e = m->child; e; e = e->next)
+        if (!cJSON_IsString(e))
+            return tpi_err(err, TPI_EFORMAT, "%s: \"__metadata__\"[\"%s\"] must be a string", path, e->string);
+    return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    const tpi_st_tensor *x = *(tpi_st_tensor *const *)a, *y = *(tpi_st_tensor *const *)b;
+    if (x->data != y->data)
+        return x->data < y->data ? -1 : 1;
+    return x->bytes < y->bytes ? -1 : x->bytes > y->bytes;
+}
+
+/* The reference's validate(): sorted by data_offsets, each tensor begins where
+ * the previous one ends (the first at 0), and the last ends at the end of the
+ * data section. Zero-size tensors take part like any other. */
+static int check_layout(const tpi_st_file *f, const uint8_t *base, uint64_t data_bytes, tpi_error *err)
+{
+    int64_t n = f->n_tensors;
+    tpi_st_tensor **order = malloc(((size_t)n + 1) * sizeof *order);
+    if (!order)
+        return tpi_err(err, TPI_ENOMEM, "%s: out of memory for %lld tensors", f->path, (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        order[i] = &f->tensors[i];
+    qsort(order, (size_t)n, sizeof *order, cmp_range);
+    uint64_t at = 0;
+    const char *prev = NULL;
+    int rc = 0;
+    for (int64_t i = 0; i < n && !rc; i++) {
+        uint64_t b = (uint64_t)(order[i]->data - base);
+        const char *name = order[i]->name;
+        if (b < at)
+            rc = tpi_err(err, TPI_EFORMAT, "%s: tensors \"%s\" and \"%s\" have overlapping data_offsets (\"%s\" ends "
+                         "at %llu, \"%s\" begins at %llu)", f->path, prev, name, prev, (unsigned long long)at, name,
+                         (unsigned long long)b);
+        else if (b > at && !prev)
+            rc = tpi_err(err, TPI_EFORMAT, "%s: hole of %llu bytes before the first tensor \"%s\" (data_offsets "
+                         "must begin at 0)", f->path, (unsigned long long)b, name);
+        else if (b > at)
+            rc = tpi_err(err, TPI_EFORMAT, "%s: hole of %llu bytes between tensors \"%s\" (ends at %llu) and \"%s\" "
+                         "(begins at %llu)", f->path, (unsigned long long)(b - at), prev, (unsigned long long)at,
+                         name, (unsigned long long)b);
+        at = b + order[i]->bytes;
+        prev = name;
+    }
+    if (!rc && at != data_bytes)
+        rc = tpi_err(err, TPI_EFORMAT, "%s: %llu trailing bytes after the last tensor%s%s%s (data section is %llu "
+                     "bytes, tensors end at %llu)", f->path, (unsigned long long)(data_bytes - at), prev ? " \"" : "",
+                     prev ? prev : "", prev ? "\"" : "", (unsigned long long)data_bytes, (unsigned long long)at);
+    free(order);
+    return rc;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp((*(tpi_st_tensor *const *)a)->name, (*(tpi_st_tensor *const *)b)->name);
+}
+
+/* Sorts the tensors by name once, so that lookups are binary searches and a
+ * duplicate name (which cJSON keeps as a second member) is two neighbours. */
+static int index_names(tpi_st_file *f, tpi_error *err)
+{
+    int64_t n = f->n_tensors;
+    f->by_name = malloc(((size_t)n + 1) * sizeof *f->by_name);
+    if (!f->by_name)
+        return tpi_err(err, TPI_ENOMEM, "%s: out of memory for %lld tensors", f->path, (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        f->by_name[i] = &f->tensors[i];
+    qsort(f->by_name, (size_t)n, sizeof *f->by_name, cmp_name);
+    for (int64_t i = 1; i < n; i++)
+        if (!strcmp(f->by_name[i - 1]->name, f->by_name[i]->name))
+            return tpi_err(err, TPI_EFORMAT, "%s: tensor \"%s\" appears more than once in the header", f->path,
+                           f->by_name[i]->name);
+    return 0;
+}
+
+/* Parses the JSON text itself (not tpi_json_parse) to refuse text after the
+ * object, which cJSON would otherwise ignore. */
+static int parse_json(const char *path, const char *hdr, size_t hlen, cJSON **out, tpi_error *err)
+{
+    size_t ok = utf8_prefix((const uint8_t *)hdr, hlen);
+    if (ok != hlen)
+        return tpi_err(err, TPI_EFORMAT, "%s: safetensors header is not UTF-8 (bad byte 0x%02x at header byte %zu)",
+                       path, (unsigned char)hdr[ok], ok);
+    int rc = check_strings(path, hdr, hlen, err);
+    if (rc)
+        return rc;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
+    if (!root)
+        return tpi_err(err, TPI_EFORMAT, "%s: safetensors header: not valid JSON (parse error near byte %zu)", path,
+                       end && end >= hdr ? (size_t)(end - hdr) : 0);
+    for (const char *p = end; p < hdr + hlen; p++)
+        if (!strchr(" \t\r\n", *p)) {
+            cJSON_Delete(root);
+            return tpi_err(err, TPI_EFORMAT, "%s: safetensors header: text after the JSON object at header byte %zu "
+                           "(only spaces may pad it)", path, (size_t)(p - hdr));
+        }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return tpi_err(err, TPI_EFORMAT, "%s: safetensors header is not a JSON object", path);
+    }
+    *out = root;
+    return 0;
+}
+
 static int parse_header(tpi_st_file *f, const uint8_t *base, uint64_t data_bytes, const char *hdr,
                         size_t hlen, tpi_error *err)
 {
-    cJSON *root;
-    int rc = tpi_json_parse(hdr, hlen, f->path, &root, err);
+    cJSON *root = NULL;
+    int rc = parse_json(f->path, hdr, hlen, &root, err);
     if (rc)
-        return tpi_err_prefix(err, "safetensors header");
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return tpi_err(err, TPI_EFORMAT, "%s: safetensors header is not a JSON object", f->path);
-    }
+        return rc;
     int64_t n = 0;
     for (cJSON *e = root->child; e; e = e->next)
         n += strcmp(e->string, "__metadata__") != 0;
     f->tensors = calloc((size_t)n + 1, sizeof *f->tensors);
-    tpi_st_tensor **order = calloc((size_t)n + 1, sizeof *order);
-    if (!f->tensors || !order) {
-        free(order);
+    if (!f->tensors) {
         cJSON_Delete(root);
         return tpi_err(err, TPI_ENOMEM, "%s: out of memory for %lld tensors", f->path, (long long)n);
     }
+    int n_meta = 0;
     for (cJSON *e = root->child; e && !rc; e = e->next) {
-        if (!strcmp(e->string, "__metadata__"))
+        if (!strcmp(e->string, "__metadata__")) {
+            rc = ++n_meta > 1 ? tpi_err(err, TPI_EFORMAT, "%s: \"__metadata__\" appears more than once", f->path)
+                              : check_metadata(f->path, e, err);
             continue;
+        }
         tpi_st_tensor *t = &f->tensors[f->n_tensors];
         t->name = strdup(e->string);
         f->n_tensors++;
         rc = t->name ? parse_entry(f, e, t, base, data_bytes, err) : tpi_err(err, TPI_ENOMEM, "out of memory");
-        order[f->n_tensors - 1] = t;
     }
     cJSON_Delete(root);
-    if (!rc) {
-        /* Tensors may come in any order, but their byte ranges must not overlap. */
-        qsort(order, (size_t)f->n_tensors, sizeof *order, cmp_begin);
-        for (int64_t i = 1; i < f->n_tensors; i++)
-            if (order[i - 1]->data + order[i - 1]->bytes > order[i]->data && order[i]->bytes &&
-                order[i - 1]->bytes) {
-                rc = tpi_err(err, TPI_EFORMAT, "%s: tensors \"%s\" and \"%s\" have overlapping data_offsets",
-                             f->path, order[i - 1]->name, order[i]->name);
-                break;
-            }
-    }
-    free(order);
+    if (!rc)
+        rc = index_names(f, err);
+    if (!rc)
+        rc = check_layout(f, base, data_bytes, err);
     return rc;
 }
 
@@ -151,6 +319,12 @@ int tpi_st_open(tpi_st_file **out, const char *path, tpi_error *err)
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | p[i];
+    if (hlen > TPI_ST_MAX_HEADER) {
+        rc = tpi_err(err, TPI_EFORMAT, "%s: header length %llu is over the %d-byte limit safetensors sets",
+                     path, (unsigned long long)hlen, TPI_ST_MAX_HEADER);
+        tpi_st_close(f);
+        return rc;
+    }
     if (hlen > f->map_bytes - 8) {
         rc = tpi_err(err, TPI_EFORMAT, "%s: header length %llu runs past the end of the file (%zu bytes)",
                      path, (unsigned long long)hlen, f->map_bytes);
@@ -173,6 +347,7 @@ void tpi_st_close(tpi_st_file *f)
     for (int64_t i = 0; i < f->n_tensors; i++)
         free(f->tensors[i].name);
     free(f->tensors);
+    free(f->by_name);
     tpi_file_unmap(f->map, f->map_bytes);
     free(f->path);
     free(f);
@@ -180,9 +355,17 @@ void tpi_st_close(tpi_st_file *f)
 
 const tpi_st_tensor *tpi_st_find(const tpi_st_file *f, const char *name)
 {
-    for (int64_t i = 0; i < f->n_tensors; i++)
-        if (!strcmp(f->tensors[i].name, name))
-            return &f->tensors[i];
+    int64_t lo = 0, hi = f->n_tensors;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->by_name[mid]->name, name);
+        if (!c)
+            return f->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
