@@ -3,7 +3,10 @@
  * over the whole vocabulary (added and special tokens included), streamed with
  * skip_special 0 and 1. Invariant (include/tpinfer.h): no push fails, every
  * push ends on a whole character, and the pushes plus the flush equal
- * tpi_tokenizer_decode of all the ids, byte for byte. */
+ * tpi_tokenizer_decode of all the ids, byte for byte. Then generation's text
+ * side (gen_text.c) on the same ids: the echoed text equals the decode of
+ * prompt + output with skip_special, cut at the first stop string after the
+ * prompt, and on_text receives exactly that text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "generate/gen_text.h"
 #include "testutil.h"
 #include "tpinfer.h"
 
@@ -73,6 +77,84 @@ static void stream_equals_decode(const tpi_tokenizer *t, const int32_t *ids, siz
     free(full);
 }
 
+typedef struct sink {
+    char buf[4096];
+    size_t len;
+} sink;
+
+static void on_text(void *user, int64_t seq, const char *text, size_t len)
+{
+    sink *k = user;
+    (void)seq;
+    assert_true(k->len + len < sizeof k->buf);
+    memcpy(k->buf + k->len, text, len);
+    k->len += len;
+}
+
+/* The first occurrence of needle in hay[from..len) (hay may hold NUL bytes). */
+static size_t find_from(const char *hay, size_t len, size_t from, const char *needle)
+{
+    size_t m = strlen(needle);
+    for (size_t i = from; i + m <= len; i++)
+        if (!memcmp(hay + i, needle, m))
+            return i;
+    fail_msg("stop string \"%s\" not in the text", needle);
+    return len;
+}
+
+/* The text generation gives for prompt ids[0..np) and output ids[np..n),
+ * echoed, with a stop string drawn from the output's text. */
+static void gen_text_equals_decode(const tpi_tokenizer *t, const int32_t *ids, size_t n, size_t np, uint64_t *seed)
+{
+    tpi_error err = {0};
+    char *full, stop[8] = "";
+    size_t len;
+    assert_int_equal(tpi_tokenizer_decode(t, ids, n, 1, &full, &len, &err), 0);
+    sink k = {.len = 0};
+    const char *stops[1] = {stop};
+    tpi_gen_opts o = {.tokenizer = t, .echo_prompt = 1, .on_text = on_text, .user = &k, .stop = stops};
+    /* A first start, without stop strings, gives the prompt's text length. */
+    tpi_gen_text g = {0};
+    assert_int_equal(tpi_gen_text_start(&g, &o, 0, ids, (int64_t)np, &err), 0);
+    size_t after_prompt = g.len, want = len;
+    tpi_gen_text_free(&g);
+    k.len = 0;
+    if (len > after_prompt && next_rand(seed) % 2) {
+        /* A stop string of 1..4 bytes from the output, whole characters. */
+        size_t at = after_prompt + next_rand(seed) % (len - after_prompt), sl = 1 + next_rand(seed) % 4;
+        while (at > after_prompt && ((unsigned char)full[at] & 0xC0) == 0x80)
+            at--;
+        size_t end = at + sl < len ? at + sl : len;
+        while (end < len && ((unsigned char)full[end] & 0xC0) == 0x80)
+            end++;
+        if (end - at < sizeof stop) {
+            memcpy(stop, full + at, end - at);
+            stop[end - at] = 0;
+            o.n_stop = 1;
+            want = find_from(full, len, after_prompt, stop);
+        }
+    }
+    assert_int_equal(tpi_gen_text_start(&g, &o, 0, ids, (int64_t)np, &err), 0);
+    int hit = 0;
+    for (size_t i = np; i < n && !hit; i++) {
+        assert_int_equal(tpi_gen_text_push(&g, ids[i], &err), 0);
+        hit = tpi_gen_text_emit(&g, &o, 0, 0);
+    }
+    if (!hit) {
+        assert_int_equal(tpi_gen_text_flush(&g, &err), 0);
+        tpi_gen_text_emit(&g, &o, 0, 1);
+    }
+    size_t out_len;
+    const char *out = tpi_gen_text_output(&g, &out_len);
+    if (out_len != want || memcmp(out, full, want) || k.len != want || memcmp(k.buf, full, want)) {
+        print_ids(ids, n);
+        fail_msg("prompt %zu ids, stop \"%s\": text \"%s\", streamed \"%.*s\", want \"%.*s\"", np, stop, out,
+                 (int)k.len, k.buf, (int)want, full);
+    }
+    tpi_gen_text_free(&g);
+    free(full);
+}
+
 static void random_streams(const char *model)
 {
     char *models = tu_path(shared, "models");
@@ -105,6 +187,7 @@ static void random_streams(const char *model)
         }
         stream_equals_decode(t, ids, n, 0);
         stream_equals_decode(t, ids, n, 1);
+        gen_text_equals_decode(t, ids, n, 1 + next_rand(&seed) % n, &seed);
     }
     tpi_tokenizer_free(t);
 }
