@@ -155,6 +155,24 @@ static void gen_text_equals_decode(const tpi_tokenizer *t, const int32_t *ids, s
     free(full);
 }
 
+/* An id outside the vocabulary is TPI_EINVAL and leaves the stream as it was. */
+static void bad_ids(const tpi_tokenizer *t)
+{
+    tpi_error err = {0};
+    tpi_detok_stream *s;
+    const char *piece;
+    size_t pl;
+    int32_t bad[2] = {-1, (int32_t)tpi_tokenizer_vocab_size(t)};
+    assert_int_equal(tpi_detok_stream_create(&s, t, 0, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tpi_detok_stream_push(s, bad[i], &piece, &pl, &err), TPI_EINVAL);
+        assert_non_null(strstr(err.msg, "not in the vocabulary"));
+    }
+    assert_int_equal(tpi_detok_stream_flush(s, &piece, &pl, &err), 0);
+    assert_int_equal(pl, 0);
+    tpi_detok_stream_free(s);
+}
+
 static void random_streams(const char *model)
 {
     char *models = tu_path(shared, "models");
@@ -189,6 +207,7 @@ static void random_streams(const char *model)
         stream_equals_decode(t, ids, n, 1);
         gen_text_equals_decode(t, ids, n, 1 + next_rand(&seed) % n, &seed);
     }
+    bad_ids(t);
     tpi_tokenizer_free(t);
 }
 

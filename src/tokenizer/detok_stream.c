@@ -15,10 +15,10 @@
 
 /* The window is ids[0..n): ids[0..read) were emitted and decode alone to
  * `ctx`. Window start and read boundary lie where the full decode splits:
- * not inside a byte-fallback group, not inside a UTF-8 character, and, once
- * the window no longer starts at the sequence's first id (read > 0), with a non-empty
- * ctx, so that first-token rules (Strip's leading space, Metaspace's first
- * "▁") act inside ctx and never on the new text. */
+ * not inside a byte-fallback group, not inside a UTF-8 character. Once the
+ * window has moved past the sequence's first id, ctx is non-empty, so that
+ * first-token rules (Strip's leading space, Metaspace's first "▁") act
+ * inside ctx and never on the new text. */
 struct tpi_detok_stream {
     const tpi_tokenizer *t;
     int skip_special;
