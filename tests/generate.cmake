@@ -50,6 +50,13 @@ message(STATUS "stdout matches the reference; ${log}")
   set_tests_properties(cli_generate_ctx_error PROPERTIES
                        PASS_REGULAR_EXPRESSION "prompt 0 has 6 tokens, longer than the context of 3 tokens.*exit=1")
   add_test(NAME cli_generate_usage COMMAND sh -c "$0 generate -m x; test $? -eq 2" $<TARGET_FILE:tpinfer_cli>)
+  # Byte tokens 0x4D 0xCA decode as one invalid group ("\uFFFD\uFFFD"), which
+  # rewrites the "M" the first byte alone decodes to: the stream holds it back
+  # instead of failing, and the text has the two U+FFFD.
+  add_test(NAME cli_generate_byte_ids
+           COMMAND sh -c "$0 generate -m $1 --ids 80,205 -n 8 2>&1; echo exit=$?" $<TARGET_FILE:tpinfer_cli>
+                   ${gen_stories})
+  set_tests_properties(cli_generate_byte_ids PROPERTIES PASS_REGULAR_EXPRESSION "��.*exit=0")
 endif()
 
 # The chat command on stories260K with a mistral-style chat_template added

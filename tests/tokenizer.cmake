@@ -21,3 +21,7 @@ if(EXISTS ${tok_models}/llama3-tokenizer/tokenizer.json AND EXISTS ${tok_models}
   set_tests_properties(cli_tokenize_missing PROPERTIES
                        PASS_REGULAR_EXPRESSION "nonexistent/tokenizer.json: not found.*exit=1")
 endif()
+
+# Streaming decode equals the full decode on random ids, every shared tokenizer,
+# and so does generation's text (gen_text.c, hence libtpinfer).
+tpi_test(test_detok_stream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_detok_stream.c LIBS tpinfer)

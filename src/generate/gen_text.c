@@ -32,9 +32,11 @@ int tpi_gen_text_start(tpi_gen_text *t, const tpi_gen_opts *o, int64_t seq, cons
         rc = tpi_gen_text_push(t, prompt[i], err);
     if (rc)
         return rc;
-    t->base = t->emitted = o->echo_prompt ? 0 : t->len;
-    if (o->echo_prompt)
-        tpi_gen_text_emit(t, o, seq, 0);
+    /* Stop strings apply to the output after the prompt, echoed or not. */
+    t->base = o->echo_prompt ? 0 : t->len;
+    t->emitted = t->len;
+    if (o->echo_prompt && t->len && o->on_text)
+        o->on_text(o->user, seq, t->buf, t->len);
     return 0;
 }
 
