@@ -77,7 +77,7 @@ int cli_parse_ids(const char *s, const char *what, int32_t **ids, int64_t *n)
     }
     free(copy);
     if (bad) {
-        fprintf(stderr, "tpinfer: %s: expected comma-separated token ids (integers in [0, %d]), found \"%s\"\n",
+        fprintf(stderr, "tpinfer: %s: expected comma-separated integers (token ids in [0, %d]), found \"%s\"\n",
                 what, INT32_MAX, s);
         free(out);
         return -1;
