@@ -515,7 +515,7 @@ static void test_gen_opts_values(void **s)
     tpi_kv *kv = NULL;
     assert_int_equal(tpi_kv_create(&kv, m, 1, (int64_t)1 << 62, &err), TPI_ELIMIT); /* 2^62 x 2 x 4 x 4 bytes */
     assert_non_null(strstr(err.msg, "KV cache"));
-    assert_true(tpi_kv_create(&kv, m, 1, (int64_t)1 << 57, &err) < 0); /* 2^62 bytes: fits, but not in memory */
+    assert_int_equal(tpi_kv_create(&kv, m, 1, (int64_t)1 << 57, &err), TPI_ELIMIT); /* 2^62 bytes: past 2^47 */
     assert_null(kv);
     assert_int_equal(tpi_kv_create(&kv, m, (int64_t)1 << 40, (int64_t)1 << 20, &err), TPI_ELIMIT);
     assert_null(kv);

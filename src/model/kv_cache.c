@@ -9,6 +9,10 @@
 #include "model/kv_cache.h"
 #include "model/model.h"
 
+/* x86-64's user address space with 4-level paging: a larger cache cannot
+ * be mapped, so it is refused rather than handed to the allocator. */
+#define KV_MAX_BYTES ((int64_t)1 << 47)
+
 int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err)
 {
     *out = NULL;
@@ -20,9 +24,9 @@ int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_c
     const int64_t factors[] = {m->cfg.n_layers, n_seq, max_ctx, m->sh.n_kv_heads, m->cfg.head_dim,
                                (int64_t)sizeof(float)};
     int64_t bytes;
-    if (tpi_mul_all(factors, 6, &bytes) || (uint64_t)bytes >= SIZE_MAX / 2)
+    if (tpi_mul_all(factors, 6, &bytes) || bytes > KV_MAX_BYTES)
         return tpi_err(err, TPI_ELIMIT, "KV cache of %lld layers x %lld sequences x %lld positions x %lld KV heads "
-                       "x %lld: the size does not fit in memory's address range; give a smaller context",
+                       "x %lld: more than 2^47 bytes each for keys and values; give a smaller context",
                        (long long)m->cfg.n_layers, (long long)n_seq, (long long)max_ctx,
                        (long long)m->sh.n_kv_heads, (long long)m->cfg.head_dim);
     size_t n = (size_t)bytes / sizeof(float);
