@@ -21,6 +21,38 @@ set_tests_properties(cli_bad_ids PROPERTIES PASS_REGULAR_EXPRESSION "--ids: expe
 tpi_cli_fail(cli_ranks_too_many "cannot split 16 ranks over num_attention_heads = 8" -n 16 logits -m ${tiny} --ids 1,2)
 set_tests_properties(cli_ranks_too_many PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 120)
 
+# Numbers from flags (docs/BAD_INPUT.md, "Sizes, numbers and config"): a bad
+# value is a usage error, exit 2, naming the flag and the value; the value
+# parsers (tools/cli.c) refuse overflow, trailing junk, empty strings, NaN,
+# infinity and values out of range.
+function(tpi_cli_usage name regex)
+  add_test(NAME ${name} COMMAND sh -c "'${cli}' \"$@\" 2>&1; rc=$?; echo \"exit=$rc\"" sh ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED tiny PASS_REGULAR_EXPRESSION "${regex}.*exit=2")
+endfunction()
+set(gen generate -m ${tiny} --ids 1,2)
+tpi_cli_usage(cli_flag_temp_nan "--temp: expected a finite number >= 0, found \"nan\"" ${gen} --temp nan)
+tpi_cli_usage(cli_flag_temp_inf "--temp: expected a finite number >= 0, found \"inf\"" ${gen} --temp inf)
+tpi_cli_usage(cli_flag_temp_junk "--temp: expected a finite number >= 0, found \"0.7x\"" ${gen} --temp 0.7x)
+tpi_cli_usage(cli_flag_top_p_zero "--top-p: expected a number in \\(0, 1\\], found \"0\"" ${gen} --top-p 0)
+tpi_cli_usage(cli_flag_min_p_range "--min-p: expected a number in \\[0, 1\\], found \"1.5\"" ${gen} --min-p 1.5)
+tpi_cli_usage(cli_flag_repeat_zero "--repeat-penalty: expected a finite number > 0, found \"0\"" ${gen} --repeat-penalty 0)
+tpi_cli_usage(cli_flag_max_new_negative "-n/--max-new: expected .*found \"-1\"" ${gen} -n -1)
+tpi_cli_usage(cli_flag_ctx_huge "--ctx: expected a context length in \\[1, 2147483648\\], found \"144115188075855872\"" ${gen} --ctx 144115188075855872)
+tpi_cli_usage(cli_flag_ctx_empty "--ctx: expected .*found \"\"" ${gen} --ctx=)
+tpi_cli_usage(cli_flag_top_k_overflow "--top-k: expected .*found \"99999999999999999999\"" ${gen} --top-k 99999999999999999999)
+tpi_cli_usage(cli_flag_seed_negative "--seed: expected .*found \"-1\"" ${gen} --seed -1)
+tpi_cli_usage(cli_flag_seed_overflow "--seed: expected .*found \"18446744073709551616\"" ${gen} --seed 18446744073709551616)
+tpi_cli_usage(cli_flag_threads_junk "--threads: expected a positive number of threads, found \"abc\"" ${gen} -t abc)
+tpi_cli_usage(cli_flag_threads_negative "--threads: expected a positive number of threads, found \"-4\"" ${gen} -t -4)
+tpi_cli_usage(cli_flag_ids_negative "--ids: expected comma-separated integers .*found \"1,-2\"" generate -m ${tiny} --ids 1,-2)
+tpi_cli_usage(cli_flag_ids_overflow "--ids: expected comma-separated integers .*found \"4294967297\"" logits -m ${tiny} --ids 4294967297)
+tpi_cli_usage(cli_flag_logits_top "--top: expected .*found \"2x\"" logits -m ${tiny} --ids 1 --top 2x)
+tpi_cli_usage(cli_flag_chat_temp "--temp: expected a finite number >= 0, found \"nan\"" chat -m ${tiny} --temp nan)
+tpi_cli_usage(cli_flag_ranks_junk "-n: expected a rank count in \\[1, 1048576\\] and a command, found \"2x\"" -n 2x logits)
+# the largest seed is a seed: it samples
+add_test(NAME cli_flag_seed_max COMMAND sh -c "'${cli}' generate -m '${tiny}' --ids 1,2 -n 2 --temp 1 --seed 18446744073709551615 >/dev/null 2>&1; echo \"exit=$?\"")
+set_tests_properties(cli_flag_seed_max PROPERTIES FIXTURES_REQUIRED tiny PASS_REGULAR_EXPRESSION "^exit=0\n$")
+
 # tpinfer-bench is built where OpenBLAS is found (bench/tpinfer_bench.cmake).
 find_library(TPI_OPENBLAS openblas)
 find_path(TPI_CBLAS_DIR cblas.h PATH_SUFFIXES openblas)

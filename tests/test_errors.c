@@ -1,5 +1,6 @@
 /* Bad input: every case must fail with a message naming the file and the
  * tensor or field plus what was expected — never crash (run under ASan in CI). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -625,6 +626,204 @@ static void test_index_100k(void **s)
 #endif
 }
 
+/* ==== Sizes, numbers and config: config.json, generation_config.json and
+ * tpi_gen_opts values out of range, non-integers, non-finite numbers and
+ * products that overflow. Each case is one class of guard (docs/BAD_INPUT.md). */
+
+/* The 1-layer config as key/value pairs, so a case can replace or add fields. */
+static const char *const cfg_base[][2] = {
+    {"architectures", "[\"LlamaForCausalLM\"]"}, {"hidden_size", "8"}, {"intermediate_size", "16"},
+    {"num_hidden_layers", "1"}, {"num_attention_heads", "2"}, {"num_key_value_heads", "2"},
+    {"vocab_size", "16"}, {"rms_norm_eps", "1e-5"}, {"tie_word_embeddings", "false"},
+};
+
+/* Writes config.json from cfg_base with the (key, value) pairs given (NULL
+ * ends them) replacing or adding fields, and the valid weights beside it. */
+static void put_config_with(const char *key, ...)
+{
+    reset();
+    char text[4096] = "{";
+    const char *keys[16], *vals[16];
+    int n = 0;
+    va_list ap;
+    va_start(ap, key);
+    for (const char *k = key; k && n < 16; k = va_arg(ap, const char *))
+        keys[n] = k, vals[n++] = va_arg(ap, const char *);
+    va_end(ap);
+    for (size_t i = 0; i < sizeof cfg_base / sizeof cfg_base[0]; i++) {
+        const char *v = cfg_base[i][1];
+        for (int j = 0; j < n; j++)
+            if (keys[j] && !strcmp(keys[j], cfg_base[i][0]))
+                v = vals[j], keys[j] = NULL;
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\"%s\":%s", i ? "," : "", cfg_base[i][0], v);
+    }
+    for (int j = 0; j < n; j++)
+        if (keys[j])
+            snprintf(text + strlen(text), sizeof text - strlen(text), ",\"%s\":%s", keys[j], vals[j]);
+    strcat(text, "}");
+    put("config.json", text);
+    write_model("model.safetensors", -1, -1);
+}
+
+/* Every size has a limit, checked before a loop or an allocation uses it:
+ * 10^9 layers fail at once rather than spinning in the shard planner. */
+static void test_cfg_size_limits(void **s)
+{
+    (void)s;
+    static const char *const cases[][3] = {
+        {"num_hidden_layers", "1000000000", "[1, 1024]"},
+        {"hidden_size", "2097152", "[1, 1048576]"},
+        {"intermediate_size", "8388608", "[1, 4194304]"},
+        {"num_attention_heads", "131072", "[1, 65536]"},
+        {"num_key_value_heads", "131072", "[1, 65536]"},
+        {"head_dim", "32768", "[1, 16384]"},
+        {"vocab_size", "2147483648", "[1, 2147483647]"},
+        {"max_position_embeddings", "4294967296", "[1, 2147483648]"},
+        {"num_hidden_layers", "0", "[1, 1024]"},
+        {"hidden_size", "-8", "[1, 1048576]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        put_config_with(cases[i][0], cases[i][1], NULL);
+        expect_load_error("config.json", cases[i][0], cases[i][2], cases[i][1], NULL);
+    }
+}
+
+/* Products of sizes: heads x head_dim that would wrap (2^32 x 2^32 + 16 is
+ * 2^64 + 2^36 = 2^36 mod 2^64) or that pass the limit without wrapping. */
+static void test_cfg_size_products(void **s)
+{
+    (void)s;
+    put_config_with("num_attention_heads", "4294967296", "head_dim", "4294967312", NULL);
+    expect_load_error("config.json", "num_attention_heads", "[1, 65536]", NULL);
+    put_config_with("num_attention_heads", "65536", "head_dim", "16384", NULL);
+    expect_load_error("config.json", "num_attention_heads * head_dim", "65536 * 16384", "1048576", NULL);
+    /* without head_dim, hidden_size splits evenly over the heads (transformers) */
+    put_config_with("hidden_size", "9", NULL);
+    expect_load_error("config.json", "hidden_size (9)", "multiple of num_attention_heads (2)", NULL);
+    /* the checkpoint's shapes follow the config: head_dim 8 makes q_proj [16, 8] */
+    put_config_with("head_dim", "8", NULL);
+    expect_load_error("q_proj", NULL);
+}
+
+/* Integers are integers, in range before any cast: 2^32 + 5 is not 5. */
+static void test_cfg_token_ids(void **s)
+{
+    (void)s;
+    static const char *const cases[][3] = {
+        {"bos_token_id", "4294967301", "[-1, 15]"}, {"bos_token_id", "16", "[-1, 15]"},
+        {"bos_token_id", "1.5", "[-1, 15]"},        {"pad_token_id", "99", "[-1, 15]"},
+        {"eos_token_id", "16", "[0, 15]"},          {"eos_token_id", "[1, 4294967298]", "entry 1"},
+        {"eos_token_id", "[1, -1]", "entry 1"},     {"hidden_size", "8.5", "integer"},
+        {"eos_token_id", "\"2\"", "a string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        put_config_with(cases[i][0], cases[i][1], NULL);
+        expect_load_error("config.json", cases[i][0], cases[i][2], NULL);
+    }
+    /* generation_config.json's eos ids too */
+    put_config_with("eos_token_id", "2", NULL);
+    put("generation_config.json", "{\"eos_token_id\":[2, 4294967298]}");
+    expect_load_error("generation_config.json", "eos_token_id", "[0, 15]", "4294967298", NULL);
+}
+
+/* RoPE and norm constants: positive (and finite: 1e999 parses as infinity). */
+static void test_cfg_semantics(void **s)
+{
+    (void)s;
+    static const char *const cases[][3] = {
+        {"rope_theta", "0", "rope_theta"},
+        {"rope_theta", "-10000", "rope_theta"},
+        {"rope_theta", "1e999", "finite"},
+        {"rms_norm_eps", "0", "rms_norm_eps"},
+        {"sliding_window", "-5", "sliding_window"},
+        {"rope_scaling", "{\"rope_type\":\"linear\",\"factor\":-2}", "factor"},
+        {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":-1,\"high_freq_factor\":4,"
+                         "\"original_max_position_embeddings\":8192}", "0 < low_freq_factor < high_freq_factor"},
+        {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":4,\"high_freq_factor\":1,"
+                         "\"original_max_position_embeddings\":8192}", "0 < low_freq_factor < high_freq_factor"},
+        {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,"
+                         "\"original_max_position_embeddings\":0}", "original_max_position_embeddings"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        put_config_with(cases[i][0], cases[i][1], NULL);
+        expect_load_error("config.json", cases[i][2], NULL);
+    }
+    put_config_with("architectures", "[\"Qwen2ForCausalLM\"]", "use_sliding_window", "true", "sliding_window", "4",
+                    "max_window_layers", "-1", NULL);
+    expect_load_error("config.json", "max_window_layers", "[0, 1024]", NULL);
+}
+
+/* generation_config.json: out of range or non-finite values, named with the file. */
+static void test_gen_config_values(void **s)
+{
+    (void)s;
+    static const char *const cases[][2] = {
+        {"{\"do_sample\":true,\"temperature\":-1}", "temperature"},
+        {"{\"temperature\":1e999}", "temperature"},
+        {"{\"top_p\":0}", "top_p"},
+        {"{\"top_p\":1.5}", "top_p"},
+        {"{\"min_p\":2}", "min_p"},
+        {"{\"repetition_penalty\":0}", "repetition_penalty"},
+        {"{\"top_k\":-1}", "top_k"},
+        {"{\"max_new_tokens\":-3}", "max_new_tokens"},
+        {"{\"max_new_tokens\":2.5}", "max_new_tokens"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reset();
+        put("generation_config.json", cases[i][0]);
+        tpi_gen_opts o;
+        tpi_error err = {0};
+        int rc = tpi_gen_opts_default(&o, tmp, &err);
+        printf("  message: %s\n", err.msg);
+        assert_true(rc < 0);
+        assert_non_null(strstr(err.msg, "generation_config.json"));
+        assert_non_null(strstr(err.msg, cases[i][1]));
+    }
+}
+
+/* tpi_gen_opts from a program: NaN passes every ordered comparison, so each
+ * check is written to fail on it; a context that would overflow the KV
+ * cache's size is refused before anything is allocated. */
+static void test_gen_opts_values(void **s)
+{
+    (void)s;
+    put_config_with("max_position_embeddings", "64", NULL);
+    tpi_model *m = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_model_load(&m, tmp, NULL, &err), 0);
+    int32_t ids[] = {1, 2};
+    int64_t len = 2;
+    static const struct { double temp, top_p, min_p, rep; int64_t max_ctx; const char *needle; } cases[] = {
+        {NAN, 1, 0, 1, 0, "temperature"},  {INFINITY, 1, 0, 1, 0, "temperature"}, {-1, 1, 0, 1, 0, "temperature"},
+        {1, NAN, 0, 1, 0, "top_p"},        {1, 0, 0, 1, 0, "top_p"},              {1, 1, NAN, 1, 0, "min_p"},
+        {1, 1, 0, NAN, 0, "repetition"},   {1, 1, 0, INFINITY, 0, "repetition"},
+        {0, 1, 0, 1, (int64_t)1 << 57, "max_ctx"}, {0, 1, 0, 1, -1, "max_ctx"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tpi_gen_opts o;
+        assert_int_equal(tpi_gen_opts_default(&o, NULL, &err), 0);
+        o.sampling.temperature = cases[i].temp, o.sampling.top_p = cases[i].top_p;
+        o.sampling.min_p = cases[i].min_p, o.sampling.repetition_penalty = cases[i].rep;
+        o.max_ctx = cases[i].max_ctx, o.max_new_tokens = 2;
+        tpi_gen_state *st = NULL;
+        int rc = tpi_gen_state_create(&st, m, ids, &len, 1, &o, &err);
+        printf("  message: %s\n", err.msg);
+        assert_int_equal(rc, TPI_EINVAL);
+        assert_null(st);
+        assert_non_null(strstr(err.msg, cases[i].needle));
+    }
+    /* the KV cache's bytes: layers x sequences x positions x KV width, checked for overflow */
+    tpi_kv *kv = NULL;
+    assert_int_equal(tpi_kv_create(&kv, m, 1, (int64_t)1 << 62, &err), TPI_ELIMIT); /* 2^62 x 2 x 4 x 4 bytes */
+    assert_non_null(strstr(err.msg, "KV cache"));
+    assert_int_equal(tpi_kv_create(&kv, m, 1, (int64_t)1 << 57, &err), TPI_ELIMIT); /* 2^62 bytes: past 2^47 */
+    assert_null(kv);
+    assert_int_equal(tpi_kv_create(&kv, m, (int64_t)1 << 40, (int64_t)1 << 20, &err), TPI_ELIMIT);
+    assert_null(kv);
+    tpi_model_free(m);
+}
+/* ==== end of sizes, numbers and config ==== */
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +842,10 @@ int main(void)
         cmocka_unit_test(test_st_names),           cmocka_unit_test(test_st_header),
         cmocka_unit_test(test_index_wrong_shard),  cmocka_unit_test(test_index_shard_paths),
         cmocka_unit_test(test_file_kinds),         cmocka_unit_test(test_index_100k),
+        /* sizes, numbers and config */
+        cmocka_unit_test(test_cfg_size_limits),   cmocka_unit_test(test_cfg_size_products),
+        cmocka_unit_test(test_cfg_token_ids),     cmocka_unit_test(test_cfg_semantics),
+        cmocka_unit_test(test_gen_config_values), cmocka_unit_test(test_gen_opts_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

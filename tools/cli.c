@@ -1,6 +1,9 @@
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,37 +12,78 @@
 
 #include "options.h"
 
+/* Leading blanks and signs strto* would skip or accept are junk here: a
+ * flag's value is the number and nothing else. */
+static int starts_clean(const char *s, int sign_ok)
+{
+    return *s && !isspace((unsigned char)*s) && (sign_ok || (*s != '-' && *s != '+'));
+}
+
+int cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = starts_clean(s, 1) ? strtoll(s, &end, 10) : 0;
+    if (!starts_clean(s, 1) || end == s || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = starts_clean(s, 0) ? strtoull(s, &end, 10) : 0;
+    if (!starts_clean(s, 0) || end == s || *end || errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_real(const char *s, double lo, int lo_open, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = starts_clean(s, 1) ? strtod(s, &end) : 0;
+    if (!starts_clean(s, 1) || end == s || *end || errno || !isfinite(v) || v > hi || (lo_open ? v <= lo : v < lo))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_bad_value(const char *cmd, const char *from, const char *want, const char *value)
+{
+    fprintf(stderr, "tpinfer %s: %s: expected %s, found \"%s\"\n", cmd, from, want, value);
+    return from[0] == '-' ? 2 : 1;
+}
+
 int cli_parse_ids(const char *s, const char *what, int32_t **ids, int64_t *n)
 {
-    size_t cap = 16;
-    int64_t k = 0;
-    int32_t *out = malloc(cap * sizeof *out);
-    const char *p = s;
-    while (out && *p) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < INT32_MIN || v > INT32_MAX || (*end && *end != ',')) {
-            fprintf(stderr, "tpinfer: %s: expected comma-separated integers, found \"%s\"\n", what, s);
-            free(out);
-            return -1;
+    size_t len = strlen(s), k = 0;
+    int32_t *out = malloc((len / 2 + 1) * sizeof *out); /* "1,2,3": at most one id per two characters */
+    char *copy = malloc(len + 1);
+    int bad = !out || !copy || !len || s[len - 1] == ',';
+    if (!bad) {
+        memcpy(copy, s, len + 1);
+        for (char *p = copy, *next; p && !bad; p = next) {
+            next = strchr(p, ',');
+            if (next)
+                *next++ = 0;
+            int64_t v = 0;
+            bad = cli_parse_int(p, 0, INT32_MAX, &v) != 0;
+            out[k++] = (int32_t)v;
         }
-        if ((size_t)k == cap) {
-            int32_t *bigger = realloc(out, (cap *= 2) * sizeof *out);
-            if (!bigger)
-                break;
-            out = bigger;
-        }
-        out[k++] = (int32_t)v;
-        p = *end ? end + 1 : end;
     }
-    if (!out || k == 0) {
-        fprintf(stderr, "tpinfer: %s: expected at least one token id\n", what);
+    free(copy);
+    if (bad) {
+        fprintf(stderr, "tpinfer: %s: expected comma-separated integers (token ids in [0, %d]), found \"%s\"\n",
+                what, INT32_MAX, s);
         free(out);
         return -1;
     }
     *ids = out;
-    *n = k;
+    *n = (int64_t)k;
     return 0;
 }
 
@@ -115,62 +159,55 @@ void cli_batch_free(cli_batch *b)
     *b = (cli_batch){0};
 }
 
-/* The whole of s as a number: 0, or -1 when malformed. */
-static int parse_ll(const char *s, long long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoll(s, &end, 10);
-    return end == s || *end || errno ? -1 : 0;
-}
+/* The longest --ctx, as the library's limit (max_position_embeddings'):
+ * a larger one is refused here, before a model is loaded. */
+#define CLI_MAX_CTX ((int64_t)1 << 31)
 
-static int parse_ull(const char *s, unsigned long long *v)
+int cli_sampling_flag(cli_sampling *a, const char *cmd, int c, const char *arg)
 {
-    char *end;
-    errno = 0;
-    *v = strtoull(s, &end, 10);
-    return end == s || *end || errno || s[0] == '-' ? -1 : 0;
-}
-
-static int parse_double(const char *s, double *v)
-{
-    char *end;
-    *v = strtod(s, &end);
-    return end == s || *end ? -1 : 0;
-}
-
-int cli_sampling_flag(cli_sampling *a, int c, const char *arg)
-{
-    long long v = 0;
-    unsigned long long u = 0;
-    int bad = 0;
+    int64_t v = 0;
+    const char *flag, *want;
+    int bad;
     switch (c) {
     case 'n':
-        bad = parse_ll(arg, &v) || v < 0;
-        a->max_new = v, a->set_max_new = 1;
+        flag = "-n/--max-new", want = "a number of tokens in [0, 2147483648]";
+        bad = cli_parse_int(arg, 0, CLI_MAX_CTX, &v), a->max_new = v, a->set_max_new = 1;
         break;
     case OPT_CTX:
-        bad = parse_ll(arg, &v) || v < 1;
-        a->ctx = v;
+        flag = "--ctx", want = "a context length in [1, 2147483648]";
+        bad = cli_parse_int(arg, 1, CLI_MAX_CTX, &v), a->ctx = v;
         break;
     case OPT_TOP_K:
-        bad = parse_ll(arg, &v) || v < 0;
-        a->s.top_k = v, a->set_top_k = 1;
+        flag = "--top-k", want = "an integer in [0, 2147483647]";
+        bad = cli_parse_int(arg, 0, INT32_MAX, &v), a->s.top_k = v, a->set_top_k = 1;
         break;
     case OPT_TEMP:
-        bad = parse_double(arg, &a->s.temperature) || a->s.temperature < 0;
-        a->set_temp = 1;
+        flag = "--temp", want = "a finite number >= 0";
+        bad = cli_parse_real(arg, 0, 0, DBL_MAX, &a->s.temperature), a->set_temp = 1;
         break;
-    case OPT_TOP_P: bad = parse_double(arg, &a->s.top_p), a->set_top_p = 1; break;
-    case OPT_MIN_P: bad = parse_double(arg, &a->s.min_p), a->set_min_p = 1; break;
-    case OPT_REPEAT: bad = parse_double(arg, &a->s.repetition_penalty), a->set_repeat = 1; break;
+    case OPT_TOP_P:
+        flag = "--top-p", want = "a number in (0, 1]";
+        bad = cli_parse_real(arg, 0, 1, 1, &a->s.top_p), a->set_top_p = 1;
+        break;
+    case OPT_MIN_P:
+        flag = "--min-p", want = "a number in [0, 1]";
+        bad = cli_parse_real(arg, 0, 0, 1, &a->s.min_p), a->set_min_p = 1;
+        break;
+    case OPT_REPEAT:
+        flag = "--repeat-penalty", want = "a finite number > 0";
+        bad = cli_parse_real(arg, 0, 1, DBL_MAX, &a->s.repetition_penalty), a->set_repeat = 1;
+        break;
     case OPT_SEED:
-        bad = parse_ull(arg, &u);
-        a->s.seed = u;
+        flag = "--seed", want = "an integer in [0, 18446744073709551615]";
+        bad = cli_parse_u64(arg, &a->s.seed);
         break;
     default: return 0;
     }
-    return bad ? -1 : 1;
+    if (bad) {
+        cli_bad_value(cmd, flag, want, arg);
+        return -1;
+    }
+    return 1;
 }
 
 void cli_sampling_apply(const cli_sampling *a, tpi_gen_opts *o)

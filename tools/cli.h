@@ -6,8 +6,24 @@
 
 #include "tpinfer.h"
 
-/* Parses "1,2,3" into a malloc'd array; prints an error naming `what` and
- * returns -1 on a malformed list. */
+/* The one set of parsers for numbers from flags and the environment: the
+ * whole string must be the number (no blanks, no trailing characters, no
+ * overflow); 0, or -1 with *out untouched. */
+/* A decimal integer in [lo, hi]. */
+int cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
+/* Any 64-bit unsigned decimal integer; a sign is refused (strtoull would
+ * wrap "-1" to 2^64 - 1). */
+int cli_parse_u64(const char *s, uint64_t *out);
+/* A finite number in [lo, hi], or (lo, hi] with lo_open: NaN and infinity
+ * never pass. */
+int cli_parse_real(const char *s, double lo, int lo_open, double hi, double *out);
+/* Prints "tpinfer CMD: FROM: expected WANT, found "VALUE"" and returns the
+ * exit code: 2 when FROM is a flag (starts with '-'), 1 for an environment
+ * variable. */
+int cli_bad_value(const char *cmd, const char *from, const char *want, const char *value);
+
+/* Parses "1,2,3" (token ids, each in [0, INT32_MAX]) into a malloc'd array;
+ * prints an error naming `what` and returns -1 on a malformed list. */
 int cli_parse_ids(const char *s, const char *what, int32_t **ids, int64_t *n);
 /* Prints "tpinfer <cmd>: <msg>" (prefixed with the rank in a multi-rank job)
  * and returns the exit code 1. In a multi-rank job it ends every rank, so a
@@ -54,9 +70,10 @@ typedef struct cli_sampling {
     int64_t max_new, ctx;
     int set_max_new, set_temp, set_top_k, set_top_p, set_min_p, set_repeat;
 } cli_sampling;
-/* Takes getopt's `c` when it is a sampling flag: 1 taken, -1 a malformed
- * value, 0 not a sampling flag. */
-int cli_sampling_flag(cli_sampling *a, int c, const char *arg);
+/* Takes getopt's `c` when it is a sampling flag: 1 taken, 0 not a sampling
+ * flag, -1 a value out of range after printing which flag, what it takes and
+ * what was given (tpinfer CMD: ...). */
+int cli_sampling_flag(cli_sampling *a, const char *cmd, int c, const char *arg);
 /* Overrides o with the flags given. A filter (top-k, top-p, min-p) without
  * --temp samples at temperature 1 when the default is greedy. */
 void cli_sampling_apply(const cli_sampling *a, tpi_gen_opts *o);

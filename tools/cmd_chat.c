@@ -48,13 +48,17 @@ static int parse_args(chat_args *a, int argc, char **argv)
         case 'h': usage(stdout); return -1;
         default:
             if (!engine_flag(&a->engine, c, optarg))
-                bad = cli_sampling_flag(&a->sampling, c, optarg) != 1;
+                bad = cli_sampling_flag(&a->sampling, "chat", c, optarg) != 1; /* getopt or it said why */
             break;
         }
     }
-    bad |= a->sampling.max_new < 1;
+    if (!bad && a->sampling.max_new < 1) {
+        fprintf(stderr, "tpinfer chat: -n/--max-new: expected at least 1 token per reply, found 0\n");
+        bad = 1;
+    }
     if (bad || !a->dir || optind != argc) {
-        fprintf(stderr, "tpinfer chat: %s\n", bad ? "bad option value" : !a->dir ? "-m DIR is required" : "unexpected argument");
+        if (!bad)
+            fprintf(stderr, "tpinfer chat: %s\n", !a->dir ? "-m DIR is required" : "unexpected argument");
         usage(stderr);
         return 2;
     }

@@ -65,6 +65,8 @@ static int parse_args(gen_args *a, int argc, char **argv)
     a->files = calloc((size_t)argc + 1, sizeof *a->files);
     a->stops = calloc((size_t)argc + 1, sizeof *a->stops);
     int c, bad = !a->texts || !a->files || !a->stops;
+    if (bad)
+        fprintf(stderr, "tpinfer generate: out of memory\n");
     while (!bad && (c = getopt_long(argc, argv, "m:p:n:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a->dir = optarg; break;
@@ -75,15 +77,16 @@ static int parse_args(gen_args *a, int argc, char **argv)
         case 'h': usage(stdout); return -1;
         default:
             if (!engine_flag(&a->engine, c, optarg))
-                bad = cli_sampling_flag(&a->sampling, c, optarg) != 1;
+                bad = cli_sampling_flag(&a->sampling, "generate", c, optarg) != 1; /* getopt or it said why */
             break;
         }
     }
     int n_seq = a->n_texts + a->n_files + (int)a->given.n_seq;
     if (bad || !a->dir || !n_seq || optind != argc) {
-        fprintf(stderr, "tpinfer generate: %s\n", bad ? "bad option value" : !a->dir ? "-m DIR is required"
-                                                  : !n_seq ? "a prompt is required (-p, --prompt-file or --ids)"
-                                                           : "unexpected argument");
+        if (!bad)
+            fprintf(stderr, "tpinfer generate: %s\n", !a->dir ? "-m DIR is required"
+                                                      : !n_seq ? "a prompt is required (-p, --prompt-file or --ids)"
+                                                               : "unexpected argument");
         usage(stderr);
         return 2;
     }

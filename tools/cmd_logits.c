@@ -40,12 +40,16 @@ static int parse_args(logits_args *a, int argc, char **argv)
     };
     a->top = 5;
     int c;
-    char *end;
+    int64_t top;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a->dir = optarg; break;
         case O_OUT: a->out = optarg; break;
-        case O_TOP: a->top = (int)strtol(optarg, &end, 10), a->top = *end ? 0 : a->top; break;
+        case O_TOP:
+            if (cli_parse_int(optarg, 1, INT32_MAX, &top))
+                return cli_bad_value("logits", "--top", "a number of ids in [1, 2147483647]", optarg);
+            a->top = (int)top;
+            break;
         case O_IDS:
             if (cli_batch_add_list(&a->batch, optarg, "--ids"))
                 return 2;
@@ -58,9 +62,9 @@ static int parse_args(logits_args *a, int argc, char **argv)
             }
         }
     }
-    if (!a->dir || !a->batch.n_seq || a->top < 1 || optind != argc) {
+    if (!a->dir || !a->batch.n_seq || optind != argc) {
         fprintf(stderr, "tpinfer logits: %s\n", !a->dir ? "-m DIR is required" : !a->batch.n_seq ? "--ids is required"
-                                                : a->top < 1 ? "--top must be at least 1" : "unexpected argument");
+                                                : "unexpected argument");
         usage(stderr);
         return 2;
     }

@@ -1,8 +1,10 @@
 /* tpinfer make-model: a checkpoint directory with random weights. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "tpinfer.h"
 
@@ -18,7 +20,7 @@ static void usage(FILE *f)
 
 typedef struct make_args {
     const char *shape, *dtype, *out;
-    unsigned long long seed;
+    uint64_t seed;
 } make_args;
 
 /* Returns 0, the exit code of a usage error (2), or -1 after --help. */
@@ -30,21 +32,23 @@ static int parse_args(make_args *a, int argc, char **argv)
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
     };
     *a = (make_args){.dtype = "f32", .seed = 1234};
-    int c, bad = 0;
-    char *end;
+    int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's': a->shape = optarg; break;
         case 'd': a->dtype = optarg; break;
         case 'o': a->out = optarg; break;
-        case 'r': a->seed = strtoull(optarg, &end, 10), bad |= end == optarg || *end; break;
+        case 'r':
+            if (cli_parse_u64(optarg, &a->seed))
+                return cli_bad_value("make-model", "--seed", "an integer in [0, 18446744073709551615]", optarg);
+            break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
     }
-    if (bad || !a->shape || !a->out || optind != argc) {
+    if (!a->shape || !a->out || optind != argc) {
         fprintf(stderr, "tpinfer make-model: %s\n",
-                bad ? "--seed: expected a whole number" : "--shape and --out are required");
+                !a->shape || !a->out ? "--shape and --out are required" : "unexpected argument");
         usage(stderr);
         return 2;
     }

@@ -1,10 +1,11 @@
 #include "options.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cli.h"
 
 int opts_launched(void)
 {
@@ -61,41 +62,21 @@ static const char *pick(const char *flag_value, const char *flag, const char *co
     return NULL;
 }
 
-/* A whole decimal number in [lo, hi]. */
-static int parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Prints "tpinfer CMD: FROM: expected WHAT, found "VALUE"" and returns the
- * exit code for a bad flag (2) or a bad environment variable (1). */
-static int bad(const char *cmd, const char *from, const char *what, const char *value)
-{
-    fprintf(stderr, "tpinfer %s: %s: expected %s, found \"%s\"\n", cmd, from, what, value);
-    return from[0] == '-' ? 2 : 1;
-}
-
 static int resolve_counts(engine_opts *e, const char *cmd)
 {
     static const char *const no_vars[] = {NULL}, *const chunk_vars[] = {"TPI_PREFILL_CHUNK", NULL};
     /* Launchers say how many of the job's ranks share this machine. */
     static const char *const local_vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", NULL};
     const char *from, *s;
-    long long v;
-    if ((s = pick(e->threads, "--threads", no_vars, &from)) && parse_int(s, 1, 1 << 20, &v))
-        return bad(cmd, from, "a positive number of threads", s);
+    int64_t v;
+    if ((s = pick(e->threads, "--threads", no_vars, &from)) && cli_parse_int(s, 1, 1 << 20, &v))
+        return cli_bad_value(cmd, from, "a positive number of threads", s);
     e->load.n_threads = s ? (int)v : 0;
-    if ((s = pick(NULL, NULL, local_vars, &from)) && parse_int(s, 1, 1 << 20, &v))
-        return bad(cmd, from, "a positive number of ranks", s);
+    if ((s = pick(NULL, NULL, local_vars, &from)) && cli_parse_int(s, 1, 1 << 20, &v))
+        return cli_bad_value(cmd, from, "a positive number of ranks", s);
     e->load.local_ranks = s ? (int)v : 0;
-    if ((s = pick(e->prefill_chunk, "--prefill-chunk", chunk_vars, &from)) && parse_int(s, 1, INT32_MAX, &v))
-        return bad(cmd, from, "a positive number of tokens", s);
+    if ((s = pick(e->prefill_chunk, "--prefill-chunk", chunk_vars, &from)) && cli_parse_int(s, 1, INT32_MAX, &v))
+        return cli_bad_value(cmd, from, "a positive number of tokens", s);
     e->load.prefill_chunk = s ? v : 0;
     return 0;
 }
@@ -110,16 +91,16 @@ int engine_resolve(engine_opts *e, const char *cmd)
         return rc;
     const char *from, *s = pick(e->kernels, "--kernels", kernel_vars, &from);
     if (s && *s && strcmp(s, "auto") && strcmp(s, "ref") && strcmp(s, "avx2") && strcmp(s, "avx512"))
-        return bad(cmd, from, "auto, ref, avx2 or avx512", s);
+        return cli_bad_value(cmd, from, "auto, ref, avx2 or avx512", s);
     e->load.kernels = s;
     e->kernels_from = from;
     if (e->allreduce) {
         if (strcmp(e->allreduce, "auto") && strcmp(e->allreduce, "mpi"))
-            return bad(cmd, "--allreduce", "auto or mpi", e->allreduce);
+            return cli_bad_value(cmd, "--allreduce", "auto or mpi", e->allreduce);
         e->comm.allreduce = strcmp(e->allreduce, "mpi") ? TPI_ALLREDUCE_AUTO : TPI_ALLREDUCE_MPI;
     } else if ((s = pick(NULL, NULL, shm_vars, &from))) {
         if (strcmp(s, "0") && strcmp(s, "1"))
-            return bad(cmd, from, "0 (MPI's all-reduce) or 1 (shared memory where it can)", s);
+            return cli_bad_value(cmd, from, "0 (MPI's all-reduce) or 1 (shared memory where it can)", s);
         e->comm.allreduce = strcmp(s, "0") ? TPI_ALLREDUCE_AUTO : TPI_ALLREDUCE_MPI;
     }
     return 0;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "launch.h"
 #include "options.h"
@@ -38,10 +39,10 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "-n") || !strcmp(argv[1], "--ranks")) {
-        char *end = NULL;
-        long n = argc > 2 ? strtol(argv[2], &end, 10) : 0;
-        if (n < 1 || n > 1 << 20 || *end || argc < 4) {
-            fprintf(stderr, "tpinfer: -n needs a rank count >= 1 and a command\n");
+        int64_t n = 0;
+        if (argc < 4 || cli_parse_int(argv[2], 1, 1 << 20, &n)) {
+            fprintf(stderr, "tpinfer: %s: expected a rank count in [1, 1048576] and a command, found \"%s\"\n",
+                    argv[1], argc > 2 ? argv[2] : "");
             return 2;
         }
         return launch_ranks((int)n, argc - 3, argv + 3);

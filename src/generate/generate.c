@@ -3,14 +3,22 @@
  * running. Every rank runs the same steps; rank 0 chooses the tokens and
  * decides the stops, and broadcasts both each step (DESIGN.md "Process
  * model", "Generation"). */
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "generate/gen_text.h"
 #include "generate/sampler.h"
 #include "model/model.h"
+
+/* The longest context a generation takes, as config.json's
+ * max_position_embeddings: a context bounds the KV cache and the history of
+ * prompt + output ids, both allocated up front. */
+#define TPI_GEN_MAX_CTX TPI_MAX_POSITIONS
 
 struct tpi_gen_state {
     tpi_model *m;
@@ -40,20 +48,63 @@ struct tpi_gen_state {
     int64_t decode_steps;
 };
 
+/* The sampling options, each named, non-finite values included: NaN passes
+ * every ordered comparison, so each test is written to fail on it. */
+static int check_sampling(const tpi_sampling *p, tpi_error *err)
+{
+    const char *field = NULL, *want = NULL;
+    double found = 0;
+    if (!(p->temperature >= 0 && isfinite(p->temperature)))
+        field = "temperature", want = "a finite number >= 0", found = p->temperature;
+    else if (!(p->top_p > 0 && p->top_p <= 1))
+        field = "top_p", want = "a number in (0, 1]", found = p->top_p;
+    else if (!(p->min_p >= 0 && p->min_p <= 1))
+        field = "min_p", want = "a number in [0, 1]", found = p->min_p;
+    else if (!(p->repetition_penalty > 0 && isfinite(p->repetition_penalty)))
+        field = "repetition_penalty", want = "a finite number > 0", found = p->repetition_penalty;
+    if (field)
+        return tpi_err(err, TPI_EINVAL, "generate: sampling.%s must be %s, found %g", field, want, found);
+    if (p->top_k < 0)
+        return tpi_err(err, TPI_EINVAL, "generate: sampling.top_k must be >= 0, found %lld", (long long)p->top_k);
+    return 0;
+}
+
+/* The options that size buffers or are read through pointers. */
+static int check_opts(const tpi_gen_opts *o, int64_t n_seq, int64_t vocab, tpi_error *err)
+{
+    int64_t logits;
+    if (o->max_ctx < 0 || o->max_ctx > TPI_GEN_MAX_CTX)
+        return tpi_err(err, TPI_EINVAL, "generate: max_ctx must be in [0, %lld] (0: the model's), found %lld",
+                       (long long)TPI_GEN_MAX_CTX, (long long)o->max_ctx);
+    if (o->max_new_tokens < 0)
+        return tpi_err(err, TPI_EINVAL, "generate: max_new_tokens must be >= 0, found %lld",
+                       (long long)o->max_new_tokens);
+    /* eos_ids NULL means the model's, whatever n_eos says */
+    if (o->eos_ids && o->n_eos < 0)
+        return tpi_err(err, TPI_EINVAL, "generate: n_eos must be >= 0, found %d", o->n_eos);
+    if (o->n_stop < 0 || (o->n_stop > 0 && !o->stop))
+        return tpi_err(err, TPI_EINVAL, "generate: n_stop must be >= 0 with stop holding as many, found %d",
+                       o->n_stop);
+    if (o->n_stop > 0 && !o->tokenizer)
+        return tpi_err(err, TPI_EINVAL, "generate: stop strings need a tokenizer");
+    if (tpi_mul_overflow(n_seq, vocab, &logits) || (uint64_t)logits > SIZE_MAX / sizeof(float))
+        return tpi_err(err, TPI_ELIMIT, "generate: %lld sequences x a vocabulary of %lld logits do not fit in memory",
+                       (long long)n_seq, (long long)vocab);
+    return check_sampling(&o->sampling, err);
+}
+
 /* The caller's arguments, checked the same way on every rank. */
 static int check_args(const tpi_model_info *info, const int32_t *prompts, const int64_t *prompt_lens, int64_t n_seq,
                       const tpi_gen_opts *o, int64_t ctx, tpi_error *err)
 {
     if (n_seq < 1)
         return tpi_err(err, TPI_EINVAL, "generate: expected at least one prompt, found %lld", (long long)n_seq);
+    int rc = check_opts(o, n_seq, info->vocab_size, err);
+    if (rc)
+        return rc;
     if (ctx < 1)
         return tpi_err(err, TPI_ECONFIG, "generate: no context length (max_position_embeddings = %lld); give one",
                        (long long)ctx);
-    if (o->max_new_tokens < 0)
-        return tpi_err(err, TPI_EINVAL, "generate: max_new_tokens must be >= 0, found %lld",
-                       (long long)o->max_new_tokens);
-    if (o->n_stop > 0 && !o->tokenizer)
-        return tpi_err(err, TPI_EINVAL, "generate: stop strings need a tokenizer");
     for (int64_t s = 0, off = 0; s < n_seq; off += prompt_lens[s], s++) {
         if (prompt_lens[s] < 1)
             return tpi_err(err, TPI_EINVAL, "generate: prompt %lld is empty", (long long)s);
@@ -67,7 +118,7 @@ static int check_args(const tpi_model_info *info, const int32_t *prompts, const 
     }
     /* the sampling options are checked on every rank, though only rank 0 samples */
     tpi_sampler probe;
-    int rc = tpi_sampler_init(&probe, &o->sampling, 1, err);
+    rc = tpi_sampler_init(&probe, &o->sampling, 1, err);
     if (!rc)
         tpi_sampler_free(&probe);
     return rc;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
@@ -42,8 +43,8 @@ static int parse_rope(tpi_config *c, const cJSON *root, const char *path, tpi_er
     int rc = tpi_json_get_double(root, "rope_theta", &c->rope_theta, 0, path, err);
     if (rc < 0)
         return rc;
-    if (c->rope_theta <= 0)
-        return tpi_err(err, TPI_ECONFIG, "%s: field \"rope_theta\" must be positive", path);
+    if (!(c->rope_theta > 0))
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"rope_theta\" must be positive, found %g", path, c->rope_theta);
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     if (!rs || cJSON_IsNull(rs))
         return 0;
@@ -70,49 +71,112 @@ static int parse_rope(tpi_config *c, const cJSON *root, const char *path, tpi_er
                        what, type);
     if ((rc = tpi_json_get_double(rs, "factor", &c->rope_factor, 1, what, err)) < 0)
         return rc;
-    if (c->rope_factor <= 0)
-        return tpi_err(err, TPI_ECONFIG, "%s: field \"factor\" must be positive", what);
+    if (!(c->rope_factor > 0))
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"factor\" must be positive, found %g", what, c->rope_factor);
     if (c->rope_kind == TPI_ROPE_LLAMA3) {
         if ((rc = tpi_json_get_double(rs, "low_freq_factor", &c->rope_low_freq_factor, 1, what, err)) < 0 ||
             (rc = tpi_json_get_double(rs, "high_freq_factor", &c->rope_high_freq_factor, 1, what, err)) < 0 ||
             (rc = tpi_json_get_int(rs, "original_max_position_embeddings", &c->rope_original_max_pos, 1, what,
                                    err)) < 0)
             return rc;
-        if (c->rope_high_freq_factor <= c->rope_low_freq_factor || c->rope_original_max_pos <= 0)
-            return tpi_err(err, TPI_ECONFIG, "%s: needs high_freq_factor > low_freq_factor and "
-                           "original_max_position_embeddings > 0", what);
+        /* transformers' _compute_llama3_parameters divides by each of them */
+        if (!(c->rope_low_freq_factor > 0) || !(c->rope_high_freq_factor > c->rope_low_freq_factor) ||
+            c->rope_original_max_pos <= 0 || c->rope_original_max_pos > TPI_MAX_POSITIONS)
+            return tpi_err(err, TPI_ECONFIG, "%s: needs 0 < low_freq_factor < high_freq_factor and 0 < "
+                           "original_max_position_embeddings <= %lld, found %g, %g and %lld", what,
+                           (long long)TPI_MAX_POSITIONS, c->rope_low_freq_factor, c->rope_high_freq_factor,
+                           (long long)c->rope_original_max_pos);
     }
     return 0;
 }
 
-/* eos_token_id may be an integer or a list of integers. */
+/* What a JSON value is, for a message: the number itself, else its type. */
+static const char *describe(const cJSON *it, char *buf, size_t size)
+{
+    if (cJSON_IsNumber(it))
+        snprintf(buf, size, "%.17g", it->valuedouble);
+    else
+        snprintf(buf, size, "%s", cJSON_IsString(it) ? "a string" : cJSON_IsBool(it) ? "a boolean"
+                                  : cJSON_IsArray(it) ? "an array" : "an object");
+    return buf;
+}
+
+/* An integer field in [lo, hi], checked before any cast: 0 when read, 1 when
+ * absent and not required (*out kept), else an error naming the field, the
+ * range and what the file holds (2^32 + 5 is not 5, 1.5 is not 1). */
+static int get_int_in(const cJSON *obj, const char *key, int64_t lo, int64_t hi, int required, int64_t *out,
+                      const char *path, tpi_error *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!it || cJSON_IsNull(it)) {
+        if (required)
+            return tpi_err(err, TPI_ECONFIG, "%s: required field \"%s\" is missing (expected an integer in "
+                           "[%lld, %lld])", path, key, (long long)lo, (long long)hi);
+        return 1;
+    }
+    if (!tpi_json_as_int(it, lo, hi, out))
+        return 0;
+    char found[64];
+    return tpi_err(err, TPI_ECONFIG, "%s: field \"%s\" must be an integer in [%lld, %lld], found %s", path, key,
+                   (long long)lo, (long long)hi, describe(it, found, sizeof found));
+}
+
+/* A token id field (bos_token_id, pad_token_id): an integer id of the
+ * vocabulary, or null; -1, which older configs write for "none", is kept as
+ * none. *out keeps its value when absent. */
+static int get_token_id(const tpi_config *c, const cJSON *obj, const char *key, int32_t *out, const char *path,
+                        tpi_error *err)
+{
+    int64_t v;
+    int rc = get_int_in(obj, key, -1, c->vocab_size - 1, 0, &v, path, err);
+    if (rc == 0)
+        *out = (int32_t)v;
+    return rc < 0 ? rc : 0;
+}
+
+/* eos_token_id may be an integer or a list of integers, each an id of the
+ * vocabulary (read after vocab_size). */
 static int parse_eos(tpi_config *c, const cJSON *obj, const char *path, tpi_error *err)
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, "eos_token_id");
     if (!e || cJSON_IsNull(e))
         return 0;
-    int64_t v;
+    int64_t v, hi = c->vocab_size - 1;
+    char found[64];
     c->n_eos = 0;
-    if (cJSON_IsArray(e)) {
-        for (const cJSON *it = e->child; it; it = it->next) {
-            if (tpi_json_as_int(it, 0, INT32_MAX, &v) || c->n_eos == TPI_MAX_EOS)
-                return tpi_err(err, TPI_ECONFIG, "%s: \"eos_token_id\" must be at most %d non-negative integers",
-                               path, TPI_MAX_EOS);
-            c->eos_ids[c->n_eos++] = (int32_t)v;
-        }
+    if (!cJSON_IsArray(e)) {
+        if (tpi_json_as_int(e, 0, hi, &v))
+            return tpi_err(err, TPI_ECONFIG, "%s: field \"eos_token_id\" must be an integer in [0, %lld] or a list "
+                           "of them, found %s", path, (long long)hi, describe(e, found, sizeof found));
+        c->eos_ids[c->n_eos++] = (int32_t)v;
         return 0;
     }
-    if (tpi_json_as_int(e, 0, INT32_MAX, &v))
-        return tpi_err(err, TPI_ECONFIG, "%s: \"eos_token_id\" must be an integer or a list of integers", path);
-    c->eos_ids[c->n_eos++] = (int32_t)v;
+    for (const cJSON *it = e->child; it; it = it->next) {
+        if (c->n_eos == TPI_MAX_EOS)
+            return tpi_err(err, TPI_ECONFIG, "%s: field \"eos_token_id\" has more than %d ids", path, TPI_MAX_EOS);
+        if (tpi_json_as_int(it, 0, hi, &v))
+            return tpi_err(err, TPI_ECONFIG, "%s: field \"eos_token_id\" entry %d must be an integer in [0, %lld], "
+                           "found %s", path, c->n_eos, (long long)hi, describe(it, found, sizeof found));
+        c->eos_ids[c->n_eos++] = (int32_t)v;
+    }
     return 0;
 }
 
-static int positive(const char *path, const char *key, int64_t v, tpi_error *err)
+/* The required sizes, each within its limit (config.h). */
+static int parse_required_sizes(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
 {
-    if (v <= 0)
-        return tpi_err(err, TPI_ECONFIG, "%s: field \"%s\" must be a positive integer, found %lld", path, key,
-                       (long long)v);
+    static const struct { const char *key; size_t off; int64_t max; } req[] = {
+        {"hidden_size", offsetof(tpi_config, hidden_size), TPI_MAX_HIDDEN},
+        {"intermediate_size", offsetof(tpi_config, intermediate_size), TPI_MAX_FF},
+        {"num_hidden_layers", offsetof(tpi_config, n_layers), TPI_MAX_LAYERS},
+        {"num_attention_heads", offsetof(tpi_config, n_heads), TPI_MAX_HEADS},
+        {"vocab_size", offsetof(tpi_config, vocab_size), TPI_MAX_VOCAB},
+    };
+    for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
+        int rc = get_int_in(root, req[i].key, 1, req[i].max, 1, (int64_t *)((char *)c + req[i].off), path, err);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -121,33 +185,29 @@ static int positive(const char *path, const char *key, int64_t v, tpi_error *err
 static int parse_sizes(tpi_config *c, const cJSON *root, const char *path, tpi_error *err)
 {
     int rc;
-    static const struct { const char *key; size_t off; } req[] = {
-        {"hidden_size", offsetof(tpi_config, hidden_size)},
-        {"intermediate_size", offsetof(tpi_config, intermediate_size)},
-        {"num_hidden_layers", offsetof(tpi_config, n_layers)},
-        {"num_attention_heads", offsetof(tpi_config, n_heads)},
-        {"vocab_size", offsetof(tpi_config, vocab_size)},
-    };
-    for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
-        int64_t *dst = (int64_t *)((char *)c + req[i].off);
-        if ((rc = tpi_json_get_int(root, req[i].key, dst, 1, path, err)) < 0 ||
-            (rc = positive(path, req[i].key, *dst, err)))
-            return rc;
-    }
+    if ((rc = parse_required_sizes(c, root, path, err)))
+        return rc;
     c->n_kv_heads = c->n_heads;
-    c->head_dim = c->hidden_size / c->n_heads;
     c->max_position_embeddings = 2048;
     c->rms_norm_eps = 1e-6;
-    if ((rc = tpi_json_get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, path, err)) < 0 ||
-        (rc = tpi_json_get_int(root, "head_dim", &c->head_dim, 0, path, err)) < 0 ||
-        (rc = tpi_json_get_int(root, "max_position_embeddings", &c->max_position_embeddings, 0, path, err)) < 0 ||
+    int head_dim_absent;
+    if ((rc = get_int_in(root, "num_key_value_heads", 1, TPI_MAX_HEADS, 0, &c->n_kv_heads, path, err)) < 0 ||
+        (rc = head_dim_absent = get_int_in(root, "head_dim", 1, TPI_MAX_HEAD_DIM, 0, &c->head_dim, path, err)) < 0 ||
+        (rc = get_int_in(root, "max_position_embeddings", 1, TPI_MAX_POSITIONS, 0, &c->max_position_embeddings,
+                         path, err)) < 0 ||
         (rc = tpi_json_get_double(root, "rms_norm_eps", &c->rms_norm_eps, 0, path, err)) < 0 ||
         (rc = tpi_json_get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, 0, path, err)) < 0)
         return rc;
-    if ((rc = positive(path, "num_key_value_heads", c->n_kv_heads, err)) ||
-        (rc = positive(path, "head_dim", c->head_dim, err)) ||
-        (rc = positive(path, "max_position_embeddings", c->max_position_embeddings, err)))
-        return rc;
+    /* Without head_dim, transformers splits hidden_size evenly over the heads. */
+    if (head_dim_absent == 1 && c->hidden_size % c->n_heads)
+        return tpi_err(err, TPI_ECONFIG, "%s: hidden_size (%lld) must be a multiple of num_attention_heads (%lld) "
+                       "when head_dim is not given", path, (long long)c->hidden_size, (long long)c->n_heads);
+    if (head_dim_absent == 1)
+        c->head_dim = c->hidden_size / c->n_heads;
+    int64_t width;
+    if (tpi_mul_overflow(c->n_heads, c->head_dim, &width) || width > TPI_MAX_ATTN_WIDTH)
+        return tpi_err(err, TPI_ECONFIG, "%s: num_attention_heads * head_dim (%lld * %lld) must be at most %lld",
+                       path, (long long)c->n_heads, (long long)c->head_dim, (long long)TPI_MAX_ATTN_WIDTH);
     if (c->n_heads % c->n_kv_heads)
         return tpi_err(err, TPI_ECONFIG, "%s: num_attention_heads (%lld) must be a multiple of "
                        "num_key_value_heads (%lld)", path, (long long)c->n_heads, (long long)c->n_kv_heads);
@@ -155,7 +215,8 @@ static int parse_sizes(tpi_config *c, const cJSON *root, const char *path, tpi_e
         return tpi_err(err, TPI_ECONFIG, "%s: head_dim must be even for RoPE, found %lld", path,
                        (long long)c->head_dim);
     if (!(c->rms_norm_eps > 0))
-        return tpi_err(err, TPI_ECONFIG, "%s: field \"rms_norm_eps\" must be positive", path);
+        return tpi_err(err, TPI_ECONFIG, "%s: field \"rms_norm_eps\" must be a positive finite number, found %g",
+                       path, c->rms_norm_eps);
     return 0;
 }
 
@@ -192,7 +253,7 @@ static int parse_window(tpi_config *c, const cJSON *root, const char *path, tpi_
 {
     int rc;
     int64_t window = 0;
-    if ((rc = tpi_json_get_int(root, "sliding_window", &window, 0, path, err)) < 0)
+    if ((rc = get_int_in(root, "sliding_window", 1, TPI_MAX_POSITIONS, 0, &window, path, err)) < 0)
         return rc;
     if (c->arch != TPI_ARCH_MISTRAL && c->arch != TPI_ARCH_QWEN2 && c->arch != TPI_ARCH_QWEN3)
         return 0;
@@ -202,7 +263,7 @@ static int parse_window(tpi_config *c, const cJSON *root, const char *path, tpi_
     if (use && window > 0) {
         c->sliding_window = window;
         if (c->arch != TPI_ARCH_MISTRAL &&
-            (rc = tpi_json_get_int(root, "max_window_layers", &c->max_window_layers, 0, path, err)) < 0)
+            (rc = get_int_in(root, "max_window_layers", 0, TPI_MAX_LAYERS, 0, &c->max_window_layers, path, err)) < 0)
             return rc;
     }
     return 0;
@@ -223,11 +284,11 @@ static int parse(tpi_config *c, const cJSON *root, const char *path, tpi_error *
     if ((rc = parse_rope(c, root, path, err)) || (rc = parse_biases(c, root, path, err)) ||
         (rc = parse_window(c, root, path, err)))
         return rc;
-    int64_t bos = -1;
-    if ((rc = tpi_json_get_int(root, "bos_token_id", &bos, 0, path, err)) < 0)
-        return rc;
-    c->bos_id = (int32_t)bos;
-    if ((rc = parse_eos(c, root, path, err)))
+    /* pad_token_id goes unused, but a wrong one says the file is not for this vocabulary */
+    int32_t pad = -1;
+    c->bos_id = -1;
+    if ((rc = get_token_id(c, root, "bos_token_id", &c->bos_id, path, err)) ||
+        (rc = get_token_id(c, root, "pad_token_id", &pad, path, err)) || (rc = parse_eos(c, root, path, err)))
         return rc;
     const char *dt = "float32";
     if ((rc = tpi_json_get_string(root, "torch_dtype", &dt, 0, path, err)) < 0)

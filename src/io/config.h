@@ -11,6 +11,20 @@ typedef enum tpi_rope_kind { TPI_ROPE_DEFAULT, TPI_ROPE_LINEAR, TPI_ROPE_LLAMA3 
 
 #define TPI_MAX_EOS 8
 
+/* Upper limits on config.json's sizes, a few times the largest released
+ * models' (Llama 3.1 405B: 126 layers, hidden 16384, 128 heads of 128, ff
+ * 53248; vocabularies up to ~256k), so a crafted value fails at once rather
+ * than driving a loop or an allocation. Token ids are int32. */
+#define TPI_MAX_LAYERS 1024
+#define TPI_MAX_HIDDEN ((int64_t)1 << 20)
+#define TPI_MAX_HEADS ((int64_t)1 << 16)
+#define TPI_MAX_HEAD_DIM ((int64_t)1 << 14)
+#define TPI_MAX_FF ((int64_t)1 << 22)
+#define TPI_MAX_VOCAB ((int64_t)INT32_MAX)
+#define TPI_MAX_POSITIONS ((int64_t)1 << 31)
+/* num_attention_heads * head_dim: the width of q, as hidden_size's. */
+#define TPI_MAX_ATTN_WIDTH TPI_MAX_HIDDEN
+
 typedef struct tpi_config {
     tpi_arch arch;
     char arch_name[64];
@@ -34,7 +48,9 @@ typedef struct tpi_config {
 } tpi_config;
 
 /* Parses dir/config.json (and dir/generation_config.json for eos ids, when
- * present). Unknown architectures, activations and rope types are errors. */
+ * present). Unknown architectures, activations and rope types are errors, as
+ * is a size past the limits above, a product of sizes past them, a token id
+ * outside the vocabulary and a non-positive rope or norm constant. */
 int tpi_config_load(tpi_config *cfg, const char *dir, tpi_error *err);
 /* Window for layer l (0 = full causal). */
 int64_t tpi_config_window(const tpi_config *cfg, int64_t layer);

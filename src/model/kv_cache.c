@@ -1,11 +1,17 @@
 /* The KV cache: one block per (layer, sequence), head-major (kv_cache.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+
+/* x86-64's user address space with 4-level paging: a larger cache cannot
+ * be mapped, so it is refused rather than handed to the allocator. */
+#define KV_MAX_BYTES ((int64_t)1 << 47)
 
 int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err)
 {
@@ -13,6 +19,17 @@ int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_c
     if (n_seq < 1 || max_ctx < 1)
         return tpi_err(err, TPI_EINVAL, "KV cache needs at least one sequence and one position (got %lld x %lld)",
                        (long long)n_seq, (long long)max_ctx);
+    /* floats per K (or V) cache: layers x sequences x positions x local KV
+     * width, in bytes too, checked before any of it is allocated */
+    const int64_t factors[] = {m->cfg.n_layers, n_seq, max_ctx, m->sh.n_kv_heads, m->cfg.head_dim,
+                               (int64_t)sizeof(float)};
+    int64_t bytes;
+    if (tpi_mul_all(factors, 6, &bytes) || bytes > KV_MAX_BYTES)
+        return tpi_err(err, TPI_ELIMIT, "KV cache of %lld layers x %lld sequences x %lld positions x %lld KV heads "
+                       "x %lld: more than 2^47 bytes each for keys and values; give a smaller context",
+                       (long long)m->cfg.n_layers, (long long)n_seq, (long long)max_ctx,
+                       (long long)m->sh.n_kv_heads, (long long)m->cfg.head_dim);
+    size_t n = (size_t)bytes / sizeof(float);
     tpi_kv *kv = calloc(1, sizeof *kv);
     if (!kv)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
@@ -21,7 +38,6 @@ int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_c
     kv->n_layers = m->cfg.n_layers;
     kv->n_heads = m->sh.n_kv_heads;
     kv->head_dim = m->cfg.head_dim;
-    size_t n = (size_t)kv->n_layers * (size_t)n_seq * (size_t)max_ctx * (size_t)(kv->n_heads * kv->head_dim);
     kv->len = calloc((size_t)n_seq, sizeof *kv->len);
     /* decode reads the whole cache per token: 2 MB pages, as the weights */
     kv->k = tpi_alloc_stream(n * sizeof(float) + 1);
