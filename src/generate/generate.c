@@ -195,7 +195,7 @@ static int admit_activations(tpi_gen_state *st, const int64_t *prompt_lens, tpi_
         chunk = st->n_seq; /* a decode step feeds one token per sequence */
     int64_t bytes = tpi_model_activation_bytes(st->m, chunk, st->n_seq);
     char what[128];
-    snprintf(what, sizeof what, "activations of a %lld-token prefill chunk and logits of %lld sequences",
+    snprintf(what, sizeof what, "the working memory of generation (a %lld-token prefill chunk, logits of %lld sequences)",
              (long long)chunk, (long long)st->n_seq);
     int rc = tpi_model_admit(st->m, bytes, what, err);
     if (!rc)
