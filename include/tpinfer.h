@@ -113,6 +113,13 @@ typedef struct tpi_load_opts {
      * The same on every rank (checked); a rank's failure then fails the
      * load on every rank with that rank's message. */
     int check_weights;
+    /* Memory admission (DESIGN.md "Memory admission"): a KV cache or the
+     * activations of a generation that would take more than this rank may
+     * have is refused with TPI_ENOMEM, naming what it needs and what is
+     * available, rather than allocated and OOM-killed later. 0: measure
+     * the machine (MemAvailable, the cgroup limit), > 0: this many bytes for
+     * the library's KV caches and activations on each rank, -1: no check. */
+    int64_t mem_limit_bytes;
 } tpi_load_opts;
 
 typedef struct tpi_model_info {
@@ -142,7 +149,10 @@ TPI_API int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts
 TPI_API void tpi_model_free(tpi_model *m);
 TPI_API void tpi_model_get_info(const tpi_model *m, tpi_model_info *info);
 
-/* KV cache of one rank: n_seq sequences of up to max_ctx positions each. */
+/* KV cache of one rank: n_seq sequences of up to max_ctx positions each.
+ * Collective: each rank admits its own slice against its memory (see
+ * tpi_load_opts.mem_limit_bytes), and a refusal on any rank fails every
+ * rank with TPI_ENOMEM and the lowest refusing rank's message. */
 typedef struct tpi_kv tpi_kv;
 TPI_API int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err);
 TPI_API void tpi_kv_free(tpi_kv *kv);

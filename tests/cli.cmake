@@ -20,6 +20,16 @@ set_tests_properties(cli_bad_ids PROPERTIES PASS_REGULAR_EXPRESSION "--ids: expe
 # a rank's failure through the -n launcher
 tpi_cli_fail(cli_ranks_too_many "cannot split 16 ranks over num_attention_heads = 8" -n 16 logits -m ${tiny} --ids 1,2)
 set_tests_properties(cli_ranks_too_many PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 120)
+# memory admission (docs/BAD_INPUT.md, "Memory"): a KV cache past --mem-limit
+# is refused before it is allocated, naming both figures, on every rank
+set(kv_msg "KV cache of 1 sequences x 1000000 positions needs")
+tpi_cli_fail(cli_mem_limit_kv "${kv_msg} 1.9 GiB on rank 0, but 64 MiB is available \\(the limit given, mem_limit_bytes 64 MiB\\)"
+             generate -m ${tiny} --ctx 1000000 --mem-limit 64M --ids 1,2)
+tpi_cli_fail(cli_mem_limit_kv_np2 "rank [01]: ${kv_msg} 977 MiB on rank 0, but 64 MiB is available"
+             -n 2 generate -m ${tiny} --ctx 1000000 --mem-limit 64M --ids 1,2)
+set_tests_properties(cli_mem_limit_kv_np2 PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 120)
+add_test(NAME cli_mem_limit_fits COMMAND sh -c "'${cli}' generate -m '${tiny}' --ids 1,2 -n 2 --mem-limit 64M >/dev/null 2>&1; echo \"exit=$?\"")
+set_tests_properties(cli_mem_limit_fits PROPERTIES FIXTURES_REQUIRED tiny PASS_REGULAR_EXPRESSION "^exit=0\n$")
 
 # Numbers from flags (docs/BAD_INPUT.md, "Sizes, numbers and config"): a bad
 # value is a usage error, exit 2, naming the flag and the value; the value
@@ -48,6 +58,9 @@ tpi_cli_usage(cli_flag_ids_negative "--ids: expected comma-separated integers .*
 tpi_cli_usage(cli_flag_ids_overflow "--ids: expected comma-separated integers .*found \"4294967297\"" logits -m ${tiny} --ids 4294967297)
 tpi_cli_usage(cli_flag_logits_top "--top: expected .*found \"2x\"" logits -m ${tiny} --ids 1 --top 2x)
 tpi_cli_usage(cli_flag_chat_temp "--temp: expected a finite number >= 0, found \"nan\"" chat -m ${tiny} --temp nan)
+tpi_cli_usage(cli_flag_mem_limit_junk "--mem-limit: expected a size such as 512M or 2G .*found \"2x\"" ${gen} --mem-limit 2x)
+tpi_cli_usage(cli_flag_mem_limit_overflow "--mem-limit: expected .*found \"9999999999T\"" ${gen} --mem-limit 9999999999T)
+tpi_cli_usage(cli_flag_mem_limit_zero "--mem-limit: expected .*found \"0\"" ${gen} --mem-limit 0)
 tpi_cli_usage(cli_flag_ranks_junk "-n: expected a rank count in \\[1, 1048576\\] and a command, found \"2x\"" -n 2x logits)
 # the largest seed is a seed: it samples
 add_test(NAME cli_flag_seed_max COMMAND sh -c "'${cli}' generate -m '${tiny}' --ids 1,2 -n 2 --temp 1 --seed 18446744073709551615 >/dev/null 2>&1; echo \"exit=$?\"")

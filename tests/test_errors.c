@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "core/dtype.h"
+#include "core/meminfo.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "testutil.h"
@@ -824,6 +825,122 @@ static void test_gen_opts_values(void **s)
 }
 /* ==== end of sizes, numbers and config ==== */
 
+/* ==== memory admission (core/meminfo.c, DESIGN.md "Memory admission") ==== */
+
+/* The test model with an explicit memory limit. Its KV cache takes 64 bytes
+ * per position (1 layer x 2 KV heads x head_dim 4 x 4 bytes, keys and values). */
+static tpi_model *load_limited(int64_t limit)
+{
+    reset();
+    put("config.json", config);
+    write_model("model.safetensors", -1, -1);
+    tpi_model *m = NULL;
+    tpi_error err = {0};
+    tpi_load_opts o = {.mem_limit_bytes = limit};
+    assert_int_equal(tpi_model_load(&m, tmp, &o, &err), 0);
+    return m;
+}
+
+static void test_mem_kv_admission(void **s)
+{
+    (void)s;
+    tpi_model *m = load_limited((int64_t)1 << 20);
+    tpi_error err = {0};
+    tpi_kv *a = NULL, *b = NULL;
+    /* 1 x 20000 positions: 1.2 MiB, over the 1 MiB limit */
+    assert_int_equal(tpi_kv_create(&a, m, 1, 20000, &err), TPI_ENOMEM);
+    printf("  message: %s\n", err.msg);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "KV cache of 1 sequences x 20000 positions needs 1.2 MiB on rank 0, "
+                                    "but 1 MiB is available (the limit given, mem_limit_bytes 1 MiB)"));
+    /* two caches of 625 KiB each fit alone, not together */
+    assert_int_equal(tpi_kv_create(&a, m, 1, 10000, &err), 0);
+    assert_int_equal(tpi_kv_create(&b, m, 1, 10000, &err), TPI_ENOMEM);
+    printf("  message: %s\n", err.msg);
+    assert_null(b);
+    assert_non_null(strstr(err.msg, "needs 625 KiB on rank 0, but 399 KiB is available"));
+    assert_non_null(strstr(err.msg, "625 KiB already reserved"));
+    /* freeing the first makes room for the second */
+    tpi_kv_free(a);
+    assert_int_equal(tpi_kv_create(&b, m, 1, 10000, &err), 0);
+    tpi_kv_free(b);
+    assert_int_equal(tpi_mem_reserved(), 0);
+    tpi_model_free(m);
+    /* -1: no check; below -1: a bad option */
+    m = load_limited(-1);
+    assert_int_equal(tpi_kv_create(&a, m, 1, 20000, &err), 0);
+    tpi_kv_free(a);
+    tpi_model_free(m);
+    tpi_load_opts o = {.mem_limit_bytes = -2};
+    assert_int_equal(tpi_model_load(&m, tmp, &o, &err), TPI_EINVAL);
+    assert_non_null(strstr(err.msg, "mem_limit_bytes"));
+}
+
+/* Generation admits its KV cache, then the activations of a prefill chunk. */
+static void test_mem_gen_admission(void **s)
+{
+    (void)s;
+    /* the KV cache at max_ctx 64 is 4 KiB; the activations some hundred bytes more */
+    tpi_model *m = load_limited(4096 + 256);
+    tpi_error err = {0};
+    int32_t ids[] = {1, 2};
+    int64_t len = 2;
+    tpi_gen_opts o;
+    assert_int_equal(tpi_gen_opts_default(&o, NULL, &err), 0);
+    o.max_ctx = 64, o.max_new_tokens = 2;
+    tpi_gen_state *st = NULL;
+    assert_int_equal(tpi_gen_state_create(&st, m, ids, &len, 1, &o, &err), TPI_ENOMEM);
+    printf("  message: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "the working memory of generation (a 2-token prefill chunk, logits of 1 sequences) needs 896 B"));
+    assert_int_equal(tpi_mem_reserved(), 0); /* the admitted KV cache was freed with the state */
+    o.max_ctx = 128;
+    assert_int_equal(tpi_gen_state_create(&st, m, ids, &len, 1, &o, &err), TPI_ENOMEM);
+    assert_non_null(strstr(err.msg, "KV cache of 1 sequences x 128 positions needs 8 KiB"));
+    tpi_model_free(m);
+    m = load_limited(1 << 20);
+    o.max_ctx = 64;
+    assert_int_equal(tpi_gen_state_create(&st, m, ids, &len, 1, &o, &err), 0);
+    tpi_gen_state_free(st);
+    tpi_model_free(m);
+}
+
+/* The probe's parsers on the texts the kernel writes, and the probe itself. */
+static void test_mem_probe(void **s)
+{
+    (void)s;
+    int64_t v = 0;
+    assert_int_equal(tpi_meminfo_parse("MemTotal:       32768 kB\nMemFree: 1 kB\nMemAvailable:   1024 kB\n", &v), 0);
+    assert_int_equal(v, 1024 * 1024);
+    assert_int_equal(tpi_meminfo_parse("MemTotal: 32768 kB\nMemFree: 1 kB\n", &v), -1); /* kernels before 3.14 */
+    assert_int_equal(tpi_meminfo_parse("XMemAvailable: 5 kB\n", &v), -1);
+    assert_int_equal(tpi_cgroup_parse_limit("max\n", &v), 0);
+    assert_int_equal(v, -1);
+    assert_int_equal(tpi_cgroup_parse_limit("536870912\n", &v), 0);
+    assert_int_equal(v, 536870912);
+    assert_int_equal(tpi_cgroup_parse_limit("9223372036854771712\n", &v), 0); /* v1's "no limit" */
+    assert_int_equal(v, -1);
+    assert_int_equal(tpi_cgroup_parse_limit("", &v), -1); /* an empty or missing file */
+    assert_int_equal(tpi_cgroup_parse_limit("12x\n", &v), -1);
+    assert_int_equal(tpi_cgroup_parse_limit("-1\n", &v), -1);
+    char dir[64];
+    int v1 = -1;
+    assert_int_equal(tpi_cgroup_parse_self("0::/user.slice/job.scope\n", dir, sizeof dir, &v1), 0);
+    assert_string_equal(dir, "/user.slice/job.scope");
+    assert_int_equal(v1, 0);
+    assert_int_equal(tpi_cgroup_parse_self("5:devices:/\n4:cpu,memory:/docker/abc\n0::/\n", dir, sizeof dir, &v1), 0);
+    assert_string_equal(dir, "/docker/abc"); /* hybrid: v1's memory controller limits */
+    assert_int_equal(v1, 1);
+    assert_int_equal(tpi_cgroup_parse_self("3:cpuset:/\n", dir, sizeof dir, &v1), -1);
+    assert_int_equal(tpi_cgroup_parse_self("", dir, sizeof dir, &v1), -1);
+    tpi_mem_figures f;
+    assert_int_equal(tpi_mem_available(&f), 0);
+    printf("  probe: available %lld (MemAvailable %lld, cgroup room %lld, limit %lld)\n", (long long)f.available,
+           (long long)f.mem_available, (long long)f.cgroup_room, (long long)f.cgroup_limit);
+    assert_true(f.available > 0);
+    assert_true(f.available <= f.mem_available || f.mem_available < 0);
+}
+/* ==== end of memory admission ==== */
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,6 +963,9 @@ int main(void)
         cmocka_unit_test(test_cfg_size_limits),   cmocka_unit_test(test_cfg_size_products),
         cmocka_unit_test(test_cfg_token_ids),     cmocka_unit_test(test_cfg_semantics),
         cmocka_unit_test(test_gen_config_values), cmocka_unit_test(test_gen_opts_values),
+        /* memory admission */
+        cmocka_unit_test(test_mem_kv_admission),  cmocka_unit_test(test_mem_gen_admission),
+        cmocka_unit_test(test_mem_probe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

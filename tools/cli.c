@@ -52,6 +52,29 @@ int cli_parse_real(const char *s, double lo, int lo_open, double hi, double *out
     return 0;
 }
 
+int cli_parse_size(const char *s, int64_t *out)
+{
+    if (!strcmp(s, "none")) {
+        *out = -1;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = starts_clean(s, 0) ? strtoll(s, &end, 10) : 0;
+    if (!starts_clean(s, 0) || end == s || errno || v < 1)
+        return -1;
+    const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
+    if (*end && (!u || end[1]))
+        return -1;
+    for (int shift = u ? 10 * (int)(u - units + 1) : 0; shift > 0; shift -= 10) {
+        if (v > INT64_MAX >> 10)
+            return -1;
+        v <<= 10;
+    }
+    *out = v;
+    return 0;
+}
+
 int cli_bad_value(const char *cmd, const char *from, const char *want, const char *value)
 {
     fprintf(stderr, "tpinfer %s: %s: expected %s, found \"%s\"\n", cmd, from, want, value);

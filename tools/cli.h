@@ -17,6 +17,9 @@ int cli_parse_u64(const char *s, uint64_t *out);
 /* A finite number in [lo, hi], or (lo, hi] with lo_open: NaN and infinity
  * never pass. */
 int cli_parse_real(const char *s, double lo, int lo_open, double hi, double *out);
+/* A size in bytes: digits with an optional K, M, G or T (powers of 1024),
+ * "512M", "2G", "1048576"; "none" gives -1. Zero and overflow are refused. */
+int cli_parse_size(const char *s, int64_t *out);
 /* Prints "tpinfer CMD: FROM: expected WANT, found "VALUE"" and returns the
  * exit code: 2 when FROM is a flag (starts with '-'), 1 for an environment
  * variable. */

@@ -43,6 +43,7 @@ int engine_flag(engine_opts *e, int c, const char *arg)
     case OPT_PREFILL_CHUNK: e->prefill_chunk = arg; return 1;
     case OPT_ALLREDUCE: e->allreduce = arg; return 1;
     case OPT_CHECK_WEIGHTS: e->check_weights = 1; return 1;
+    case OPT_MEM_LIMIT: e->mem_limit = arg; return 1;
     default: return 0;
     }
 }
@@ -78,6 +79,10 @@ static int resolve_counts(engine_opts *e, const char *cmd)
     if ((s = pick(e->prefill_chunk, "--prefill-chunk", chunk_vars, &from)) && cli_parse_int(s, 1, INT32_MAX, &v))
         return cli_bad_value(cmd, from, "a positive number of tokens", s);
     e->load.prefill_chunk = s ? v : 0;
+    if (e->mem_limit && cli_parse_size(e->mem_limit, &v))
+        return cli_bad_value(cmd, "--mem-limit", "a size such as 512M or 2G (K, M, G, T: powers of 1024), or none",
+                             e->mem_limit);
+    e->load.mem_limit_bytes = e->mem_limit ? v : 0;
     return 0;
 }
 

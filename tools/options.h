@@ -14,6 +14,7 @@ enum {
     OPT_PREFILL_CHUNK,
     OPT_ALLREDUCE,
     OPT_CHECK_WEIGHTS,
+    OPT_MEM_LIMIT,
 };
 
 /* The engine flags, for the option table of a command that loads a model. */
@@ -22,7 +23,7 @@ enum {
         {"kernels", required_argument, 0, OPT_KERNELS},                                                        \
         {"prefill-chunk", required_argument, 0, OPT_PREFILL_CHUNK},                                            \
         {"allreduce", required_argument, 0, OPT_ALLREDUCE},                                                    \
-        {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}
+        {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}
 
 #define ENGINE_USAGE                                                                                           \
     "      --tp-plan FILE       tensor-parallel plan (JSON pattern -> style)\n"                                \
@@ -31,12 +32,14 @@ enum {
     "      --prefill-chunk N    prompt tokens per forward pass (default $TPI_PREFILL_CHUNK, else 512)\n"       \
     "      --allreduce KIND     auto (shared memory when the ranks share a machine) or mpi\n"                  \
     "                           (default: mpi when $TPI_SHM_ALLREDUCE=0, else auto)\n"                         \
-    "      --check-weights      scan every weight at load for NaN and infinity; name the first\n"
+    "      --check-weights      scan every weight at load for NaN and infinity; name the first\n"            \
+    "      --mem-limit SIZE     memory per rank for KV cache and activations (512M, 2G; none: no\n"            \
+    "                           check; default: what the machine and the cgroup have free)\n"
 
 /* What a flag gave (NULL: not given), then the options it and the
  * environment resolve to. */
 typedef struct engine_opts {
-    const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce;
+    const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce, *mem_limit;
     int check_weights; /* --check-weights given */
     tpi_comm_opts comm;
     tpi_load_opts load;

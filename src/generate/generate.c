@@ -5,12 +5,14 @@
  * model", "Generation"). */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/checked.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/meminfo.h"
 #include "generate/gen_text.h"
 #include "generate/sampler.h"
 #include "model/model.h"
@@ -30,6 +32,7 @@ struct tpi_gen_state {
     int n_eos;
     int argmax_only;         /* plain greedy: every rank gets the argmax, no logits gathered */
     tpi_kv *kv;
+    int64_t reserved; /* activation bytes admitted (core/meminfo.h) */
     tpi_sampler sampler;     /* rank 0, unless argmax_only */
     int have_sampler;
     float *logits;           /* rank 0, unless argmax_only: [n_seq, vocab] */
@@ -179,6 +182,27 @@ static int setup_rank0(tpi_gen_state *st, tpi_error *err)
     return 0;
 }
 
+/* The activations of one prefill chunk (all prompts together, at most
+ * prefill_chunk tokens) and the logits of a step, admitted like the KV
+ * cache (core/meminfo.c) for the life of the state. */
+static int admit_activations(tpi_gen_state *st, const int64_t *prompt_lens, tpi_error *err)
+{
+    int64_t total = 0;
+    for (int64_t s = 0; s < st->n_seq; s++)
+        total += prompt_lens[s];
+    int64_t chunk = total < st->m->prefill_chunk ? total : st->m->prefill_chunk;
+    if (chunk < st->n_seq)
+        chunk = st->n_seq; /* a decode step feeds one token per sequence */
+    int64_t bytes = tpi_model_activation_bytes(st->m, chunk, st->n_seq);
+    char what[128];
+    snprintf(what, sizeof what, "the working memory of generation (a %lld-token prefill chunk, logits of %lld sequences)",
+             (long long)chunk, (long long)st->n_seq);
+    int rc = tpi_model_admit(st->m, bytes, what, err);
+    if (!rc)
+        st->reserved = bytes;
+    return rc;
+}
+
 /* Every rank learns whether any failed its set-up (rank 0's may fail alone),
  * before the first collective forward. */
 static int agree_setup(tpi_gen_state *st, int rc, tpi_error *err)
@@ -212,6 +236,8 @@ int tpi_gen_state_create(tpi_gen_state **out, tpi_model *m, const int32_t *promp
     rc = alloc_sequences(st, prompts, prompt_lens, err);
     if (!rc)
         rc = tpi_kv_create(&st->kv, m, n_seq, ctx, err);
+    if (!rc)
+        rc = admit_activations(st, prompt_lens, err);
     if (!rc && st->rank == 0)
         rc = setup_rank0(st, err);
     if ((rc = agree_setup(st, rc, err))) {
@@ -457,6 +483,7 @@ void tpi_gen_state_free(tpi_gen_state *st)
     free(st->logits), free(st->prompt_len), free(st->hist), free(st->hist_len), free(st->reason);
     free(st->text), free(st->n_new), free(st->feed), free(st->next), free(st->packet);
     tpi_kv_free(st->kv);
+    tpi_mem_release(st->reserved);
     free(st);
 }
 

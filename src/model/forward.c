@@ -67,6 +67,18 @@ static run_state *state_alloc(const tpi_model *m, int64_t n)
     return NULL;
 }
 
+int64_t tpi_model_activation_bytes(const tpi_model *m, int64_t n_tok, int64_t rows)
+{
+    /* per token, as state_alloc sizes them: x, xb, q, k, v, att, g, u, cos, sin */
+    const tpi_shard *sh = &m->sh;
+    int64_t hd = m->cfg.head_dim, H = m->cfg.hidden_size;
+    int64_t per_tok = 4 * (2 * H + 2 * sh->n_q_heads * hd + 2 * sh->n_kv_heads * hd + 2 * sh->n_ff + hd);
+    /* the kept hidden rows and this rank's logits; rank 0 also gathers the
+     * whole rows and the caller keeps a copy */
+    int64_t per_row = 4 * (H + sh->n_vocab + (m->comm->rank == 0 ? 2 * m->cfg.vocab_size : 0));
+    return n_tok * per_tok + rows * per_row;
+}
+
 /* The model's activation buffers, holding at least n tokens. */
 static run_state *state_get(tpi_model *m, int64_t n)
 {

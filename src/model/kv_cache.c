@@ -1,10 +1,12 @@
 /* The KV cache: one block per (layer, sequence), head-major (kv_cache.h). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/meminfo.h"
 #include "core/mem.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -30,9 +32,19 @@ int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_c
                        (long long)m->cfg.n_layers, (long long)n_seq, (long long)max_ctx,
                        (long long)m->sh.n_kv_heads, (long long)m->cfg.head_dim);
     size_t n = (size_t)bytes / sizeof(float);
+    /* The pages are committed as positions are written, so the whole cache
+     * is admitted now, before the first token (core/meminfo.c). */
+    char what[96];
+    snprintf(what, sizeof what, "KV cache of %lld sequences x %lld positions", (long long)n_seq, (long long)max_ctx);
+    int rc = tpi_model_admit(m, 2 * bytes, what, err);
+    if (rc)
+        return rc;
     tpi_kv *kv = calloc(1, sizeof *kv);
-    if (!kv)
+    if (!kv) {
+        tpi_mem_release(2 * bytes);
         return tpi_err(err, TPI_ENOMEM, "out of memory");
+    }
+    kv->reserved = 2 * bytes;
     kv->n_seq = n_seq;
     kv->max_ctx = max_ctx;
     kv->n_layers = m->cfg.n_layers;
@@ -55,6 +67,7 @@ void tpi_kv_free(tpi_kv *kv)
 {
     if (!kv)
         return;
+    tpi_mem_release(kv->reserved);
     free(kv->len);
     free(kv->k);
     free(kv->v);

@@ -17,6 +17,7 @@ struct tpi_kv {
      * rather than gathering head_dim floats from every position's row, which
      * the hardware prefetcher follows poorly. */
     float *k, *v;
+    int64_t reserved; /* bytes admitted (core/meminfo.h), released by tpi_kv_free */
 };
 
 /* Keys (values) of sequence `seq` in layer `layer`: [n_heads][max_ctx][head_dim]. */

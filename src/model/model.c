@@ -61,6 +61,9 @@ static int check_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
         return tpi_err(err, TPI_EINVAL,
                        "prefill_chunk: expected 0 (the default, %d) or a positive number of tokens, found %lld",
                        TPI_PREFILL_CHUNK_DEFAULT, (long long)o->prefill_chunk);
+    if (o->mem_limit_bytes < -1)
+        return tpi_err(err, TPI_EINVAL, "mem_limit_bytes: expected 0 (measure the machine), -1 (no check) or a "
+                       "positive number of bytes, found %lld", (long long)o->mem_limit_bytes);
     return 0;
 }
 
@@ -88,6 +91,7 @@ static int agree_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
     if (agree[3] != -agree[4])
         return tpi_err(err, TPI_EINVAL, "check_weights: some ranks were given 1, others 0");
     m->check_weights = check;
+    m->mem_limit = o->mem_limit_bytes;
     m->prefill_chunk = chunk;
     m->n_threads = thread_count(o, m->comm);
     tpi_backend_set_threads(m->n_threads);
@@ -100,10 +104,14 @@ static int agree_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
  * tensor. Covers any failure after the options were agreed. Collective. */
 static int agree_loaded(tpi_model *m, int rc, tpi_error *err)
 {
-    tpi_comm *c = m->comm;
+    return tpi_model_agree_error(m->comm, rc, err);
+}
+
+int tpi_model_agree_error(tpi_comm *c, int rc, tpi_error *err)
+{
     int32_t first = rc ? c->size - c->rank : 0; /* max: the lowest failing rank */
     if (tpi_comm_allreduce_max_i32(c, &first, 1))
-        return tpi_err(err, TPI_ECOMM, "agreeing on the loaded weights failed (a rank died?)");
+        return tpi_err(err, TPI_ECOMM, "agreeing on an outcome failed (a rank died?)");
     if (!first)
         return 0;
     tpi_error shared = {0};
@@ -111,7 +119,7 @@ static int agree_loaded(tpi_model *m, int rc, tpi_error *err)
         shared = *err;
     shared.code = rc; /* only the root's is broadcast, and it failed */
     if (tpi_comm_bcast(c, &shared, sizeof shared, c->size - first))
-        return tpi_err(err, TPI_ECOMM, "sharing a rank's load error failed (a rank died?)");
+        return tpi_err(err, TPI_ECOMM, "sharing a rank's error failed (a rank died?)");
     if (err)
         *err = shared;
     return shared.code;

@@ -39,7 +39,22 @@ struct tpi_model {
     int64_t prefill_chunk;       /* tokens per pass of a forward (forward.c); tpi_load_opts sets it */
     int n_threads;               /* kernel threads of this rank */
     int check_weights;           /* tpi_load_opts: scan each slice for NaN and infinity as it loads (load.c) */
+    int64_t mem_limit;           /* tpi_load_opts.mem_limit_bytes (core/meminfo.h) */
 };
+
+/* Every rank learns whether any failed (rc != 0), and the lowest failing
+ * rank's error (code and message) becomes every rank's. Collective. */
+int tpi_model_agree_error(tpi_comm *c, int rc, tpi_error *err);
+/* Admits `bytes` of `what` on this rank (core/meminfo.h), collectively: a
+ * refusal on any rank is every rank's TPI_ENOMEM, naming that rank and both
+ * figures. On success the caller owns the reservation (tpi_mem_release). */
+int tpi_model_admit(const tpi_model *m, int64_t bytes, const char *what, tpi_error *err);
+
+/* Bytes a forward of n_tok tokens per chunk, giving `rows` rows of logits,
+ * allocates on this rank (forward.c), for admission. Sizes are bounded by
+ * the config's limits, so the products fit in int64_t for any n_tok and
+ * rows up to 2^31. */
+int64_t tpi_model_activation_bytes(const tpi_model *m, int64_t n_tok, int64_t rows);
 
 /* Loads this rank's weights per the plan (load.c). */
 int tpi_model_load_weights(tpi_model *m, tpi_error *err);
