@@ -14,7 +14,7 @@ cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/nu
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p build-fuzz/artifacts
+rm -rf build-fuzz/artifacts && mkdir -p build-fuzz/artifacts
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 for t in "${targets[@]}"; do
   cp -r "tests/fuzz/corpus/$t" "$work/$t"
