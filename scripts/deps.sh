@@ -3,7 +3,7 @@
 # (README.md says why each is there). Installs only what is missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcmocka-dev
-      libopenmpi-dev openmpi-bin libopenblas-dev gnuplot-nox bc)
+      libopenmpi-dev openmpi-bin libopenblas-dev gnuplot-nox bc clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite twice: an
-# optimised build, then one under AddressSanitizer + UndefinedBehaviorSanitizer.
+# optimised build, then one under AddressSanitizer + UndefinedBehaviorSanitizer;
+# then runs each libFuzzer target for 30 s (tests/fuzz/run.sh).
 # Shared golden data is read from $TPI_SHARED (default: ../shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,6 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTPI_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 (cd build-asan && ctest --output-on-failure -j 1)
+
+unset LSAN_OPTIONS UBSAN_OPTIONS
+bash tests/fuzz/run.sh 30

@@ -941,6 +941,42 @@ static void test_mem_probe(void **s)
 }
 /* ==== end of memory admission ==== */
 
+
+/* Found by fuzz_tokenizer: decoding only skipped specials through a Strip
+ * decoder gave it empty pieces with no text buffer, and it computed NULL + 0
+ * (undefined; clang's UBSan stops there). The decode must be "", in one call
+ * and streamed. */
+static void test_tok_decode_only_skipped(void **state)
+{
+    (void)state;
+    put("tokenizer.json",
+        "{\"added_tokens\":[{\"id\":0,\"content\":\"<s>\",\"special\":true,\"lstrip\":false,"
+        "\"rstrip\":false,\"normalized\":false,\"single_word\":false}],"
+        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+        "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]},"
+        "\"model\":{\"type\":\"BPE\",\"vocab\":{\"<s>\":0,\"a\":1},\"merges\":[]}}");
+    tpi_tokenizer *tk = NULL;
+    tpi_error err = {0};
+    if (tpi_tokenizer_load(&tk, tmp, &err))
+        fail_msg("%s", err.msg);
+    const int32_t ids[] = {0, 0};
+    char *text = NULL;
+    assert_int_equal(tpi_tokenizer_decode(tk, ids, 2, 1, &text, NULL, &err), 0);
+    assert_string_equal(text, "");
+    free(text);
+    tpi_detok_stream *s = NULL;
+    const char *piece;
+    size_t n;
+    assert_int_equal(tpi_detok_stream_create(&s, tk, 1, &err), 0);
+    assert_int_equal(tpi_detok_stream_push(s, 0, &piece, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(tpi_detok_stream_flush(s, &piece, &n, &err), 0);
+    assert_int_equal(n, 0);
+    tpi_detok_stream_free(s);
+    tpi_tokenizer_free(tk);
+    unlink(path("tokenizer.json"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -966,6 +1002,8 @@ int main(void)
         /* memory admission */
         cmocka_unit_test(test_mem_kv_admission),  cmocka_unit_test(test_mem_gen_admission),
         cmocka_unit_test(test_mem_probe),
+        /* found by fuzzing */
+        cmocka_unit_test(test_tok_decode_only_skipped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -109,8 +109,8 @@ static int check_encode(const tpi_tokenizer *t, const char *text, size_t len, in
 static int round_trip(const tpi_tokenizer *t, const char *text, size_t text_len)
 {
     int32_t *ids;
-    size_t n, len;
-    char *back;
+    size_t n, len = 0;
+    char *back = NULL; /* clang does not see that fail_msg returns no more */
     tpi_error err = {0};
     if (tpi_tokenizer_encode(t, text, text_len, 0, &ids, &n, &err) ||
         tpi_tokenizer_decode(t, ids, n, 0, &back, &len, &err))

@@ -33,9 +33,10 @@ typedef struct tok_pieces {
 int tok_pieces_add(tok_pieces *p, const char *s, size_t len, int32_t id, int first);
 /* Appends a span of bytes already in p->text. */
 int tok_pieces_span(tok_pieces *p, size_t off, size_t len, int32_t id, int first);
+/* Pieces that are all empty leave text.p NULL, and NULL + 0 is undefined in C. */
 static inline const char *tok_piece_text(const tok_pieces *p, size_t i)
 {
-    return p->text.p + p->v[i].off;
+    return p->text.p ? p->text.p + p->v[i].off : "";
 }
 void tok_pieces_reset(tok_pieces *p);
 void tok_pieces_free(tok_pieces *p);

@@ -4,6 +4,7 @@
  * gemv_avx512.c, gemm_avx512.c and attention_avx512.c added where AVX-512F
  * is there too. The caller may ask for one set (to compare them, or to rule
  * one out); tpi_load_opts carries the request. */
+#include <cpuid.h>
 #include <string.h>
 
 #include "tpinfer.h"
@@ -24,10 +25,18 @@ static const tpi_backend avx512 = {.name = "cpu-avx512", .matmul = tpi_avx512_ma
                                    .matmul_multi = tpi_avx512_matmul_multi, .attention = tpi_avx512_attention,
                                    AVX2_KERNELS};
 
+/* F16C is CPUID leaf 1, ECX bit 29 (Intel SDM vol. 2A, table 3-10), read
+ * directly because clang's __builtin_cpu_supports does not know "f16c". */
+static int has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 static int has_avx2(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
 }
 
 /* libgcc's check includes the OS's support for the zmm state (XCR0). */

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora into tests/fuzz/corpus/<target>/:
+small valid inputs and slightly broken ones, one file each. Run it again after
+changing a seed; the files are committed so run.sh needs no Python."""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def st_file(header, data=b"", pad=True):
+    h = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def safetensors():
+    two = {"__metadata__": {"format": "pt"},
+           "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+           "b": {"dtype": "F16", "shape": [3], "data_offsets": [16, 22]}}
+    write("safetensors", "valid_two", st_file(two, bytes(range(22))))
+    write("safetensors", "valid_empty", st_file({}))
+    write("safetensors", "valid_bf16_u8", st_file(
+        {"w": {"dtype": "BF16", "shape": [1, 2], "data_offsets": [0, 4]},
+         "z": {"dtype": "U8", "shape": [0], "data_offsets": [4, 4]}}, b"\x80\x3f\x00\x40"))
+    write("safetensors", "hole", st_file(
+        {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+         "b": {"dtype": "F32", "shape": [4], "data_offsets": [20, 36]}}, bytes(36)))
+    write("safetensors", "overlap", st_file(
+        {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+         "z": {"dtype": "F32", "shape": [0], "data_offsets": [8, 8]}}, bytes(16)))
+    write("safetensors", "past_end", st_file(
+        {"a": {"dtype": "U8", "shape": [16], "data_offsets": [0, 4611686018427387904]}}, bytes(16)))
+    write("safetensors", "shape_overflow", st_file(
+        {"a": {"dtype": "U8", "shape": [1 << 40, 1 << 40, 1 << 40], "data_offsets": [0, 0]}}))
+    write("safetensors", "truncated", st_file(two, bytes(10)))
+    write("safetensors", "not_utf8", st_file(b'{"a\xff":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', b"x"))
+    write("safetensors", "huge_header", struct.pack("<Q", 1 << 63) + b"{}")
+    write("safetensors", "short", b"\x02\x00\x00")
+
+
+def config():
+    llama = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 16,
+             "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "num_key_value_heads": 1, "vocab_size": 32, "max_position_embeddings": 64,
+             "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu", "bos_token_id": 1,
+             "eos_token_id": 2, "tie_word_embeddings": False, "torch_dtype": "float32"}
+    write("config", "llama", json.dumps(llama))
+    l3 = dict(llama, eos_token_id=[2, 3], rope_scaling={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 32})
+    write("config", "llama3_rope", json.dumps(l3))
+    qwen2 = dict(llama, architectures=["Qwen2ForCausalLM"], model_type="qwen2", use_sliding_window=True,
+                 sliding_window=8, max_window_layers=1)
+    write("config", "qwen2_window", json.dumps(qwen2))
+    qwen3 = dict(llama, architectures=["Qwen3ForCausalLM"], model_type="qwen3", head_dim=8)
+    write("config", "qwen3_gen", json.dumps(qwen3) + "\0" + json.dumps({"eos_token_id": [2, 5], "top_p": 0.9}))
+    write("config", "bad_size", json.dumps(dict(llama, hidden_size=-8)))
+    write("config", "bad_product", json.dumps(dict(llama, num_attention_heads=65536, head_dim=16384)))
+    write("config", "broken_json", json.dumps(llama)[:-7])
+
+
+def checkpoint():
+    one, two = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+    def index(wm):
+        return json.dumps({"metadata": {"total_size": 30}, "weight_map": wm})
+    write("checkpoint", "valid", index({"a": one, "b": one, "c": two}))
+    write("checkpoint", "wrong_shard", index({"a": one, "b": two, "c": two}))
+    write("checkpoint", "missing_tensor", index({"a": one, "b": one, "c": two, "d": two}))
+    write("checkpoint", "unlisted", index({"a": one, "c": two}))
+    write("checkpoint", "dotdot", index({"a": one, "b": one, "c": "../" + two}))
+    write("checkpoint", "absolute", index({"a": one, "b": one, "c": "/etc/passwd"}))
+    write("checkpoint", "duplicate", '{"weight_map":{"a":"%s","a":"%s","b":"%s","c":"%s"}}' % (one, one, one, two))
+    shard = st_file({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+                     "b": {"dtype": "F16", "shape": [3], "data_offsets": [16, 22]}}, bytes(22))
+    write("checkpoint", "valid_with_shard", index({"a": one, "b": one, "c": two}).encode() + b"\0" + shard)
+    write("checkpoint", "bad_shard", index({"a": one, "b": one, "c": two}).encode() + b"\0" + shard[:-3])
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def bpe_bytelevel():
+    vocab = {c: i for i, c in enumerate(bytes_to_unicode()[b] for b in range(256))}
+    merges = ["Ġ t", "h e", "Ġt he", "l l", "e ll", "ell o", "h ello"]
+    for m in merges:
+        vocab["".join(m.split(" "))] = len(vocab)
+    return {"version": "1.0", "added_tokens": [
+                {"id": len(vocab), "content": "<|endoftext|>", "single_word": False, "lstrip": False,
+                 "rstrip": False, "normalized": False, "special": True}],
+            "normalizer": None,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                              "use_regex": True},
+            "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False,
+                               "use_regex": True},
+            "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                      "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                      "vocab": vocab, "merges": merges}}
+
+
+def sp_style():
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab["<0x%02X>" % b] = len(vocab)
+    merges = ["▁ h", "▁h e", "l l", "▁he ll", "▁hell o", "▁ w", "o r"]
+    for c in ["▁", "h", "e", "l", "o", "w", "r", "d"]:
+        vocab[c] = len(vocab)
+    for m in merges:
+        vocab["".join(m.split(" "))] = len(vocab)
+    special = [{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
+                "normalized": False, "special": True} for i, c in enumerate(["<unk>", "<s>", "</s>"])]
+    return {"version": "1.0", "added_tokens": special,
+            "normalizer": {"type": "Sequence", "normalizers": [
+                {"type": "Prepend", "prepend": "▁"},
+                {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+            "pre_tokenizer": None,
+            "post_processor": {"type": "TemplateProcessing",
+                               "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                          {"Sequence": {"id": "A", "type_id": 0}}],
+                               "pair": [{"Sequence": {"id": "A", "type_id": 0}}],
+                               "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+            "decoder": {"type": "Sequence", "decoders": [
+                {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"}, {"type": "Fuse"},
+                {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+            "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
+                      "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True,
+                      "vocab": vocab, "merges": merges}}
+
+
+def tokenizer():
+    bl = json.dumps(bpe_bytelevel(), ensure_ascii=False).encode()
+    sp = json.dumps(sp_style(), ensure_ascii=False).encode()
+    text = "Hello the world! héllo\n\t 12 <|endoftext|> <s>\U0001F600".encode()
+    # flags byte: see fuzz_tokenizer.c
+    write("tokenizer", "bpe_bytelevel", b"\x00" + bl + b"\0" + text)
+    write("tokenizer", "sp_style", b"\x04" + sp + b"\0" + text)
+    write("tokenizer", "sp_style_config", b"\x0c" + sp + b"\0" + text + b"\0" +
+          b'{"tokenizer_class":"LlamaTokenizer","bos_token":"<s>","eos_token":{"content":"</s>"},'
+          b'"add_bos_token":true,"add_eos_token":true}')
+    write("tokenizer", "broken_json", b"\x00" + bl[:200])
+    write("tokenizer", "text_bytelevel", b"\x01" + text)
+    write("tokenizer", "text_sp", b"\x07" + text)
+    write("tokenizer", "text_sp_skip", b"\x0f" + text + b"\xff\xc0\x80 hello")
+    write("tokenizer", "ids_sp", b"\x13" + struct.pack("<8h", 1, 75, 206, 260, 270, 2, 3, -1))
+    # fuzz_tokenizer's first finding: only skipped specials through Strip (NULL + 0)
+    write("tokenizer", "found_decode_only_skipped", b"\x18" + json.dumps({
+        "added_tokens": [{"id": 0, "content": "<s>", "special": True, "lstrip": False, "rstrip": False,
+                          "normalized": False, "single_word": False}],
+        "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"},
+                                                     {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "vocab": {"<s>": 0, "a": 1}, "merges": []}}).encode() + b"\0" +
+        struct.pack("<2h", 0, 0))
+    write("tokenizer", "ids_bytelevel", b"\x11" + struct.pack("<6h", 262, 257, 0, 255, 300, 200))
+
+
+if __name__ == "__main__":
+    safetensors()
+    config()
+    checkpoint()
+    tokenizer()
