@@ -431,17 +431,28 @@ static int gather_logits(tpi_model *m, const float *part, int64_t rows, float *l
     return rc;
 }
 
+/* Runs the new tokens through the model and gives this rank's slice of the
+ * logits of the rows `which` picks (*part malloc'd; NULL when *rows is 0). */
+static int forward_local_logits(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
+                                enum tpi_logits_which which, float **part, int64_t *rows, tpi_error *err)
+{
+    float *h;
+    *part = NULL;
+    int rc = final_hidden_states(m, kv, ids, n_new, which, &h, rows, err);
+    if (rc || *rows == 0)
+        return rc;
+    rc = local_logits(m, h, *rows, part, err);
+    free(h);
+    return rc;
+}
+
 int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
                       enum tpi_logits_which which, float *logits, tpi_error *err)
 {
-    float *h, *part = NULL;
+    float *part;
     int64_t rows;
-    int rc = final_hidden_states(m, kv, ids, n_new, which, &h, &rows, err);
+    int rc = forward_local_logits(m, kv, ids, n_new, which, &part, &rows, err);
     if (rc || rows == 0)
-        return rc;
-    rc = local_logits(m, h, rows, &part, err);
-    free(h);
-    if (rc)
         return rc;
     if (m->sh.vocab_split)
         rc = gather_logits(m, part, rows, logits, err);
@@ -454,14 +465,10 @@ int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_
 int tpi_model_forward_argmax(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new, int32_t *next_ids,
                              tpi_error *err)
 {
-    float *h, *part = NULL;
+    float *part;
     int64_t rows;
-    int rc = final_hidden_states(m, kv, ids, n_new, TPI_LOGITS_LAST, &h, &rows, err);
+    int rc = forward_local_logits(m, kv, ids, n_new, TPI_LOGITS_LAST, &part, &rows, err);
     if (rc || rows == 0)
-        return rc;
-    rc = local_logits(m, h, rows, &part, err);
-    free(h);
-    if (rc)
         return rc;
     float *best = malloc((size_t)rows * sizeof *best);
     if (!best) {
