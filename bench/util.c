@@ -40,14 +40,3 @@ int bench_parse_ints(const char *s, const char *what, int32_t **out, int64_t *n)
     *n = k;
     return 0;
 }
-
-int bench_fail(tpi_comm *comm, const char *cmd, const tpi_error *err)
-{
-    if (tpi_comm_size(comm) > 1) {
-        fprintf(stderr, "tpinfer-bench %s: rank %d: %s\n", cmd, tpi_comm_rank(comm), err->msg);
-        fflush(stderr);
-        tpi_comm_abort(comm, 1);
-    }
-    fprintf(stderr, "tpinfer-bench %s: %s\n", cmd, err->msg);
-    return 1;
-}

@@ -8,8 +8,4 @@
 /* Parses "1,2,3" into a malloc'd array of n integers >= 1; prints an error
  * naming `what` and returns -1 on a malformed list. */
 int bench_parse_ints(const char *s, const char *what, int32_t **out, int64_t *n);
-/* Prints "tpinfer-bench <cmd>: <msg>" (with the rank in a multi-rank job)
- * and returns the exit code 1. In a multi-rank job it ends every rank, so a
- * failing rank never leaves the others waiting in a collective. */
-int bench_fail(tpi_comm *comm, const char *cmd, const tpi_error *err);
 #endif

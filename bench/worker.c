@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "comm/comm.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -478,7 +479,7 @@ int bench_worker(int argc, char **argv)
         if (!rc && w.size > 1 && o.n_ctxs > 0) /* in the decode run */
             rc = allreduce_sizes(&w, &err);
         if (rc)
-            rc = bench_fail(w.comm, "worker", &err);
+            rc = cli_fail(w.comm, "bench worker", &err);
     }
     free(w.logits);
     free(w.bw_buf);
