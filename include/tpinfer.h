@@ -161,6 +161,40 @@ TPI_API void tpi_kv_clear(tpi_kv *kv, int64_t seq);
 /* Number of positions cached for sequence `seq`. */
 TPI_API int64_t tpi_kv_len(const tpi_kv *kv, int64_t seq);
 
+/* A KV cache as a pool of fixed-size blocks of positions shared by all its
+ * sequences (paged, as vLLM's): a sequence holds only the blocks its
+ * positions fill, so n_seq x max_ctx may exceed the pool. Blocks are taken
+ * by tpi_model_forward as positions are appended and given back by
+ * tpi_kv_clear and tpi_kv_truncate. Every rank holds the same block
+ * accounting (the same calls in the same order), so rank 0's view of the
+ * pool is every rank's. */
+typedef struct tpi_kv_opts {
+    int64_t n_seq;           /* sequences (slots), >= 1 */
+    int64_t max_ctx;         /* positions one sequence may hold, >= 1 */
+    /* positions the pool holds, all sequences together; 0: n_seq x max_ctx
+     * (every sequence can fill its context) */
+    int64_t pool_positions;
+    int64_t block_positions; /* positions per block; 0: the default */
+} tpi_kv_opts;
+/* Collective and admitted against memory as tpi_kv_create, which is
+ * tpi_kv_create_pool with n_seq and max_ctx and the rest 0. */
+TPI_API int tpi_kv_create_pool(tpi_kv **out, const tpi_model *m, const tpi_kv_opts *o, tpi_error *err);
+typedef struct tpi_kv_usage {
+    int64_t block_positions; /* positions per block */
+    int64_t blocks_total, blocks_free;
+    int64_t positions_used;  /* positions held by all sequences */
+} tpi_kv_usage;
+TPI_API void tpi_kv_get_usage(const tpi_kv *kv, tpi_kv_usage *u);
+/* Free blocks that appending n_new positions to sequence seq would take. */
+TPI_API int64_t tpi_kv_blocks_needed(const tpi_kv *kv, int64_t seq, int64_t n_new);
+/* Keeps the first len positions of sequence seq (len <= tpi_kv_len) and
+ * gives back the blocks beyond; TPI_EINVAL for a bad seq or len. Local. */
+TPI_API int tpi_kv_truncate(tpi_kv *kv, int64_t seq, int64_t len, tpi_error *err);
+/* Makes sequence dst hold the first len positions of sequence src (a shared
+ * prompt prefix), dst's own positions given back first; full blocks are
+ * shared, not copied. TPI_ELIMIT when the pool lacks the blocks. Local. */
+TPI_API int tpi_kv_copy_prefix(tpi_kv *kv, int64_t dst, int64_t src, int64_t len, tpi_error *err);
+
 enum tpi_logits_which {
     TPI_LOGITS_ALL = 0,  /* one row per new token */
     TPI_LOGITS_LAST = 1, /* one row per sequence with new tokens: its last */
@@ -170,7 +204,9 @@ enum tpi_logits_which {
  * sequence order, sum(n_new) in all) and runs them through the model in one
  * pass. Collective. On rank 0 `logits` (may be NULL elsewhere) receives float32
  * rows [rows, vocab_size] as chosen by `which`, as computed: NaN or infinity
- * (a bad weight, an overflow) is passed on, and checking is the caller's. */
+ * (a bad weight, an overflow) is passed on, and checking is the caller's.
+ * A sequence pushed past max_ctx, or a pool without the blocks the new
+ * positions need, is TPI_ELIMIT before any work. */
 TPI_API int tpi_model_forward(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
                       enum tpi_logits_which which, float *logits, tpi_error *err);
 
@@ -388,6 +424,71 @@ TPI_API int tpi_chat_format_detect(const char *dir, tpi_chat_format *fmt, tpi_er
  * token is not written (the tokenizer adds it). */
 TPI_API int tpi_chat_format_apply(tpi_chat_format fmt, const char *const *roles, const char *const *contents,
                           int64_t n_msgs, char **text, tpi_error *err);
+
+/* ---- chat templates (src/chat) ---- */
+/* A model's own chat_template, rendered by a Jinja subset written for
+ * tpinfer (docs/CHAT.md lists it) as transformers' apply_chat_template
+ * renders it: trim_blocks, lstrip_blocks, loop controls, tojson with
+ * ensure_ascii false, raise_exception and strftime_now. */
+typedef struct tpi_chat_template tpi_chat_template;
+
+/* Parses template source `src` (len bytes); `name` labels messages. A
+ * construct outside the subset is TPI_EUNSUPPORTED naming the line. */
+TPI_API int tpi_chat_template_parse(tpi_chat_template **out, const char *src, size_t len, const char *name,
+                                    tpi_error *err);
+/* Loads dir/chat_template.jinja, else tokenizer_config.json's chat_template
+ * (a string, or a list of {name, template}: the one named "default").
+ * A directory with neither sets *out NULL and returns 0. */
+TPI_API int tpi_chat_template_load(tpi_chat_template **out, const char *dir, tpi_error *err);
+TPI_API void tpi_chat_template_free(tpi_chat_template *t);
+
+typedef struct tpi_chat_render_opts {
+    int add_generation_prompt;
+    const char *bos_token, *eos_token; /* NULL: undefined in the template */
+    const char *tools_json;            /* a JSON array for `tools`, or NULL */
+    const char *extra_json;            /* a JSON object of more variables (enable_thinking, ...), or NULL */
+} tpi_chat_render_opts;
+
+/* Renders a conversation: messages_json is a JSON array of message objects
+ * (role, content, and whatever else the template reads), len bytes. The
+ * text is malloc'd into *text (caller frees), *text_len bytes. A template's
+ * raise_exception is TPI_EINVAL carrying its message; a bad messages array
+ * is TPI_EINVAL naming what is wrong. */
+TPI_API int tpi_chat_template_render(const tpi_chat_template *t, const char *messages_json, size_t len,
+                                     const tpi_chat_render_opts *o, char **text, size_t *text_len,
+                                     tpi_error *err);
+
+/* ---- the server (src/server) ---- */
+/* An OpenAI-compatible HTTP server over the model's ranks (docs/SERVING.md):
+ * rank 0 serves HTTP; every rank runs the same step loop. */
+typedef struct tpi_server tpi_server;
+
+typedef struct tpi_serve_opts {
+    const char *host;          /* NULL: "127.0.0.1" */
+    int port;                  /* 0: 8080 */
+    int parallel;              /* sequences running at once; 0: 4 */
+    int64_t ctx;               /* positions per sequence; 0: max_position_embeddings */
+    int64_t kv_memory_bytes;   /* the KV pool per rank; 0: what memory admits, capped at parallel x ctx */
+    int queue;                 /* requests waiting beyond `parallel`; 0: 64 */
+    const char *api_key;       /* NULL: none; else "Authorization: Bearer KEY" is required */
+    int64_t max_body_bytes;    /* 0: 1 MiB */
+    int timeout_s;             /* idle or slow clients; 0: 60 */
+    const char *model_name;    /* the id /v1/models reports; NULL: the directory's last component */
+    const char *model_dir;     /* where the tokenizer and chat template come from */
+    /* Rank 0's log lines (where it listens, what it loaded, requests), or NULL. */
+    void (*on_log)(void *user, const char *line);
+    void *user;
+} tpi_serve_opts;
+
+/* Collective: loads the tokenizer and chat template, creates the KV pool
+ * and, on rank 0, binds the listening socket. */
+TPI_API int tpi_server_create(tpi_server **out, tpi_model *m, const tpi_serve_opts *o, tpi_error *err);
+/* Collective: serves until tpi_server_stop, then finishes or cancels the
+ * open requests and returns 0 on every rank. */
+TPI_API int tpi_server_run(tpi_server *s, tpi_error *err);
+/* Asks the server to stop; async-signal-safe, from any thread, on rank 0. */
+TPI_API void tpi_server_stop(tpi_server *s);
+TPI_API void tpi_server_free(tpi_server *s);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,15 @@
 
 int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_ctx, tpi_error *err)
 {
+    tpi_kv_opts o = {.n_seq = n_seq, .max_ctx = max_ctx};
+    return tpi_kv_create_pool(out, m, &o, err);
+}
+
+/* One block of max_ctx positions per sequence until the cache is paged:
+ * pool_positions and block_positions are accepted and not yet used. */
+int tpi_kv_create_pool(tpi_kv **out, const tpi_model *m, const tpi_kv_opts *o, tpi_error *err)
+{
+    int64_t n_seq = o->n_seq, max_ctx = o->max_ctx;
     *out = NULL;
     if (n_seq < 1 || max_ctx < 1)
         return tpi_err(err, TPI_EINVAL, "KV cache needs at least one sequence and one position (got %lld x %lld)",
@@ -111,4 +120,46 @@ void tpi_kv_store(tpi_kv *kv, int64_t layer, int64_t seq, int64_t pos, const flo
         memcpy(kc + at, k + (size_t)h * hd, hd * sizeof *kc);
         memcpy(vc + at, v + (size_t)h * hd, hd * sizeof *vc);
     }
+}
+
+void tpi_kv_get_usage(const tpi_kv *kv, tpi_kv_usage *u)
+{
+    int64_t used = 0, busy = 0;
+    for (int64_t s = 0; s < kv->n_seq; s++) {
+        used += kv->len[s];
+        busy += kv->len[s] > 0;
+    }
+    *u = (tpi_kv_usage){.block_positions = kv->max_ctx, .blocks_total = kv->n_seq,
+                        .blocks_free = kv->n_seq - busy, .positions_used = used};
+}
+
+int64_t tpi_kv_blocks_needed(const tpi_kv *kv, int64_t seq, int64_t n_new)
+{
+    return seq >= 0 && seq < kv->n_seq && kv->len[seq] == 0 && n_new > 0;
+}
+
+int tpi_kv_truncate(tpi_kv *kv, int64_t seq, int64_t len, tpi_error *err)
+{
+    if (seq < 0 || seq >= kv->n_seq || len < 0 || len > kv->len[seq])
+        return tpi_err(err, TPI_EINVAL, "KV truncate: sequence %lld to %lld positions (it has %lld of %lld sequences)",
+                       (long long)seq, (long long)len, (long long)tpi_kv_len(kv, seq), (long long)kv->n_seq);
+    kv->len[seq] = len;
+    return 0;
+}
+
+int tpi_kv_copy_prefix(tpi_kv *kv, int64_t dst, int64_t src, int64_t len, tpi_error *err)
+{
+    if (dst < 0 || dst >= kv->n_seq || src < 0 || src >= kv->n_seq || dst == src || len < 0 || len > kv->len[src])
+        return tpi_err(err, TPI_EINVAL, "KV copy: %lld positions of sequence %lld into %lld (%lld sequences, source has %lld)",
+                       (long long)len, (long long)src, (long long)dst, (long long)kv->n_seq,
+                       (long long)tpi_kv_len(kv, src));
+    size_t run = (size_t)len * (size_t)kv->head_dim * sizeof(float);
+    for (int64_t l = 0; l < kv->n_layers; l++)
+        for (int64_t h = 0; h < kv->n_heads; h++) {
+            size_t at = (size_t)h * (size_t)kv->max_ctx * (size_t)kv->head_dim;
+            memcpy(tpi_kv_keys(kv, l, dst) + at, tpi_kv_keys(kv, l, src) + at, run);
+            memcpy(tpi_kv_values(kv, l, dst) + at, tpi_kv_values(kv, l, src) + at, run);
+        }
+    kv->len[dst] = len;
+    return 0;
 }
