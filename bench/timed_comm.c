@@ -57,6 +57,7 @@ static void timed_free(tpi_comm *c)
 
 static const tpi_comm_ops timed_ops = {
     timed_barrier, timed_bcast, timed_allreduce, timed_gatherv, timed_argmax, timed_max_i32, timed_abort, timed_free,
+    NULL,
 };
 
 void timed_comm_init(timed_comm *t, tpi_comm *inner)

@@ -57,7 +57,7 @@ static void self_free(tpi_comm *c)
 }
 
 static const tpi_comm_ops self_ops = {
-    self_barrier, self_bcast, self_allreduce, self_gatherv, self_argmax, self_max_i32, self_abort, self_free,
+    self_barrier, self_bcast, self_allreduce, self_gatherv, self_argmax, self_max_i32, self_abort, self_free, NULL,
 };
 
 int tpi_comm_self_create(tpi_comm **out, tpi_error *err)
@@ -126,6 +126,15 @@ int tpi_comm_bcast(tpi_comm *c, void *buf, size_t bytes, int root)
     if (bad_root(c, root))
         return TPI_EINVAL;
     return c && c->size > 1 ? c->ops->bcast(c, buf, bytes, root) : 0;
+}
+
+int tpi_comm_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root)
+{
+    if (bad_root(c, root))
+        return TPI_EINVAL;
+    if (!c || c->size == 1)
+        return 0;
+    return c->ops->bcast_idle ? c->ops->bcast_idle(c, buf, bytes, root) : c->ops->bcast(c, buf, bytes, root);
 }
 
 /* The transports move float32 words (gatherv), so the bytes travel in whole

@@ -24,6 +24,10 @@ typedef struct tpi_comm_ops {
     int (*allreduce_max_i32)(tpi_comm *c, int32_t *buf, int64_t n);
     void (*abort)(tpi_comm *c, int code);
     void (*free)(tpi_comm *c);
+    /* bcast for a rank waiting an unbounded time for work (a server between
+     * requests): it sleeps between polls rather than spinning, and no
+     * watchdog times it out. NULL: bcast. */
+    int (*bcast_idle)(tpi_comm *c, void *buf, size_t bytes, int root);
 } tpi_comm_ops;
 
 struct tpi_comm {
@@ -43,5 +47,8 @@ int tpi_comm_mpi_create(tpi_comm **out, int allreduce, int *argc, char ***argv, 
 int tpi_comm_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n);
 /* Element-wise maximum of buf [n] on every rank. */
 int tpi_comm_allreduce_max_i32(tpi_comm *c, int32_t *buf, int64_t n);
+/* tpi_comm_bcast for ranks that may wait long for root (idle servers, a chat
+ * waiting for its user): no timeout, and no core burnt while waiting. */
+int tpi_comm_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root);
 
 #endif

@@ -2,6 +2,7 @@
  * build it. MPI is used for set-up and collectives; the model never calls it. */
 #include <mpi.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "comm/comm.h"
 #include "comm/shm_allreduce.h"
@@ -39,6 +40,29 @@ static int mpi_bcast(tpi_comm *c, void *buf, size_t bytes, int root)
         off += n;
     }
     return 0;
+}
+
+/* MPI's blocking calls spin in the progress engine: poll a non-blocking
+ * broadcast instead, sleeping up to 2 ms between polls, so an idle rank
+ * costs no core and a new plan waits at most that long. */
+static int mpi_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root)
+{
+    if (bytes > (1u << 30))
+        return mpi_bcast(c, buf, bytes, root);
+    MPI_Request req;
+    if (MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, world(c), &req) != MPI_SUCCESS)
+        return TPI_ECOMM;
+    long ns = 20000;
+    for (;;) {
+        int done = 0;
+        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return TPI_ECOMM;
+        if (done)
+            return 0;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+        ns = ns < 2000000 ? ns * 2 : 2000000;
+    }
 }
 
 static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
@@ -118,6 +142,7 @@ static void mpi_free(tpi_comm *c)
 
 static const tpi_comm_ops mpi_ops = {
     mpi_barrier, mpi_bcast, mpi_allreduce, mpi_gatherv, mpi_argmax, mpi_max_i32, mpi_abort, mpi_free,
+    mpi_bcast_idle,
 };
 
 int tpi_comm_mpi_create(tpi_comm **out, int allreduce, int *argc, char ***argv, tpi_error *err)

@@ -107,7 +107,9 @@ typedef struct srv_stats {
     int64_t prompt_tokens, generated_tokens;
     int64_t prompt_tokens_cached; /* prompt tokens reused from the cache */
     int64_t running, queued;
-    int64_t kv_positions_used, kv_positions_total;
+    int64_t kv_positions_used;   /* held by running sequences */
+    int64_t kv_positions_cached; /* kept by ended requests for prompt reuse; given up when needed */
+    int64_t kv_positions_total;
     int64_t ttft_count[SRV_TTFT_BUCKETS]; /* cumulative, as Prometheus' le buckets */
     double ttft_sum;
 } srv_stats;
