@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "comm/shm_allreduce.h"
+#include "comm/watchdog.h"
 #include "core/vec.h"
 
 /* Floats per slot: 64 KB, so that a chunk is still in cache (this core's
@@ -47,11 +48,15 @@ static void pause_cpu(void)
 
 /* Spinning costs nothing when each rank has a core; past a short spin the
  * waiter yields and then sleeps, so ranks that share cores (more ranks than
- * cores) still make progress. A rank that dies makes mpirun end the job. */
-static void wait_published(struct tpi_shm *s, uint64_t gen)
+ * cores) still make progress. A rank that dies makes mpirun end the job; one
+ * that stops is the watchdog's (w). Returns 0 or tpi_wait_poll's code. */
+static int wait_published(struct tpi_shm *s, uint64_t gen, tpi_wait *w)
 {
     for (int q = 0; q < s->size; q++) {
         for (unsigned spins = 0; atomic_load_explicit(s->seq[q], memory_order_acquire) < gen; spins++) {
+            int rc = tpi_wait_poll(w);
+            if (rc)
+                return rc;
             if (spins < 4000) {
                 pause_cpu();
             } else if (spins < 4200) {
@@ -62,6 +67,7 @@ static void wait_published(struct tpi_shm *s, uint64_t gen)
             }
         }
     }
+    return 0;
 }
 
 /* Two ranks (the common case) in one pass: read both slots, write once. */
@@ -72,7 +78,7 @@ static void sum_slots(struct tpi_shm *s, float *out, int64_t off, int64_t n)
         tpi_add_f32(out, out, s->slot[q] + off, n);
 }
 
-int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n)
+int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n, tpi_wait *w)
 {
     for (int64_t off = 0; off < n; off += CHUNK) {
         int64_t k = n - off < CHUNK ? n - off : CHUNK;
@@ -80,7 +86,9 @@ int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n)
         int64_t half = (int64_t)(g % 2) * CHUNK;
         memcpy(s->slot[s->rank] + half, buf + off, (size_t)k * sizeof *buf);
         atomic_store_explicit(s->seq[s->rank], g, memory_order_release);
-        wait_published(s, g);
+        int rc = wait_published(s, g, w);
+        if (rc)
+            return rc;
         sum_slots(s, buf + off, half, k);
     }
     return 0;
