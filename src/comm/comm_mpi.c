@@ -69,8 +69,12 @@ static int bcast_pieces(tpi_wait *w, void *buf, size_t bytes, int root)
 
 static int mpi_bcast(tpi_comm *c, void *buf, size_t bytes, int root)
 {
+    mpi_impl *m = c->impl;
     tpi_wait w;
-    return bcast_pieces(begin(&w, c, "bcast"), buf, bytes, root);
+    int rc = m->shm ? tpi_shm_bcast(m->shm, buf, bytes, root, begin(&w, c, "bcast")) : 1;
+    if (rc == 1)
+        rc = bcast_pieces(m->shm ? &w : begin(&w, c, "bcast"), buf, bytes, root);
+    return rc;
 }
 
 /* Each poll sleeps, up to 2 ms, so an idle rank costs no core and a new
@@ -137,6 +141,13 @@ static int mpi_gatherv(tpi_comm *c, const float *send, float *recv, const int64_
 
 static int mpi_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)
 {
+    mpi_impl *m = c->impl;
+    tpi_wait w;
+    int shm_rc = m->shm ? tpi_shm_argmax(m->shm, vals, idx, n, begin(&w, c, "argmax")) : 1;
+    if (shm_rc != 1)
+        return shm_rc;
+    if (!m->shm)
+        begin(&w, c, "argmax");
     struct { float v; int i; } *pairs = malloc((size_t)n * sizeof *pairs);
     if (!pairs)
         return TPI_ENOMEM;
@@ -144,10 +155,8 @@ static int mpi_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)
         pairs[k].v = vals[k];
         pairs[k].i = idx[k];
     }
-    tpi_wait w;
     MPI_Request req;
-    int rc = finish(begin(&w, c, "argmax"), &req,
-                    MPI_Iallreduce(MPI_IN_PLACE, pairs, (int)n, MPI_FLOAT_INT, MPI_MAXLOC, world(c), &req));
+    int rc = finish(&w, &req, MPI_Iallreduce(MPI_IN_PLACE, pairs, (int)n, MPI_FLOAT_INT, MPI_MAXLOC, world(c), &req));
     for (int64_t k = 0; k < n && !rc; k++) {
         vals[k] = pairs[k].v;
         idx[k] = pairs[k].i;
@@ -159,9 +168,13 @@ static int mpi_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)
 
 static int mpi_max_i32(tpi_comm *c, int32_t *buf, int64_t n)
 {
+    mpi_impl *m = c->impl;
     tpi_wait w;
+    int rc = m->shm ? tpi_shm_max_i32(m->shm, buf, n, begin(&w, c, "allreduce max")) : 1;
+    if (rc != 1)
+        return rc;
     MPI_Request req;
-    return finish(begin(&w, c, "allreduce max"), &req,
+    return finish(m->shm ? &w : begin(&w, c, "allreduce max"), &req,
                   MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT32_T, MPI_MAX, world(c), &req));
 }
 
