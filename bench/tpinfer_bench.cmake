@@ -11,7 +11,8 @@ if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
     ${CMAKE_CURRENT_SOURCE_DIR}/worker.c ${CMAKE_CURRENT_SOURCE_DIR}/bench_cores.c
     ${CMAKE_CURRENT_SOURCE_DIR}/timed_comm.c ${CMAKE_CURRENT_SOURCE_DIR}/util.c
     ${CMAKE_SOURCE_DIR}/tools/options.c   # the command line's one mapping of environment to options
-    ${CMAKE_SOURCE_DIR}/tools/cli.c)      # ... and its number parsers, which options.c uses
+    ${CMAKE_SOURCE_DIR}/tools/cli.c       # ... and its number parsers, which options.c uses
+    ${CMAKE_SOURCE_DIR}/tools/signals.c)  # ... and the signal handlers engine_comm installs
   set_target_properties(tpinfer_bench PROPERTIES OUTPUT_NAME tpinfer-bench RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
   target_include_directories(tpinfer_bench PRIVATE ${TPI_CBLAS_DIR} ${CMAKE_SOURCE_DIR}/tools)
   target_link_libraries(tpinfer_bench PRIVATE tpinfer bench_probes ${TPI_OPENBLAS})

@@ -38,6 +38,8 @@ enum {
     TPI_ECOMM = -7,        /* the communicator failed */
     TPI_ELIMIT = -8,       /* a context or size limit was reached */
     TPI_ENONFINITE = -9,   /* a weight or a computed value (logits) is NaN or infinite */
+    TPI_ETIMEDOUT = -10,   /* a collective waited past tpi_comm_opts.timeout_s: a rank stopped or hung */
+    TPI_EINTR = -11,       /* tpi_comm_interrupt ended a collective */
 };
 
 typedef struct tpi_error {
@@ -57,6 +59,12 @@ enum tpi_allreduce_kind {
 typedef struct tpi_comm_opts {
     const char *kind; /* "self" (a world of one) or "mpi"; NULL: "self" */
     int allreduce;    /* enum tpi_allreduce_kind; the same on every rank */
+    /* The watchdog: seconds one collective may wait for the other ranks
+     * (waiting only, not the compute between collectives) before it fails
+     * with TPI_ETIMEDOUT; tpi_comm_status then names the ranks that did not
+     * arrive. 0: no watchdog (the tpinfer CLI's default is 60). Finite,
+     * >= 0; the same on every rank. tpi_comm_bcast_idle is exempt. */
+    double timeout_s;
 } tpi_comm_opts;
 
 /* Creates the communicator for this process (opts NULL: a world of one).
@@ -71,6 +79,20 @@ TPI_API int tpi_comm_size(const tpi_comm *c);
 /* Ends the whole job (all ranks) with `code`; used when one rank fails. */
 TPI_API void tpi_comm_abort(tpi_comm *c, int code);
 TPI_API void tpi_comm_free(tpi_comm *c);
+/* Ends this rank's waiting: the collective it waits in, or the next it
+ * enters, and every later one fail with TPI_EINTR, so a rank blocked in a
+ * collective notices a signal. Async-signal-safe: the library installs no
+ * signal handlers, the application's handler calls this. code (non-zero,
+ * e.g. 128 + the signal) is kept for tpi_comm_status. After TPI_EINTR or
+ * TPI_ETIMEDOUT the communicator can only be aborted (ending the job), or
+ * freed, which then frees this rank's memory alone (the others may never
+ * join a collective teardown) and leaves MPI initialised. */
+TPI_API void tpi_comm_interrupt(tpi_comm *c, int code);
+/* 0 while c works; after a collective failed with TPI_ETIMEDOUT or
+ * TPI_EINTR (or tpi_comm_interrupt was called), that code and, in err, what
+ * happened: "rank 1 did not reach collective #5123 (allreduce) within 60 s",
+ * "interrupted (code 143) ...". Local. */
+TPI_API int tpi_comm_status(const tpi_comm *c, tpi_error *err);
 
 /* Collectives: every rank calls each one, in the same order, with the same
  * root and sizes; `c` NULL is a world of one. They return 0, TPI_EINVAL for a
@@ -79,6 +101,11 @@ TPI_API void tpi_comm_free(tpi_comm *c);
 
 /* Copies `bytes` bytes of buf on `root` into buf on every other rank. */
 TPI_API int tpi_comm_bcast(tpi_comm *c, void *buf, size_t bytes, int root);
+/* tpi_comm_bcast for ranks that may wait an unbounded time for root (an
+ * idle server, a chat waiting for its user's next line): exempt from the
+ * watchdog, and the waiting ranks sleep between polls instead of burning a
+ * core (a new message waits up to ~2 ms). tpi_comm_interrupt ends it. */
+TPI_API int tpi_comm_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root);
 /* Root receives `bytes` bytes from every rank into recv [size * bytes], in
  * rank order; recv is unused (may be NULL) on the other ranks. */
 TPI_API int tpi_comm_gather(tpi_comm *c, const void *send, size_t bytes, void *recv, int root);
@@ -147,6 +174,16 @@ typedef struct tpi_model_info {
  * loads; generation then fails at the first step whose logits it reaches. */
 TPI_API int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, tpi_error *err);
 TPI_API void tpi_model_free(tpi_model *m);
+/* The most ranks the model in `dir` can be split over with plan
+ * tp_plan_file (NULL as in tpi_load_opts), read from config.json alone
+ * without loading weights, so a launcher can refuse a world size before
+ * starting it: tpi_model_load refuses a larger one. *limited_by names the
+ * config.json field that sets the limit ("num_attention_heads": every rank
+ * needs whole query heads); *max_ranks 0 and *limited_by NULL when the plan
+ * splits nothing that limits it. Errors as tpi_model_load's for a bad
+ * config.json or plan. */
+TPI_API int tpi_model_max_ranks(const char *dir, const char *tp_plan_file, int64_t *max_ranks,
+                                const char **limited_by, tpi_error *err);
 TPI_API void tpi_model_get_info(const tpi_model *m, tpi_model_info *info);
 
 /* KV cache of one rank: n_seq sequences of up to max_ctx positions each.

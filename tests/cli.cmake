@@ -17,9 +17,18 @@ tpi_cli_fail(cli_bad_prefill_chunk "TPI_PREFILL_CHUNK: expected a positive numbe
 set_tests_properties(cli_bad_prefill_chunk PROPERTIES ENVIRONMENT "TPI_PREFILL_CHUNK=0")
 add_test(NAME cli_bad_ids COMMAND sh -c "'${cli}' logits -m x --ids 1,a 2>&1; echo \"exit=$?\"")
 set_tests_properties(cli_bad_ids PROPERTIES PASS_REGULAR_EXPRESSION "--ids: expected comma-separated integers.*exit=2")
-# a rank's failure through the -n launcher
-tpi_cli_fail(cli_ranks_too_many "cannot split 16 ranks over num_attention_heads = 8" -n 16 logits -m ${tiny} --ids 1,2)
-set_tests_properties(cli_ranks_too_many PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 120)
+# -n beyond what the model or the machine takes is refused by the launcher
+# before any rank starts (docs/BAD_INPUT.md, "Ranks"): one line, exit 2
+function(tpi_cli_ranks name regex)
+  add_test(NAME ${name} COMMAND sh -c "'${cli}' \"$@\" 2>&1; echo \"exit=$?\"" sh ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 30 PASS_REGULAR_EXPRESSION "^${regex}\nexit=2\n$")
+endfunction()
+tpi_cli_ranks(cli_ranks_too_many "tpinfer: -n 16: the model in [^ ]*cli-tiny splits over at most 8 ranks \\(num_attention_heads = 8: each rank needs whole attention heads\\)"
+              -n 16 logits -m ${tiny} --ids 1,2)
+tpi_cli_ranks(cli_ranks_too_many_chat "tpinfer: -n 9: the model in [^ ]*cli-tiny splits over at most 8 ranks .*"
+              -n 9 chat --model=${tiny})
+tpi_cli_ranks(cli_ranks_machine "tpinfer: -n 1048576: at most 8 ranks per core on one machine \\([0-9]+ on its [0-9]+ cores\\): more only share the cores.*"
+              -n 1048576 tokenize -m ${tiny} hello)
 # memory admission (docs/BAD_INPUT.md, "Memory"): a KV cache past --mem-limit
 # is refused before it is allocated, naming both figures, on every rank
 set(kv_msg "KV cache of 1 sequences x 1000000 positions needs")
@@ -61,6 +70,8 @@ tpi_cli_usage(cli_flag_chat_temp "--temp: expected a finite number >= 0, found \
 tpi_cli_usage(cli_flag_mem_limit_junk "--mem-limit: expected a size such as 512M or 2G .*found \"2x\"" ${gen} --mem-limit 2x)
 tpi_cli_usage(cli_flag_mem_limit_overflow "--mem-limit: expected .*found \"9999999999T\"" ${gen} --mem-limit 9999999999T)
 tpi_cli_usage(cli_flag_mem_limit_zero "--mem-limit: expected .*found \"0\"" ${gen} --mem-limit 0)
+tpi_cli_usage(cli_flag_comm_timeout_nan "--comm-timeout: expected a number of seconds in \\[0, 1e9\\] \\(0: no watchdog\\), found \"nan\"" ${gen} --comm-timeout nan)
+tpi_cli_usage(cli_flag_comm_timeout_negative "--comm-timeout: expected .*found \"-1\"" ${gen} --comm-timeout -1)
 tpi_cli_usage(cli_flag_ranks_junk "-n: expected a rank count in \\[1, 1048576\\] and a command, found \"2x\"" -n 2x logits)
 # the largest seed is a seed: it samples
 add_test(NAME cli_flag_seed_max COMMAND sh -c "'${cli}' generate -m '${tiny}' --ids 1,2 -n 2 --temp 1 --seed 18446744073709551615 >/dev/null 2>&1; echo \"exit=$?\"")

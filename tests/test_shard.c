@@ -233,6 +233,12 @@ static void check_case(const shape *sp, int size, tpi_shard_blocks b)
     ctx *x = calloc(1, sizeof *x);
     assert_non_null(x);
     x->sp = sp, x->c = config_of(sp), x->b = b, x->size = size;
+    /* The launcher refuses -n by tpi_shard_max_ranks: exactly the sizes the load refuses. */
+    int64_t max;
+    const char *field = tpi_shard_max_ranks(&x->c, &b, &max);
+    if ((field && size > 1 && size > max) != more_ranks_than_heads(x))
+        fail_msg("%s, %d ranks: tpi_shard_max_ranks gives %lld (%s), the load %s", sp->name, size, (long long)max,
+                 field ? field : "no limit", more_ranks_than_heads(x) ? "refuses" : "accepts");
     for (int r = 0; r < size; r++) {
         tpi_error err = {0};
         int rc = tpi_shard_init(&x->sh[r], &x->c, &b, size, r, &err);

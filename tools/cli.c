@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "options.h"
+#include "signals.h"
 
 /* Leading blanks and signs strto* would skip or accept are junk here: a
  * flag's value is the number and nothing else. */
@@ -112,6 +113,16 @@ int cli_parse_ids(const char *s, const char *what, int32_t **ids, int64_t *n)
 
 int cli_fail(tpi_comm *comm, const char *cmd, const tpi_error *err)
 {
+    /* A signal or the watchdog is the cause; what failed because of it
+     * ("broadcast of the next tokens failed") is not worth a line. */
+    tpi_error why;
+    if (cli_signal(NULL))
+        return cli_signal_exit(comm, cmd);
+    if (tpi_comm_status(comm, &why) && why.code == TPI_ETIMEDOUT) {
+        fprintf(stderr, "tpinfer %s: %s; ending the job\n", cmd, why.msg);
+        fflush(stderr);
+        tpi_comm_abort(comm, 1);
+    }
     if (tpi_comm_size(comm) > 1) {
         fprintf(stderr, "tpinfer %s: rank %d: %s\n", cmd, tpi_comm_rank(comm), err->msg);
         fflush(stderr);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "options.h"
+#include "signals.h"
 
 static void usage(FILE *f)
 {
@@ -193,12 +194,16 @@ static char *read_line(tpi_comm *comm, int *failed)
             fflush(stderr);
         }
         ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0 && cli_signal(NULL)) /* a signal ended the wait for input: not the end of it */
+            cli_signal_exit(comm, "chat");
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = 0;
         len = n;
     }
-    if (tpi_comm_bcast(comm, &len, sizeof len, 0) || len < 0) {
-        *failed = len >= 0;
+    /* The other ranks wait here while the user thinks: no time-out, no core. */
+    int rc = tpi_comm_bcast_idle(comm, &len, sizeof len, 0);
+    if (rc || len < 0) {
+        *failed = rc != 0;
         free(line);
         return NULL;
     }

@@ -1,5 +1,6 @@
 #ifndef TPI_TOOLS_LAUNCH_H
 #define TPI_TOOLS_LAUNCH_H
-/* Re-executes `tpinfer argv...` as n ranks under mpirun; returns only on failure. */
+/* Runs `tpinfer argv...` as n ranks under mpirun and returns the exit code
+ * (the failing rank's, or 128 + a signal the launcher received). */
 int launch_ranks(int n, int argc, char **argv);
 #endif

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "signals.h"
 
 int opts_launched(void)
 {
@@ -44,6 +45,7 @@ int engine_flag(engine_opts *e, int c, const char *arg)
     case OPT_ALLREDUCE: e->allreduce = arg; return 1;
     case OPT_CHECK_WEIGHTS: e->check_weights = 1; return 1;
     case OPT_MEM_LIMIT: e->mem_limit = arg; return 1;
+    case OPT_COMM_TIMEOUT: e->comm_timeout = arg; return 1;
     default: return 0;
     }
 }
@@ -83,6 +85,11 @@ static int resolve_counts(engine_opts *e, const char *cmd)
         return cli_bad_value(cmd, "--mem-limit", "a size such as 512M or 2G (K, M, G, T: powers of 1024), or none",
                              e->mem_limit);
     e->load.mem_limit_bytes = e->mem_limit ? v : 0;
+    static const char *const timeout_vars[] = {"TPI_COMM_TIMEOUT", NULL};
+    e->comm.timeout_s = 60;
+    if ((s = pick(e->comm_timeout, "--comm-timeout", timeout_vars, &from)) &&
+        cli_parse_real(s, 0, 0, 1e9, &e->comm.timeout_s))
+        return cli_bad_value(cmd, from, "a number of seconds in [0, 1e9] (0: no watchdog)", s);
     return 0;
 }
 
@@ -119,6 +126,7 @@ int engine_comm(engine_opts *e, tpi_comm **comm, int *argc, char ***argv, const 
         return -1;
     }
     e->load.comm = *comm;
+    cli_signals_install(*comm);
     return 0;
 }
 

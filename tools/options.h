@@ -15,6 +15,7 @@ enum {
     OPT_ALLREDUCE,
     OPT_CHECK_WEIGHTS,
     OPT_MEM_LIMIT,
+    OPT_COMM_TIMEOUT,
 };
 
 /* The engine flags, for the option table of a command that loads a model. */
@@ -23,7 +24,8 @@ enum {
         {"kernels", required_argument, 0, OPT_KERNELS},                                                        \
         {"prefill-chunk", required_argument, 0, OPT_PREFILL_CHUNK},                                            \
         {"allreduce", required_argument, 0, OPT_ALLREDUCE},                                                    \
-        {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}
+        {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}, \
+        {"comm-timeout", required_argument, 0, OPT_COMM_TIMEOUT}
 
 #define ENGINE_USAGE                                                                                           \
     "      --tp-plan FILE       tensor-parallel plan (JSON pattern -> style)\n"                                \
@@ -34,12 +36,15 @@ enum {
     "                           (default: mpi when $TPI_SHM_ALLREDUCE=0, else auto)\n"                         \
     "      --check-weights      scan every weight at load for NaN and infinity; name the first\n"            \
     "      --mem-limit SIZE     memory per rank for KV cache and activations (512M, 2G; none: no\n"            \
-    "                           check; default: what the machine and the cgroup have free)\n"
+    "                           check; default: what the machine and the cgroup have free)\n"                \
+    "      --comm-timeout S     end the job when a rank waits S seconds in one collective for a rank\n"       \
+    "                           that does not arrive, naming it (0: never; default $TPI_COMM_TIMEOUT,\n"     \
+    "                           else 60)\n"
 
 /* What a flag gave (NULL: not given), then the options it and the
  * environment resolve to. */
 typedef struct engine_opts {
-    const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce, *mem_limit;
+    const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce, *mem_limit, *comm_timeout;
     int check_weights; /* --check-weights given */
     tpi_comm_opts comm;
     tpi_load_opts load;
@@ -52,8 +57,9 @@ int engine_flag(engine_opts *e, int c, const char *arg);
  * the default. Returns 0, or prints what is wrong (naming the flag or the
  * variable) and returns the exit code: 2 for a flag, 1 for the environment. */
 int engine_resolve(engine_opts *e, const char *cmd);
-/* Creates the communicator e->comm asks for and puts it in e->load.comm;
- * prints the error and returns -1 on failure. */
+/* Creates the communicator e->comm asks for and puts it in e->load.comm,
+ * and installs the default SIGINT and SIGTERM handlers (signals.h); prints
+ * the error and returns -1 on failure. */
 int engine_comm(engine_opts *e, tpi_comm **comm, int *argc, char ***argv, const char *cmd);
 /* Loads dir with e->load; on rank 0 says when the kernel set asked for is
  * not one this processor runs (the library fell back to the fastest). */

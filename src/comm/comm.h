@@ -6,6 +6,7 @@
  * Callers use the tpi_comm_* functions (tpinfer.h and below), which check
  * their arguments and dispatch through the table; a wrapper (tests counting
  * collectives, bench timing them) replaces the table. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,19 +37,21 @@ struct tpi_comm {
     void *impl;
     const char *kind;
     const char *allreduce; /* the all-reduce in use: "none" (self), "shm" or "mpi"; NULL in wrappers */
+    atomic_int interrupt;  /* tpi_comm_interrupt's code; 0: none */
+    tpi_error failure;     /* code 0, or why the communicator stopped working (tpi_comm_status) */
 };
 
+/* Marks c failed with code and a printf-style message; returns code. */
+int tpi_comm_fail(tpi_comm *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 int tpi_comm_self_create(tpi_comm **out, tpi_error *err);
-/* allreduce: enum tpi_allreduce_kind. */
-int tpi_comm_mpi_create(tpi_comm **out, int allreduce, int *argc, char ***argv, tpi_error *err);
+/* opts as tpi_comm_create checked them. */
+int tpi_comm_mpi_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err);
 
 /* Collectives the engine needs beyond the public ones (same rules). */
 /* Element-wise (value, index) maximum of vals/idx [n], ties to the lowest index. */
 int tpi_comm_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n);
 /* Element-wise maximum of buf [n] on every rank. */
 int tpi_comm_allreduce_max_i32(tpi_comm *c, int32_t *buf, int64_t n);
-/* tpi_comm_bcast for ranks that may wait long for root (idle servers, a chat
- * waiting for its user): no timeout, and no core burnt while waiting. */
-int tpi_comm_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "comm/comm.h"
 #include "comm/shm_allreduce.h"
+#include "comm/watchdog.h"
 #include "core/error.h"
 
 typedef struct mpi_impl {
@@ -13,6 +14,7 @@ typedef struct mpi_impl {
     int we_initialized;
     int *counts, *displs; /* gatherv scratch, one per rank */
     struct tpi_shm *shm;  /* all-reduce through shared memory, or NULL */
+    tpi_watchdog wd;
 } mpi_impl;
 
 static MPI_Comm world(tpi_comm *c)
@@ -20,35 +22,69 @@ static MPI_Comm world(tpi_comm *c)
     return ((mpi_impl *)c->impl)->comm;
 }
 
-static int check(int rc)
+/* Every collective is MPI's non-blocking one, tested until done, so that a
+ * wait can end (tpi_wait_poll: an interrupt, the watchdog) where a blocking
+ * call would wait for ever. The wait was begun by the caller. */
+static int finish(tpi_wait *w, MPI_Request *req, int rc)
 {
-    return rc == MPI_SUCCESS ? 0 : TPI_ECOMM;
+    if (rc != MPI_SUCCESS)
+        return TPI_ECOMM;
+    for (;;) {
+        int done = 0;
+        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return TPI_ECOMM;
+        if (done)
+            return 0;
+        int code = tpi_wait_poll(w);
+        if (code)
+            return code; /* the request stays pending: the job is ending */
+    }
+}
+
+static tpi_wait *begin(tpi_wait *w, tpi_comm *c, const char *what)
+{
+    tpi_wait_begin(w, c, &((mpi_impl *)c->impl)->wd, what, 0);
+    return w;
 }
 
 static int mpi_barrier(tpi_comm *c)
 {
-    return check(MPI_Barrier(world(c)));
+    tpi_wait w;
+    MPI_Request req;
+    return finish(begin(&w, c, "barrier"), &req, MPI_Ibarrier(world(c), &req));
+}
+
+/* MPI counts are int: large buffers go in pieces, within one wait. */
+static int bcast_pieces(tpi_wait *w, void *buf, size_t bytes, int root)
+{
+    int rc = 0;
+    for (size_t off = 0; off < bytes && !rc;) {
+        size_t n = bytes - off > (1u << 30) ? (1u << 30) : bytes - off;
+        MPI_Request req;
+        rc = finish(w, &req, MPI_Ibcast((char *)buf + off, (int)n, MPI_BYTE, root, world(w->c), &req));
+        off += n;
+    }
+    return rc;
 }
 
 static int mpi_bcast(tpi_comm *c, void *buf, size_t bytes, int root)
 {
-    /* MPI counts are int: send large buffers in pieces. */
-    for (size_t off = 0; off < bytes;) {
-        size_t n = bytes - off > (1u << 30) ? (1u << 30) : bytes - off;
-        if (MPI_Bcast((char *)buf + off, (int)n, MPI_BYTE, root, world(c)) != MPI_SUCCESS)
-            return TPI_ECOMM;
-        off += n;
-    }
-    return 0;
+    mpi_impl *m = c->impl;
+    tpi_wait w;
+    int rc = m->shm ? tpi_shm_bcast(m->shm, buf, bytes, root, begin(&w, c, "bcast")) : 1;
+    if (rc == 1)
+        rc = bcast_pieces(m->shm ? &w : begin(&w, c, "bcast"), buf, bytes, root);
+    return rc;
 }
 
-/* MPI's blocking calls spin in the progress engine: poll a non-blocking
- * broadcast instead, sleeping up to 2 ms between polls, so an idle rank
- * costs no core and a new plan waits at most that long. */
+/* Each poll sleeps, up to 2 ms, so an idle rank costs no core and a new
+ * message waits at most that long; no time-out. */
 static int mpi_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root)
 {
+    tpi_wait w;
+    tpi_wait_begin(&w, c, &((mpi_impl *)c->impl)->wd, "idle bcast", 1);
     if (bytes > (1u << 30))
-        return mpi_bcast(c, buf, bytes, root);
+        return bcast_pieces(&w, buf, bytes, root);
     MPI_Request req;
     if (MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, world(c), &req) != MPI_SUCCESS)
         return TPI_ECOMM;
@@ -59,6 +95,9 @@ static int mpi_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root)
             return TPI_ECOMM;
         if (done)
             return 0;
+        int code = tpi_wait_poll(&w);
+        if (code)
+            return code;
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
         ns = ns < 2000000 ? ns * 2 : 2000000;
@@ -68,15 +107,18 @@ static int mpi_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root)
 static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
 {
     mpi_impl *m = c->impl;
+    tpi_wait w;
+    begin(&w, c, "allreduce");
     if (m->shm)
-        return tpi_shm_allreduce(m->shm, buf, n);
-    for (int64_t off = 0; off < n;) {
+        return tpi_shm_allreduce(m->shm, buf, n, &w);
+    int rc = 0;
+    for (int64_t off = 0; off < n && !rc;) {
         int64_t k = n - off > (1 << 28) ? (1 << 28) : n - off;
-        if (MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, world(c)) != MPI_SUCCESS)
-            return TPI_ECOMM;
+        MPI_Request req;
+        rc = finish(&w, &req, MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, world(c), &req));
         off += k;
     }
-    return 0;
+    return rc;
 }
 
 static int mpi_gatherv(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root)
@@ -90,12 +132,22 @@ static int mpi_gatherv(tpi_comm *c, const float *send, float *recv, const int64_
         m->displs[r] = (int)off;
         off += counts[r];
     }
-    return check(MPI_Gatherv(send, m->counts[c->rank], MPI_FLOAT, recv, m->counts, m->displs, MPI_FLOAT, root,
-                             m->comm));
+    tpi_wait w;
+    MPI_Request req;
+    return finish(begin(&w, c, "gatherv"), &req,
+                  MPI_Igatherv(send, m->counts[c->rank], MPI_FLOAT, recv, m->counts, m->displs, MPI_FLOAT, root,
+                               m->comm, &req));
 }
 
 static int mpi_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)
 {
+    mpi_impl *m = c->impl;
+    tpi_wait w;
+    int shm_rc = m->shm ? tpi_shm_argmax(m->shm, vals, idx, n, begin(&w, c, "argmax")) : 1;
+    if (shm_rc != 1)
+        return shm_rc;
+    if (!m->shm)
+        begin(&w, c, "argmax");
     struct { float v; int i; } *pairs = malloc((size_t)n * sizeof *pairs);
     if (!pairs)
         return TPI_ENOMEM;
@@ -103,18 +155,27 @@ static int mpi_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)
         pairs[k].v = vals[k];
         pairs[k].i = idx[k];
     }
-    int rc = check(MPI_Allreduce(MPI_IN_PLACE, pairs, (int)n, MPI_FLOAT_INT, MPI_MAXLOC, world(c)));
-    for (int64_t k = 0; k < n; k++) {
+    MPI_Request req;
+    int rc = finish(&w, &req, MPI_Iallreduce(MPI_IN_PLACE, pairs, (int)n, MPI_FLOAT_INT, MPI_MAXLOC, world(c), &req));
+    for (int64_t k = 0; k < n && !rc; k++) {
         vals[k] = pairs[k].v;
         idx[k] = pairs[k].i;
     }
-    free(pairs);
+    if (!rc) /* else MPI may still write into pairs: the job is ending */
+        free(pairs);
     return rc;
 }
 
 static int mpi_max_i32(tpi_comm *c, int32_t *buf, int64_t n)
 {
-    return check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT32_T, MPI_MAX, world(c)));
+    mpi_impl *m = c->impl;
+    tpi_wait w;
+    int rc = m->shm ? tpi_shm_max_i32(m->shm, buf, n, begin(&w, c, "allreduce max")) : 1;
+    if (rc != 1)
+        return rc;
+    MPI_Request req;
+    return finish(m->shm ? &w : begin(&w, c, "allreduce max"), &req,
+                  MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT32_T, MPI_MAX, world(c), &req));
 }
 
 static void mpi_abort(tpi_comm *c, int code)
@@ -126,8 +187,15 @@ static void mpi_abort(tpi_comm *c, int code)
 static void mpi_free(tpi_comm *c)
 {
     mpi_impl *m = c->impl;
-    if (m) {
+    /* Freeing windows and communicators is collective: after a wait ended
+     * early the others may never join, so only this rank's memory goes. */
+    if (m && c->failure.code) {
+        free(m->counts);
+        free(m->displs);
+        free(m);
+    } else if (m) {
         tpi_shm_free(m->shm);
+        tpi_watchdog_free(&m->wd);
         if (m->comm != MPI_COMM_NULL)
             MPI_Comm_free(&m->comm);
         free(m->counts);
@@ -145,7 +213,7 @@ static const tpi_comm_ops mpi_ops = {
     mpi_bcast_idle,
 };
 
-int tpi_comm_mpi_create(tpi_comm **out, int allreduce, int *argc, char ***argv, tpi_error *err)
+int tpi_comm_mpi_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err)
 {
     tpi_comm *c = calloc(1, sizeof *c);
     mpi_impl *m = calloc(1, sizeof *m);
@@ -170,17 +238,18 @@ int tpi_comm_mpi_create(tpi_comm **out, int allreduce, int *argc, char ***argv, 
     MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(m->comm, &c->rank);
     MPI_Comm_size(m->comm, &c->size);
+    int wd_rc = tpi_watchdog_init(&m->wd, m->comm, opts->timeout_s);
     m->counts = calloc((size_t)c->size, sizeof *m->counts);
     m->displs = calloc((size_t)c->size, sizeof *m->displs);
     c->impl = m;
     c->ops = &mpi_ops;
     c->kind = "mpi";
-    if (!m->counts || !m->displs) {
+    if (wd_rc || !m->counts || !m->displs) {
         mpi_free(c);
         return tpi_err(err, TPI_ENOMEM, "out of memory");
     }
     /* Collective: every rank must ask for the same kind (tpinfer.h). */
-    if (c->size > 1 && allreduce == TPI_ALLREDUCE_AUTO)
+    if (c->size > 1 && opts->allreduce == TPI_ALLREDUCE_AUTO)
         tpi_shm_create(&m->shm, m->comm);
     c->allreduce = m->shm ? "shm" : "mpi";
     *out = c;

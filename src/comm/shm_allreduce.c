@@ -21,6 +21,8 @@
 #include <time.h>
 
 #include "comm/shm_allreduce.h"
+#include "comm/watchdog.h"
+#include "core/error.h"
 #include "core/vec.h"
 
 /* Floats per slot: 64 KB, so that a chunk is still in cache (this core's
@@ -29,6 +31,7 @@
  * wait per chunk costs ~1 us. */
 #define CHUNK ((int64_t)1 << 14)
 #define HEADER 128               /* the sequence counter on its own cache lines */
+_Static_assert(TPI_SHM_SMALL_BYTES <= CHUNK * sizeof(float), "a small collective fits one slot");
 
 struct tpi_shm {
     MPI_Win win;
@@ -47,11 +50,15 @@ static void pause_cpu(void)
 
 /* Spinning costs nothing when each rank has a core; past a short spin the
  * waiter yields and then sleeps, so ranks that share cores (more ranks than
- * cores) still make progress. A rank that dies makes mpirun end the job. */
-static void wait_published(struct tpi_shm *s, uint64_t gen)
+ * cores) still make progress. A rank that dies makes mpirun end the job; one
+ * that stops is the watchdog's (w). Returns 0 or tpi_wait_poll's code. */
+static int wait_published(struct tpi_shm *s, uint64_t gen, tpi_wait *w)
 {
     for (int q = 0; q < s->size; q++) {
         for (unsigned spins = 0; atomic_load_explicit(s->seq[q], memory_order_acquire) < gen; spins++) {
+            int rc = tpi_wait_poll(w);
+            if (rc)
+                return rc;
             if (spins < 4000) {
                 pause_cpu();
             } else if (spins < 4200) {
@@ -62,6 +69,7 @@ static void wait_published(struct tpi_shm *s, uint64_t gen)
             }
         }
     }
+    return 0;
 }
 
 /* Two ranks (the common case) in one pass: read both slots, write once. */
@@ -72,7 +80,7 @@ static void sum_slots(struct tpi_shm *s, float *out, int64_t off, int64_t n)
         tpi_add_f32(out, out, s->slot[q] + off, n);
 }
 
-int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n)
+int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n, tpi_wait *w)
 {
     for (int64_t off = 0; off < n; off += CHUNK) {
         int64_t k = n - off < CHUNK ? n - off : CHUNK;
@@ -80,10 +88,87 @@ int tpi_shm_allreduce(struct tpi_shm *s, float *buf, int64_t n)
         int64_t half = (int64_t)(g % 2) * CHUNK;
         memcpy(s->slot[s->rank] + half, buf + off, (size_t)k * sizeof *buf);
         atomic_store_explicit(s->seq[s->rank], g, memory_order_release);
-        wait_published(s, g);
+        int rc = wait_published(s, g, w);
+        if (rc)
+            return rc;
         sum_slots(s, buf + off, half, k);
     }
     return 0;
+}
+
+/* The small collectives of a decode step (rank 0's tokens, the argmax
+ * across vocabulary slices, status flags) go through the same slots: one
+ * generation in which every rank publishes what it has and then reads what
+ * it needs, so each costs one wait on flags instead of MPI's non-blocking
+ * machinery. Every rank waits for all, as the all-reduce does, which keeps
+ * the two-slot reuse safe. */
+static int exchange(struct tpi_shm *s, const void *mine, size_t bytes, tpi_wait *w, int64_t *half)
+{
+    uint64_t g = ++s->gen;
+    *half = (int64_t)(g % 2) * CHUNK;
+    if (bytes && mine != (const void *)(s->slot[s->rank] + *half))
+        memcpy(s->slot[s->rank] + *half, mine, bytes);
+    atomic_store_explicit(s->seq[s->rank], g, memory_order_release);
+    return wait_published(s, g, w);
+}
+
+/* Where this rank's data for the next exchange goes, to write in place. */
+static void *next_slot(struct tpi_shm *s)
+{
+    return s->slot[s->rank] + (int64_t)((s->gen + 1) % 2) * CHUNK;
+}
+
+int tpi_shm_bcast(struct tpi_shm *s, void *buf, size_t bytes, int root, tpi_wait *w)
+{
+    if (bytes > TPI_SHM_SMALL_BYTES)
+        return 1;
+    int64_t half;
+    int rc = exchange(s, buf, s->rank == root ? bytes : 0, w, &half);
+    if (!rc && s->rank != root && bytes)
+        memcpy(buf, s->slot[root] + half, bytes);
+    return rc;
+}
+
+int tpi_shm_max_i32(struct tpi_shm *s, int32_t *buf, int64_t n, tpi_wait *w)
+{
+    if (n > (int64_t)(TPI_SHM_SMALL_BYTES / sizeof *buf))
+        return 1;
+    int64_t half;
+    int rc = exchange(s, buf, (size_t)n * sizeof *buf, w, &half);
+    for (int64_t k = 0; !rc && k < n; k++) {
+        int32_t m = ((const int32_t *)(s->slot[0] + half))[k];
+        for (int q = 1; q < s->size; q++) {
+            int32_t v = ((const int32_t *)(s->slot[q] + half))[k];
+            m = v > m ? v : m;
+        }
+        buf[k] = m;
+    }
+    return rc;
+}
+
+/* MPI_MAXLOC's rule, ranks taken in order: the larger value, on a tie the
+ * lower index. */
+int tpi_shm_argmax(struct tpi_shm *s, float *vals, int32_t *idx, int64_t n, tpi_wait *w)
+{
+    struct pair { float v; int32_t i; };
+    if (n > (int64_t)(TPI_SHM_SMALL_BYTES / sizeof(struct pair)))
+        return 1;
+    struct pair *p = next_slot(s);
+    for (int64_t k = 0; k < n; k++)
+        p[k] = (struct pair){vals[k], idx[k]};
+    int64_t half;
+    int rc = exchange(s, p, (size_t)n * sizeof *p, w, &half);
+    for (int64_t k = 0; !rc && k < n; k++) {
+        struct pair best = ((const struct pair *)(s->slot[0] + half))[k];
+        for (int q = 1; q < s->size; q++) {
+            struct pair o = ((const struct pair *)(s->slot[q] + half))[k];
+            if (o.v > best.v || (o.v == best.v && o.i < best.i))
+                best = o;
+        }
+        vals[k] = best.v;
+        idx[k] = best.i;
+    }
+    return rc;
 }
 
 int tpi_shm_create(struct tpi_shm **out, MPI_Comm comm)

@@ -168,6 +168,25 @@ int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, 
     return 0;
 }
 
+int tpi_model_max_ranks(const char *dir, const char *tp_plan_file, int64_t *max_ranks, const char **limited_by,
+                        tpi_error *err)
+{
+    *max_ranks = 0;
+    *limited_by = NULL;
+    tpi_config cfg;
+    tpi_plan *plan = NULL;
+    tpi_shard_blocks blocks;
+    int rc = tpi_config_load(&cfg, dir, err);
+    if (!rc)
+        rc = tpi_plan_resolve(&plan, dir, tp_plan_file, &cfg, err);
+    if (!rc)
+        rc = tpi_plan_blocks(plan, &cfg, &blocks, err);
+    if (!rc)
+        *limited_by = tpi_shard_max_ranks(&cfg, &blocks, max_ranks);
+    tpi_plan_free(plan);
+    return rc;
+}
+
 void tpi_model_free(tpi_model *m)
 {
     if (!m)

@@ -121,6 +121,12 @@ void tpi_shard_vocab(int64_t vocab_size, int split, int size, int rank, int64_t 
         *begin = 0, *count = vocab_size;
 }
 
+const char *tpi_shard_max_ranks(const tpi_config *c, const tpi_shard_blocks *blocks, int64_t *max_ranks)
+{
+    *max_ranks = blocks->attn ? c->n_heads : 0;
+    return blocks->attn ? "num_attention_heads" : NULL;
+}
+
 int tpi_shard_init(tpi_shard *sh, const tpi_config *c, const tpi_shard_blocks *blocks, int size, int rank,
                    tpi_error *err)
 {
@@ -128,9 +134,10 @@ int tpi_shard_init(tpi_shard *sh, const tpi_config *c, const tpi_shard_blocks *b
     sh->attn_split = blocks->attn && size > 1;
     sh->mlp_split = blocks->mlp && size > 1;
     sh->vocab_split = blocks->lm_head && size > 1;
-    if (sh->attn_split && size > c->n_heads)
+    int64_t max;
+    if (size > 1 && tpi_shard_max_ranks(c, blocks, &max) && size > max)
         return tpi_err(err, TPI_ECONFIG, "cannot split %d ranks over num_attention_heads = %lld: use at most "
-                       "%lld ranks", size, (long long)c->n_heads, (long long)c->n_heads);
+                       "%lld ranks", size, (long long)c->n_heads, (long long)max);
     /* An unsplit block is the one-rank deal: everything to rank 0. */
     int as = sh->attn_split ? size : 1, ar = sh->attn_split ? rank : 0;
     int ms = sh->mlp_split ? size : 1, mr = sh->mlp_split ? rank : 0;

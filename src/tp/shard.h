@@ -108,6 +108,13 @@ void tpi_shard_kv_heads(int64_t n_heads, int64_t n_kv_heads, int64_t q_head0, in
 /* Vocabulary rows rank `rank` holds: a range of ids when `split`, else all. */
 void tpi_shard_vocab(int64_t vocab_size, int split, int size, int rank, int64_t *begin, int64_t *count);
 
+/* The most ranks the blocks split can use: a split attention block needs
+ * whole query heads on every rank, so num_attention_heads. Returns the
+ * config.json field that sets it, or NULL (and *max_ranks 0) when nothing
+ * split needs a whole unit per rank (an MLP or vocabulary slice may be
+ * empty). */
+const char *tpi_shard_max_ranks(const tpi_config *c, const tpi_shard_blocks *blocks, int64_t *max_ranks);
+
 /* Fills *sh for rank `rank` of `size`. A split attention block needs whole
  * query heads on every rank: more ranks than num_attention_heads is
  * TPI_ECONFIG. */
