@@ -410,7 +410,8 @@ int tok_bpe_encode(const tok_bpe *m, const char *s, size_t len, tok_ids *out, tp
     for (size_t i = 0; !rc && i < w.n; i++)
         if (w.s[i].len && tok_ids_add(out, w.s[i].id))
             rc = oom(err);
-    if (!rc && cacheable)
+    /* a word of empty pieces adds nothing (out->v may still be NULL) */
+    if (!rc && cacheable && out->n > start)
         cache_put(m, s, len, out->v + start, out->n - start);
     free(w.s);
     tok_buf_free(&tmp);
