@@ -465,7 +465,7 @@ typedef struct tpi_server tpi_server;
 
 typedef struct tpi_serve_opts {
     const char *host;          /* NULL: "127.0.0.1" */
-    int port;                  /* 0: 8080 */
+    int port;                  /* 0: 8080; -1: any free port (the log line names it) */
     int parallel;              /* sequences running at once; 0: 4 */
     int64_t ctx;               /* positions per sequence; 0: max_position_embeddings */
     int64_t kv_memory_bytes;   /* the KV pool per rank; 0: what memory admits, capped at parallel x ctx */

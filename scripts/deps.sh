@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages tpinfer builds, tests and benchmarks with
 # (README.md says why each is there). Installs only what is missing.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcmocka-dev
+pkgs=(build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcmocka-dev libmicrohttpd-dev
       libopenmpi-dev openmpi-bin libopenblas-dev gnuplot-nox bc clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
