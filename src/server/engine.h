@@ -20,13 +20,17 @@ typedef struct srv_engine_opts {
     int64_t kv_pool_positions; /* 0: parallel x ctx */
     int queue;               /* requests waiting beyond the running ones */
     int64_t step_tokens;     /* tokens per forward, decodes and prompt chunks together; 0: the default */
+    /* the ids that end a sequence; NULL: the model's and the tokenizer's */
+    const int32_t *eos_ids;
+    int n_eos;
 } srv_engine_opts;
 
 /* What one request asks for; the HTTP layer has validated every field. */
 typedef struct srv_params {
     tpi_sampling sampling;   /* temperature, top_k, top_p, min_p, repetition_penalty, seed */
     double presence_penalty, frequency_penalty; /* OpenAI's, over the output; 0: off */
-    int64_t max_tokens;      /* new tokens at most; the prompt plus these fit ctx (checked by submit) */
+    int64_t max_tokens;      /* new tokens at most; the prompt plus these fit ctx (checked by submit);
+                              * 0: up to the context */
     const char *const *stop; /* stop strings (copied by submit) */
     int n_stop;
     int logprobs;            /* 1: report each token's logprob */

@@ -1,0 +1,500 @@
+/* The serving engine driven directly (no HTTP), on stories260K at any world
+ * size: continuous batching gives each greedy request the text tpi_generate
+ * gives it alone; a request joins a running batch and gets its first token
+ * before the long one ends; a long prompt's prefill is chunked; cancel gives
+ * the KV back at once; a second turn reuses the first's KV; a full queue is
+ * TPI_ELIMIT; a small pool makes the newest wait; stop strings, max_tokens,
+ * eos; penalties against a naive reference; logprobs against the forward's
+ * logits; seeded sampling alone and batched; stop() ends every rank.
+ *
+ * Rank 0 drives each scenario from a thread (submits, waits for events)
+ * while every rank runs srv_engine_run; failures are collected and agreed on
+ * with g_finish after the run. */
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "comm/comm.h"
+#include "core/clock.h"
+#include "golden.h"
+#include "server/engine.h"
+#include "server/engine_int.h"
+#include "testutil.h"
+
+static golden_ctx G;
+static tpi_model *S_model;
+static tpi_tokenizer *S_tok;
+static char *S_dir;
+
+static int rank0(void) { return tpi_comm_rank(G.comm) == 0; }
+
+/* ---- what a request received ---- */
+#define MAX_REQ 64
+typedef struct got {
+    uint64_t id;
+    char *text;
+    size_t len;
+    int32_t ids[512]; /* from the logprobs, when asked */
+    float lps[512];
+    int n_lp;
+    int n_text;       /* TEXT events */
+    int done, error, finish;
+    char errmsg[256];
+    int64_t prompt_tokens, completion_tokens, cached_tokens;
+    double t_submit, t_first, t_done;
+    int64_t other_tokens_at_first; /* tokens another request had when this one got its first */
+} got;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static got R[MAX_REQ];
+static int watch = -1; /* a request whose tokens others' first tokens are counted against */
+
+static void on_event(void *user, const srv_event *ev)
+{
+    got *g = user;
+    pthread_mutex_lock(&mu);
+    if (ev->kind == SRV_EV_TEXT) {
+        g->text = realloc(g->text, g->len + ev->len + 1);
+        memcpy(g->text + g->len, ev->text, ev->len);
+        g->len += ev->len;
+        g->text[g->len] = 0;
+        for (int i = 0; i < ev->n_lp && g->n_lp < 512; i++) {
+            g->ids[g->n_lp] = ev->lp[i].id;
+            g->lps[g->n_lp++] = ev->lp[i].logprob;
+        }
+        if (!g->n_text++) {
+            g->t_first = tpi_seconds();
+            g->other_tokens_at_first = watch >= 0 ? R[watch].n_lp : 0;
+        }
+    } else {
+        g->done = 1;
+        g->error = ev->kind == SRV_EV_ERROR;
+        g->finish = ev->finish;
+        if (ev->error)
+            snprintf(g->errmsg, sizeof g->errmsg, "%s", ev->error);
+        g->prompt_tokens = ev->prompt_tokens;
+        g->completion_tokens = ev->completion_tokens;
+        g->cached_tokens = ev->cached_tokens;
+        g->t_done = tpi_seconds();
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+static void reset_got(void)
+{
+    for (int i = 0; i < MAX_REQ; i++) {
+        free(R[i].text);
+        memset(&R[i], 0, sizeof R[i]);
+    }
+    watch = -1;
+}
+
+static srv_params greedy(int64_t max_tokens)
+{
+    return (srv_params){.sampling = {.temperature = 0, .top_p = 1, .repetition_penalty = 1}, .max_tokens = max_tokens};
+}
+
+static int32_t *encode(const char *text, int64_t *n)
+{
+    int32_t *ids;
+    size_t k;
+    tpi_error err = {0};
+    if (tpi_tokenizer_encode(S_tok, text, strlen(text), 1, &ids, &k, &err)) {
+        g_fail(&G, "encode: %s", err.msg);
+        exit(1);
+    }
+    *n = (int64_t)k;
+    return ids;
+}
+
+static int submit(srv_engine *e, int i, const int32_t *ids, int64_t n, const srv_params *p)
+{
+    tpi_error err = {0};
+    R[i].t_submit = tpi_seconds();
+    int rc = srv_engine_submit(e, ids, n, p, on_event, &R[i], &R[i].id, &err);
+    if (rc)
+        g_fail(&G, "submit %d: %s", i, err.msg);
+    return rc;
+}
+
+/* Waits (60 s at most) until request i is done, or has `tokens` logprobs. */
+static int wait_for(int i, int tokens)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 60;
+    pthread_mutex_lock(&mu);
+    int rc = 0;
+    while (!R[i].done && (tokens <= 0 || R[i].n_lp < tokens) && (tokens >= 0 || !R[i].n_text) && rc == 0)
+        rc = pthread_cond_timedwait(&cv, &mu, &ts);
+    int done = R[i].done;
+    pthread_mutex_unlock(&mu);
+    if (rc)
+        g_fail(&G, "request %d: timed out waiting", i);
+    return done;
+}
+#define WAIT_DONE(i) wait_for(i, 0)
+#define WAIT_FIRST(i) wait_for(i, -1)
+
+/* ---- running a scenario on every rank ---- */
+typedef struct scenario {
+    srv_engine *e;
+    void (*pre)(struct scenario *sc); /* rank 0, before the loop runs */
+    void (*drive)(struct scenario *sc);
+    void *arg;
+} scenario;
+
+static void *driver_main(void *p)
+{
+    scenario *sc = p;
+    sc->drive(sc);
+    srv_engine_stop(sc->e);
+    return NULL;
+}
+
+static void run_scenario2(const srv_engine_opts *o, void (*pre)(scenario *), void (*drive)(scenario *), void *arg)
+{
+    scenario sc = {.pre = pre, .drive = drive, .arg = arg};
+    tpi_error err = {0};
+    reset_got();
+    if (srv_engine_create(&sc.e, S_model, S_tok, o, &err)) {
+        g_fail(&G, "engine create: %s", err.msg);
+        return;
+    }
+    pthread_t th;
+    if (rank0() && pre)
+        pre(&sc);
+    if (rank0())
+        pthread_create(&th, NULL, driver_main, &sc);
+    int rc = srv_engine_run(sc.e, &err);
+    if (rc)
+        g_fail(&G, "engine run: %s", err.msg);
+    if (rank0())
+        pthread_join(th, NULL);
+    srv_engine_free(sc.e);
+}
+
+static void run_scenario(const srv_engine_opts *o, void (*drive)(scenario *), void *arg)
+{
+    run_scenario2(o, NULL, drive, arg);
+}
+
+static srv_engine_opts opts(int parallel, int64_t ctx, int queue, int64_t step_tokens)
+{
+    return (srv_engine_opts){.parallel = parallel, .ctx = ctx, .queue = queue, .step_tokens = step_tokens};
+}
+
+/* tpi_generate's text for a prompt alone (collective). */
+static char *reference(const int32_t *ids, int64_t n, int64_t max_new, int64_t *n_out, int *stop)
+{
+    tpi_gen_opts o;
+    tpi_gen_opts_default(&o, NULL, NULL);
+    o.max_new_tokens = max_new;
+    o.tokenizer = S_tok;
+    o.max_ctx = 256;
+    tpi_gen_result r;
+    tpi_error err = {0};
+    if (tpi_generate(S_model, ids, &n, 1, &o, &r, &err)) {
+        g_fail(&G, "generate: %s", err.msg);
+        return strdup("");
+    }
+    char *t = r.text ? strdup(r.text) : strdup("");
+    *n_out = r.n_ids;
+    *stop = r.stop_reason;
+    tpi_gen_result_free(&r);
+    return t;
+}
+
+/* ---- 16 concurrent greedy requests equal tpi_generate alone ---- */
+static const char *const prompts16[16] = {
+    "Once upon a time", "Lily went to the park", "The cat sat", "Tom had a big red ball and he",
+    "One day, a little bird", "Sam was sad because", "The sun", "Mom said",
+    "There was a tree in the garden. Every day the children came to play under it and",
+    "Ben and Mia", "A dog", "The little girl wanted to", "Once there was a boy named Tim who loved to",
+    "It was a rainy day", "The fish swam", "Sue found a box",
+};
+
+typedef struct batch_arg {
+    int32_t *ids[16];
+    int64_t n[16], max_new[16];
+} batch_arg;
+
+static void drive_batch16(scenario *sc)
+{
+    batch_arg *a = sc->arg;
+    /* they join at different steps: each after the previous one's first token */
+    for (int i = 0; i < 16; i++) {
+        srv_params p = greedy(a->max_new[i]);
+        if (submit(sc->e, i, a->ids[i], a->n[i], &p))
+            return;
+        if (i % 3 == 2)
+            WAIT_FIRST(i);
+    }
+    for (int i = 0; i < 16; i++)
+        WAIT_DONE(i);
+}
+
+static void test_batch16(void **state)
+{
+    (void)state;
+    batch_arg a;
+    char *want[16];
+    int64_t want_n[16];
+    int want_stop[16];
+    for (int i = 0; i < 16; i++) {
+        a.ids[i] = encode(prompts16[i], &a.n[i]);
+        a.max_new[i] = 8 + (i * 13) % 60;
+        want[i] = reference(a.ids[i], a.n[i], a.max_new[i], &want_n[i], &want_stop[i]);
+    }
+    /* 6 slots, the rest queued; 16-token steps chunk every prompt longer than that */
+    srv_engine_opts o = opts(6, 256, 16, 16);
+    run_scenario(&o, drive_batch16, &a);
+    for (int i = 0; rank0() && i < 16; i++) {
+        int fin = want_stop[i] == TPI_STOP_LENGTH ? SRV_FINISH_LENGTH : SRV_FINISH_STOP;
+        if (!R[i].done || R[i].error || strcmp(R[i].text ? R[i].text : "", want[i]) ||
+            R[i].completion_tokens != want_n[i] || R[i].finish != fin)
+            g_fail(&G, "batched request %d: \"%s\" (%lld tokens, finish %d), alone \"%s\" (%lld, %d) %s", i,
+                   R[i].text ? R[i].text : "", (long long)R[i].completion_tokens, R[i].finish, want[i],
+                   (long long)want_n[i], fin, R[i].errmsg);
+    }
+    if (rank0() && !G.failures)
+        printf("ok: 16 requests batched (6 slots, 16-token steps) equal tpi_generate alone\n");
+    for (int i = 0; i < 16; i++)
+        free(a.ids[i]), free(want[i]);
+    g_finish(&G);
+}
+
+/* ---- joining a running batch, chunked prefill ---- */
+typedef struct join_arg {
+    int32_t *lng, *shrt, *longp;
+    int64_t n_lng, n_shrt, n_longp;
+} join_arg;
+
+static void drive_join(scenario *sc)
+{
+    join_arg *a = sc->arg;
+    srv_params p = greedy(180);
+    p.logprobs = 1; /* to count its tokens */
+    watch = 0;
+    submit(sc->e, 0, a->lng, a->n_lng, &p);
+    wait_for(0, 10);
+    srv_params q = greedy(5);
+    submit(sc->e, 1, a->shrt, a->n_shrt, &q);
+    WAIT_DONE(1);
+    /* a long prompt, prefilled 8 tokens a step beside the running stream */
+    srv_params r = greedy(3);
+    submit(sc->e, 2, a->longp, a->n_longp, &r);
+    pthread_mutex_lock(&mu);
+    int before = R[0].n_lp;
+    pthread_mutex_unlock(&mu);
+    WAIT_FIRST(2);
+    pthread_mutex_lock(&mu);
+    R[2].other_tokens_at_first -= before;
+    pthread_mutex_unlock(&mu);
+    WAIT_DONE(2);
+    WAIT_DONE(0);
+}
+
+static void test_join(void **state)
+{
+    (void)state;
+    join_arg a;
+    a.lng = encode("Once upon a time", &a.n_lng);
+    a.shrt = encode("The cat sat", &a.n_shrt);
+    char buf[2048] = "";
+    while (strlen(buf) < 400)
+        strcat(buf, "Lily and Tom went to the park to play with a big red ball. ");
+    a.longp = encode(buf, &a.n_longp);
+    srv_engine_opts o = opts(3, 256, 4, 8);
+    run_scenario(&o, drive_join, &a);
+    if (rank0()) {
+        if (!R[1].done || R[1].t_first >= R[0].t_done)
+            g_fail(&G, "the short request's first token did not come before the long one ended");
+        else
+            printf("ok: a request sent while another streams got its first token %.3f s before that one ended\n",
+                   R[0].t_done - R[1].t_first);
+        /* 8-token steps: the long prompt takes n/8 steps, each giving the stream a token */
+        int64_t min_tokens = (a.n_longp - 1) / 8 - 1;
+        if (R[2].other_tokens_at_first < min_tokens)
+            g_fail(&G, "a %lld-token prompt's prefill: the running stream got %lld tokens, expected >= %lld",
+                   (long long)a.n_longp, (long long)R[2].other_tokens_at_first, (long long)min_tokens);
+        else
+            printf("ok: a %lld-token prompt prefilled in chunks; the stream got %lld tokens meanwhile\n",
+                   (long long)a.n_longp, (long long)R[2].other_tokens_at_first);
+    }
+    free(a.lng), free(a.shrt), free(a.longp);
+    g_finish(&G);
+}
+
+/* ---- cancel, queue limit, stop() ---- */
+static void drive_cancel(scenario *sc)
+{
+    int32_t *ids = sc->arg;
+    srv_params p = greedy(200);
+    p.logprobs = 1;
+    submit(sc->e, 0, ids, 4, &p);
+    wait_for(0, 5);
+    srv_stats st;
+    srv_engine_stats(sc->e, &st);
+    if (st.kv_positions_used < 4 + 1 || st.running != 1)
+        g_fail(&G, "while running: %lld KV positions used, %lld running", (long long)st.kv_positions_used,
+               (long long)st.running);
+    srv_engine_cancel(sc->e, R[0].id);
+    WAIT_DONE(0);
+    srv_engine_stats(sc->e, &st);
+    if (R[0].finish != SRV_FINISH_CANCELLED || st.kv_positions_used != 0 || st.kv_positions_cached != 0 ||
+        st.running != 0 || st.requests_cancelled != 1)
+        g_fail(&G, "after cancel: finish %d, KV used %lld cached %lld, running %lld, cancelled %lld", R[0].finish,
+               (long long)st.kv_positions_used, (long long)st.kv_positions_cached, (long long)st.running,
+               (long long)st.requests_cancelled);
+    else
+        printf("ok: cancel after %d tokens gives back the KV at once (used 0, cached 0)\n", R[0].n_lp);
+    srv_engine_cancel(sc->e, 12345); /* unknown: ignored */
+    /* a finished request's KV stays cached */
+    srv_params q = greedy(6);
+    submit(sc->e, 1, ids, 4, &q);
+    WAIT_DONE(1);
+    srv_engine_stats(sc->e, &st);
+    if (st.kv_positions_used != 0 || st.kv_positions_cached != 4 + 6 - 1 || st.requests_ok != 1)
+        g_fail(&G, "after a finished request: KV used %lld, cached %lld (expected 0, 9), ok %lld",
+               (long long)st.kv_positions_used, (long long)st.kv_positions_cached, (long long)st.requests_ok);
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    int64_t n;
+    int32_t *ids = encode("Once upon a time", &n);
+    assert_true(n >= 4);
+    srv_engine_opts o = opts(2, 256, 2, 0);
+    run_scenario(&o, drive_cancel, ids);
+    free(ids);
+    g_finish(&G);
+}
+
+/* Before the loop runs: 1 slot + 1 queued is the most. */
+static void pre_queue(scenario *sc)
+{
+    int32_t *ids = sc->arg;
+    srv_params p = greedy(20);
+    tpi_error err = {0};
+    uint64_t id;
+    submit(sc->e, 0, ids, 4, &p);
+    submit(sc->e, 1, ids, 4, &p);
+    int rc = srv_engine_submit(sc->e, ids, 4, &p, on_event, &R[2], &id, &err);
+    if (rc != TPI_ELIMIT)
+        g_fail(&G, "a third request with parallel 1 and queue 1: rc %d, expected TPI_ELIMIT", rc);
+    else
+        printf("ok: queue full: %s\n", err.msg);
+    srv_params big = greedy(300);
+    rc = srv_engine_submit(sc->e, ids, 4, &big, on_event, &R[2], &id, &err);
+    if (rc != TPI_EINVAL || !strstr(err.msg, "300") || !strstr(err.msg, "256"))
+        g_fail(&G, "prompt + max_tokens over the context: rc %d \"%s\"", rc, err.msg);
+}
+
+static void drive_queue(scenario *sc)
+{
+    int32_t *ids = sc->arg;
+    WAIT_DONE(0);
+    WAIT_DONE(1);
+    if (strcmp(R[0].text, R[1].text) || R[1].cached_tokens != 3)
+        g_fail(&G, "the same prompt twice: \"%s\" vs \"%s\", cached %lld (expected 3)", R[0].text, R[1].text,
+               (long long)R[1].cached_tokens);
+    /* stop() with a request running: it ends cancelled, every rank returns */
+    srv_params lng = greedy(200);
+    submit(sc->e, 3, ids, 4, &lng);
+    WAIT_FIRST(3);
+}
+
+static void test_queue_and_stop(void **state)
+{
+    (void)state;
+    int64_t n;
+    int32_t *ids = encode("Once upon a time", &n);
+    srv_engine_opts o = opts(1, 256, 1, 0);
+    run_scenario2(&o, pre_queue, drive_queue, ids);
+    if (rank0()) {
+        if (!R[3].done || R[3].finish != SRV_FINISH_CANCELLED)
+            g_fail(&G, "stop(): the running request ended with %d, expected cancelled", R[3].finish);
+        else
+            printf("ok: stop() ended every rank's loop; the open request got DONE cancelled\n");
+    }
+    free(ids);
+    g_finish(&G);
+}
+
+/* ---- the idle loop: stop while waiting wakes within milliseconds ---- */
+static void drive_idle(scenario *sc)
+{
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    *(double *)sc->arg = tpi_seconds();
+}
+
+static void test_idle_stop(void **state)
+{
+    (void)state;
+    double t_stop = 0;
+    srv_engine_opts o = opts(1, 64, 0, 0);
+    run_scenario(&o, drive_idle, &t_stop);
+    double dt = tpi_seconds() - t_stop;
+    if (rank0() && dt > 0.1)
+        g_fail(&G, "an idle engine took %.3f s to stop", dt);
+    else if (rank0())
+        printf("ok: an idle engine stopped in %.4f s\n", dt);
+    g_finish(&G);
+}
+
+static int stories_setup(void **state)
+{
+    (void)state;
+    char *models = tu_path(G.shared, "models");
+    S_dir = tu_path(models, "stories260K-hf");
+    free(models);
+    tpi_error err = {0};
+    S_model = g_load(&G, S_dir, 0);
+    if (tpi_tokenizer_load(&S_tok, S_dir, &err))
+        g_fail(&G, "tokenizer: %s", err.msg);
+    int32_t f = !S_model || !S_tok;
+    tpi_comm_allreduce_max_i32(G.comm, &f, 1);
+    return f ? -1 : 0;
+}
+
+static int stories_teardown(void **state)
+{
+    (void)state;
+    tpi_model_free(S_model);
+    tpi_tokenizer_free(S_tok);
+    free(S_dir);
+    reset_got();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int rc0 = g_init(&G, &argc, &argv);
+    if (rc0)
+        return rc0;
+    const struct CMUnitTest stories[] = {
+        cmocka_unit_test(test_batch16),
+        cmocka_unit_test(test_join),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_queue_and_stop),
+        cmocka_unit_test(test_idle_stop),
+    };
+    char group[64];
+    snprintf(group, sizeof group, "engine stories260K TP=%d", tpi_comm_size(G.comm));
+    int rc = _cmocka_run_group_tests(group, stories, sizeof stories / sizeof stories[0], stories_setup,
+                                     stories_teardown);
+    tpi_comm_free(G.comm);
+    return rc;
+}
