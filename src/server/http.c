@@ -19,6 +19,7 @@
 #include "server/server.h"
 
 #define WAIT_SLICE_MS 100 /* how often a waiting connection looks for a vanished client */
+#define DRAIN_MS 5000     /* how long stopping waits for open answers to be sent */
 
 typedef struct srv_call {
     tpi_server *s;
@@ -27,7 +28,7 @@ typedef struct srv_call {
     char *body;
     size_t len, cap;
     int too_big;
-    srv_request req;
+    srv_api_request req;
     srv_resp_meta meta;
     uint64_t id;
     int submitted;
@@ -236,9 +237,10 @@ static int out_add(srv_call *c, char *f)
  * with an error (the client went away, out of memory). */
 static int stream_next(srv_call *c)
 {
-    if (!c->sent_first) {
+    if (!c->sent_first) { /* chat's first chunk names the role; completions have none */
         c->sent_first = 1;
-        return out_add(c, srv_sse_first(&c->meta));
+        if (c->route == SRV_ROUTE_CHAT)
+            return out_add(c, srv_sse_first(&c->meta));
     }
     pthread_mutex_lock(&c->mu);
     if (wait_event(c, c->text_sent) < 0) {
@@ -370,6 +372,7 @@ static enum MHD_Result handle_generate(srv_call *c)
         return answer_error(c, submit_status(rc), err.msg, rc == TPI_EINVAL ? "max_tokens" : NULL);
     }
     c->submitted = 1;
+    atomic_fetch_add(&s->open_calls, 1);
     return c->req.stream ? answer_stream(c) : answer_whole(c);
 }
 
@@ -446,8 +449,12 @@ static int on_headers(srv_call *c, const char *url, const char *method, enum MHD
         *res = answer_get(c, url);
         return 1;
     }
+    /* A client that waits for "100 Continue" is told at once; one that sends
+     * anyway is read to the end first (on_body), so that it reads the 413
+     * rather than a reset. */
     const char *cl = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)c->s->max_body) {
+    const char *expect = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if (cl && expect && strtoull(cl, NULL, 10) > (unsigned long long)c->s->max_body) {
         snprintf(msg, sizeof msg, "the request body (%.24s bytes) is over the limit of %lld bytes", cl,
                  (long long)c->s->max_body);
         *res = answer_error(c, 413, msg, NULL);
@@ -457,7 +464,8 @@ static int on_headers(srv_call *c, const char *url, const char *method, enum MHD
 }
 
 /* A chunk of the body: kept up to the limit; past it, read and dropped
- * until the end (MHD cannot answer mid-upload), then 413. */
+ * until the end (MHD cannot answer mid-upload), then 413; past 16 times the
+ * limit the connection is closed. */
 static int on_body(srv_call *c, const char *data, size_t n)
 {
     if (c->too_big || c->len + n > (size_t)c->s->max_body) {
@@ -513,6 +521,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (open)
             cancel_gone(c);
     }
+    if (c->submitted)
+        atomic_fetch_sub(&c->s->open_calls, 1);
     *con_cls = NULL;
     call_release(c);
 }
@@ -560,6 +570,10 @@ void srv_http_stop(tpi_server *s)
     if (!s->mhd)
         return;
     MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    /* Stopping the daemon shuts every socket down: let the answers the
+     * engine has ended (their last chunk, [DONE]) reach their clients. */
+    for (int i = 0; i < DRAIN_MS / 10 && atomic_load(&s->open_calls) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
     MHD_stop_daemon(s->mhd);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

@@ -14,9 +14,9 @@
 #include "tokenizer/utf8.h"
 
 /* Writes the message, remembers the parameter and returns TPI_EINVAL. */
-static int bad(srv_request *r, tpi_error *err, const char *param, const char *fmt, ...)
+static int bad(srv_api_request *r, tpi_error *err, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int bad(srv_request *r, tpi_error *err, const char *param, const char *fmt, ...)
+static int bad(srv_api_request *r, tpi_error *err, const char *param, const char *fmt, ...)
 {
     char msg[sizeof err->msg];
     va_list ap;
@@ -43,7 +43,7 @@ static const char *type_name(const cJSON *it)
 }
 
 /* A finite number in [lo, hi], (lo, hi] with lo_open. */
-static int get_real(srv_request *r, const cJSON *it, const char *name, double lo, int lo_open, double hi,
+static int get_real(srv_api_request *r, const cJSON *it, const char *name, double lo, int lo_open, double hi,
                     double *out, tpi_error *err)
 {
     const char *range = lo_open ? "(" : "[";
@@ -56,7 +56,7 @@ static int get_real(srv_request *r, const cJSON *it, const char *name, double lo
     return 0;
 }
 
-static int get_int(srv_request *r, const cJSON *it, const char *name, int64_t lo, int64_t hi, int64_t *out,
+static int get_int(srv_api_request *r, const cJSON *it, const char *name, int64_t lo, int64_t hi, int64_t *out,
                    tpi_error *err)
 {
     if (!cJSON_IsNumber(it))
@@ -68,7 +68,7 @@ static int get_int(srv_request *r, const cJSON *it, const char *name, int64_t lo
     return 0;
 }
 
-static int get_bool(srv_request *r, const cJSON *it, const char *name, int *out, tpi_error *err)
+static int get_bool(srv_api_request *r, const cJSON *it, const char *name, int *out, tpi_error *err)
 {
     if (!cJSON_IsBool(it))
         return bad(r, err, name, "expected true or false, found %s", type_name(it));
@@ -88,9 +88,9 @@ static char *dup_bytes(const char *s, size_t n)
 
 /* ---- the parameters ---- */
 
-typedef int (*field_fn)(srv_request *r, const cJSON *it, const char *name, tpi_error *err);
+typedef int (*field_fn)(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err);
 
-static int f_model(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_model(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     if (!cJSON_IsString(it))
         return bad(r, err, name, "expected a string, found %s", type_name(it));
@@ -98,12 +98,12 @@ static int f_model(srv_request *r, const cJSON *it, const char *name, tpi_error 
     return r->model ? 0 : tpi_err(err, TPI_ENOMEM, "out of memory");
 }
 
-static int f_stream(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_stream(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_bool(r, it, name, &r->stream, err);
 }
 
-static int f_stream_options(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_stream_options(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     if (!cJSON_IsObject(it))
         return bad(r, err, name, "expected an object such as {\"include_usage\": true}, found %s", type_name(it));
@@ -117,23 +117,23 @@ static int f_stream_options(srv_request *r, const cJSON *it, const char *name, t
     return 0;
 }
 
-static int f_max_tokens(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_max_tokens(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_int(r, it, name, 1, SRV_MAX_TOKENS_MAX, &r->p.max_tokens, err);
 }
 
-static int f_temperature(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_temperature(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_real(r, it, name, 0, 0, 2, &r->p.sampling.temperature, err);
 }
 
-static int f_top_p(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_top_p(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_real(r, it, name, 0, 1, 1, &r->p.sampling.top_p, err);
 }
 
 /* -1 is vLLM's "off", 0 OpenAI-style clients' and ours. */
-static int f_top_k(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_top_k(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int64_t k;
     if (get_int(r, it, name, -1, SRV_TOP_K_MAX, &k, err))
@@ -142,29 +142,29 @@ static int f_top_k(srv_request *r, const cJSON *it, const char *name, tpi_error 
     return 0;
 }
 
-static int f_min_p(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_min_p(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_real(r, it, name, 0, 0, 1, &r->p.sampling.min_p, err);
 }
 
-static int f_repetition_penalty(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_repetition_penalty(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_real(r, it, name, 0, 1, 100, &r->p.sampling.repetition_penalty, err);
 }
 
-static int f_presence_penalty(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_presence_penalty(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_real(r, it, name, -2, 0, 2, &r->p.presence_penalty, err);
 }
 
-static int f_frequency_penalty(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_frequency_penalty(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_real(r, it, name, -2, 0, 2, &r->p.frequency_penalty, err);
 }
 
 /* Any 64-bit integer, negative ones taken modulo 2^64 (as vLLM, which
  * passes them to torch); JSON numbers past 2^53 are not exact integers. */
-static int f_seed(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_seed(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     const double lim = 9007199254740992.0; /* 2^53 */
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble != floor(it->valuedouble) ||
@@ -176,7 +176,7 @@ static int f_seed(srv_request *r, const cJSON *it, const char *name, tpi_error *
     return 0;
 }
 
-static int add_stop(srv_request *r, const cJSON *s, const char *name, tpi_error *err)
+static int add_stop(srv_api_request *r, const cJSON *s, const char *name, tpi_error *err)
 {
     if (!cJSON_IsString(s))
         return bad(r, err, name, "expected a string or a list of strings, found %s", type_name(s));
@@ -191,7 +191,7 @@ static int add_stop(srv_request *r, const cJSON *s, const char *name, tpi_error 
     return 0;
 }
 
-static int f_stop(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_stop(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     r->p.stop = (const char *const *)r->stop;
     if (!cJSON_IsArray(it))
@@ -202,7 +202,7 @@ static int f_stop(srv_request *r, const cJSON *it, const char *name, tpi_error *
     return 0;
 }
 
-static int f_n(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_n(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int64_t n = 0;
     return get_int(r, it, name, 1, 1, &n, err);
@@ -210,25 +210,25 @@ static int f_n(srv_request *r, const cJSON *it, const char *name, tpi_error *err
 
 /* Metadata about the end user: OpenAI uses it for abuse monitoring, which
  * tpinfer does not do. */
-static int f_user(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_user(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return cJSON_IsString(it) ? 0 : bad(r, err, name, "expected a string, found %s", type_name(it));
 }
 
-static int f_ignore_eos(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_ignore_eos(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_bool(r, it, name, &r->p.ignore_eos, err);
 }
 
 /* Accepted only where it asks for nothing. */
-static int f_logit_bias(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_logit_bias(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     if (cJSON_IsObject(it) && !it->child)
         return 0;
     return bad(r, err, name, "is not supported (only {} or null)");
 }
 
-static int f_response_format(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_response_format(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     const cJSON *t = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "type") : NULL;
     if (cJSON_IsString(t) && !strcmp(t->valuestring, "text") && !it->child->next)
@@ -236,12 +236,12 @@ static int f_response_format(srv_request *r, const cJSON *it, const char *name, 
     return bad(r, err, name, "only {\"type\": \"text\"} is supported");
 }
 
-static int f_logprobs_chat(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_logprobs_chat(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     return get_bool(r, it, name, &r->p.logprobs, err);
 }
 
-static int f_top_logprobs(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_top_logprobs(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int64_t k;
     if (get_int(r, it, name, 0, SRV_TOP_LOGPROBS_MAX, &k, err))
@@ -251,7 +251,7 @@ static int f_top_logprobs(srv_request *r, const cJSON *it, const char *name, tpi
 }
 
 /* The legacy API's logprobs: how many alternatives per token, 0..5. */
-static int f_logprobs_completion(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_logprobs_completion(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int64_t k;
     if (get_int(r, it, name, 0, 5, &k, err))
@@ -261,7 +261,7 @@ static int f_logprobs_completion(srv_request *r, const cJSON *it, const char *na
     return 0;
 }
 
-static int f_echo(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_echo(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int echo = 0;
     if (get_bool(r, it, name, &echo, err))
@@ -269,13 +269,13 @@ static int f_echo(srv_request *r, const cJSON *it, const char *name, tpi_error *
     return echo ? bad(r, err, name, "true is not supported") : 0;
 }
 
-static int f_best_of(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_best_of(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int64_t n = 0;
     return get_int(r, it, name, 1, 1, &n, err);
 }
 
-static int f_suffix(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_suffix(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     if (cJSON_IsString(it) && !it->valuestring[0])
         return 0;
@@ -284,21 +284,21 @@ static int f_suffix(srv_request *r, const cJSON *it, const char *name, tpi_error
 
 /* Tool calls would need the output parsed back into tool_calls, which
  * tpinfer does not do; "none" asks for nothing. */
-static int f_tool_choice(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_tool_choice(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     if (cJSON_IsString(it) && !strcmp(it->valuestring, "none"))
         return 0;
     return bad(r, err, name, "tool calling is not supported (only \"none\" or null)");
 }
 
-static int f_tools(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_tools(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     if (cJSON_IsArray(it) && !it->child)
         return 0;
     return bad(r, err, name, "tool calling is not supported");
 }
 
-static int f_parallel_tool_calls(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_parallel_tool_calls(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int v = 0;
     return get_bool(r, it, name, &v, err);
@@ -310,7 +310,7 @@ static int f_parallel_tool_calls(srv_request *r, const cJSON *it, const char *na
 
 /* A message's content: a string, or a list of text parts joined with "\n"
  * (as vLLM joins them). */
-static int get_content(srv_request *r, const cJSON *c, const char *where, char **out, tpi_error *err)
+static int get_content(srv_api_request *r, const cJSON *c, const char *where, char **out, tpi_error *err)
 {
     if (cJSON_IsString(c))
         return (*out = strdup(c->valuestring)) ? 0 : tpi_err(err, TPI_ENOMEM, "out of memory");
@@ -353,7 +353,7 @@ static const char *message_role(const cJSON *m)
 }
 
 /* One message into r->roles/contents[i] and a normalized copy into arr. */
-static int parse_message(srv_request *r, const cJSON *m, int64_t i, cJSON *arr, tpi_error *err)
+static int parse_message(srv_api_request *r, const cJSON *m, int64_t i, cJSON *arr, tpi_error *err)
 {
     char where[64];
     snprintf(where, sizeof where, "messages[%lld]", (long long)i);
@@ -387,7 +387,7 @@ static int parse_message(srv_request *r, const cJSON *m, int64_t i, cJSON *arr, 
     return 0;
 }
 
-static int f_messages(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_messages(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     int64_t n = cJSON_IsArray(it) ? cJSON_GetArraySize(it) : 0;
     if (n < 1 || n > SRV_MESSAGES_MAX)
@@ -407,7 +407,7 @@ static int f_messages(srv_request *r, const cJSON *it, const char *name, tpi_err
 }
 
 /* Token ids, each in [0, vocab). */
-static int get_ids(srv_request *r, const cJSON *a, const char *name, tpi_error *err)
+static int get_ids(srv_api_request *r, const cJSON *a, const char *name, tpi_error *err)
 {
     int64_t n = cJSON_GetArraySize(a), k = 0;
     if (n < 1)
@@ -427,7 +427,7 @@ static int get_ids(srv_request *r, const cJSON *a, const char *name, tpi_error *
 
 /* A string, a list of token ids, or a list holding one of either: one
  * prompt per request, as n is 1. */
-static int f_prompt(srv_request *r, const cJSON *it, const char *name, tpi_error *err)
+static int f_prompt(srv_api_request *r, const cJSON *it, const char *name, tpi_error *err)
 {
     const cJSON *one = it;
     if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 1 && !cJSON_IsNumber(it->child))
@@ -502,7 +502,7 @@ static field_fn find_field(int route, const char *name)
 
 /* What needs more than one field: max_completion_tokens wins over
  * max_tokens (OpenAI deprecates the latter for chat). */
-static int check_together(srv_request *r, const cJSON *root, tpi_error *err)
+static int check_together(srv_api_request *r, const cJSON *root, tpi_error *err)
 {
     const cJSON *need = cJSON_GetObjectItemCaseSensitive(root, r->route == SRV_ROUTE_CHAT ? "messages" : "prompt");
     if (!need || cJSON_IsNull(need))
@@ -519,7 +519,7 @@ static int check_together(srv_request *r, const cJSON *root, tpi_error *err)
     return 0;
 }
 
-static int parse_root(srv_request *r, const cJSON *root, tpi_error *err)
+static int parse_root(srv_api_request *r, const cJSON *root, tpi_error *err)
 {
     if (!cJSON_IsObject(root))
         return bad(r, err, "body", "expected a JSON object, found %s", type_name(root));
@@ -536,7 +536,7 @@ static int parse_root(srv_request *r, const cJSON *root, tpi_error *err)
     return check_together(r, root, err);
 }
 
-int srv_request_parse(srv_request *r, int route, const char *body, size_t len, int64_t vocab, tpi_error *err)
+int srv_request_parse(srv_api_request *r, int route, const char *body, size_t len, int64_t vocab, tpi_error *err)
 {
     memset(r, 0, sizeof *r);
     r->route = route;
@@ -558,7 +558,7 @@ int srv_request_parse(srv_request *r, int route, const char *body, size_t len, i
     return rc;
 }
 
-void srv_request_free(srv_request *r)
+void srv_request_free(srv_api_request *r)
 {
     for (int i = 0; i < SRV_STOP_MAX; i++)
         free(r->stop[i]);

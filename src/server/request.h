@@ -21,7 +21,7 @@ enum srv_route {
 #define SRV_TOP_K_MAX ((int64_t)1 << 31)
 #define SRV_COMPLETION_DEFAULT_MAX_TOKENS 16 /* OpenAI's legacy completions default */
 
-typedef struct srv_request {
+typedef struct srv_api_request {
     int route;                /* enum srv_route */
     int stream, include_usage;
     srv_params p;             /* p.stop points into stop; p.max_tokens 0: the rest of the context */
@@ -42,13 +42,13 @@ typedef struct srv_request {
     int64_t vocab;            /* token ids of a prompt are below it */
     /* on failure: the parameter at fault, for the error object's "param" */
     char bad_param[64];
-} srv_request;
+} srv_api_request;
 
 /* Parses and validates `len` bytes of a request body for `route` into *r
  * (which the caller frees with srv_request_free, failed or not). Token ids
  * of a prompt must be below vocab. Returns 0 or TPI_EINVAL (answered 400)
  * with a message naming the parameter and what it takes; TPI_ENOMEM. */
-int srv_request_parse(srv_request *r, int route, const char *body, size_t len, int64_t vocab, tpi_error *err);
-void srv_request_free(srv_request *r);
+int srv_request_parse(srv_api_request *r, int route, const char *body, size_t len, int64_t vocab, tpi_error *err);
+void srv_request_free(srv_api_request *r);
 
 #endif

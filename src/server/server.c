@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "model/model.h"
@@ -49,7 +50,7 @@ static char *piece_of(const tpi_tokenizer *tok, int32_t id)
  * built-in format. *add_special: whether the tokenizer adds BOS (a template
  * writes it itself, as apply_chat_template(tokenize=True) encodes with
  * add_special_tokens=False). */
-static int render_chat(tpi_server *s, const srv_request *r, char **text, size_t *len, int *add_special,
+static int render_chat(tpi_server *s, const srv_api_request *r, char **text, size_t *len, int *add_special,
                        tpi_error *err)
 {
     if (s->tmpl) {
@@ -67,7 +68,7 @@ static int render_chat(tpi_server *s, const srv_request *r, char **text, size_t 
     return rc;
 }
 
-int srv_prompt_ids(tpi_server *s, const srv_request *r, int32_t **ids, int64_t *n, tpi_error *err)
+int srv_prompt_ids(tpi_server *s, const srv_api_request *r, int32_t **ids, int64_t *n, tpi_error *err)
 {
     *ids = NULL;
     *n = 0;
@@ -222,8 +223,8 @@ int tpi_server_create(tpi_server **out, tpi_model *m, const tpi_serve_opts *o, t
         return rc;
     }
     if (s->rank == 0)
-        srv_log(s, "listening on http://%s%s%s:%d (OpenAI API under /v1)", strchr(s->host, ':') ? "[" : "", s->host,
-                strchr(s->host, ':') ? "]" : "", s->port);
+        srv_log(s, "listening on http://%s%s%s:%d (OpenAI API under /v1; pid %ld)", strchr(s->host, ':') ? "[" : "",
+                s->host, strchr(s->host, ':') ? "]" : "", s->port, (long)getpid());
     *out = s;
     return 0;
 }

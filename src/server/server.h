@@ -35,6 +35,7 @@ struct tpi_server {
     void *user;
     atomic_int engine_done;    /* srv_engine_run returned: nothing more comes */
     atomic_uint_fast64_t unique;
+    atomic_int open_calls;     /* submitted requests whose HTTP request has not completed */
     pthread_mutex_t mu;        /* closing and hs */
     int closing;               /* no more submits */
     srv_http_stats hs;
@@ -52,7 +53,7 @@ void srv_http_stop(tpi_server *s);
 /* A request's prompt as token ids (malloc'd): the chat rendered with the
  * template or the built-in format, or the completion's text or ids.
  * TPI_EINVAL (a 400) naming what is wrong. */
-int srv_prompt_ids(tpi_server *s, const srv_request *r, int32_t **ids, int64_t *n, tpi_error *err);
+int srv_prompt_ids(tpi_server *s, const srv_api_request *r, int32_t **ids, int64_t *n, tpi_error *err);
 /* A token's text for logprobs (srv_token_text_fn; ctx is the server). */
 char *srv_token_text(void *ctx, int32_t id);
 
