@@ -105,6 +105,10 @@ static const struct bad_case {
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"\xff\"}", "body", "not valid UTF-8"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"\xed\xa0\x80\"}", "body", "not valid UTF-8"},
     {SRV_ROUTE_COMPLETION, "{\"max_tokens\":2}", "prompt", "is required"},
+    {SRV_ROUTE_COMPLETION, "{\"prompt\":\"a\\u0000b\"}", "body", "NUL characters are not accepted"},
+    {SRV_ROUTE_COMPLETION, "{\"prompt\":\"a\\\\u0000b\"}\t", NULL, NULL}, /* an escaped backslash, then text */
+    {SRV_ROUTE_COMPLETION, "{\"temperature\\u0000x\":0,\"prompt\":\"a\"}", "body", "NUL characters"},
+    {SRV_ROUTE_COMPLETION, "{\"prompt\":\"a\tb\"}", "body", "control character 0x09"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"temperature\":\"0.5\"}", "temperature", "expected a number in [0, 2], found a string"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"temperature\":2.5}", "temperature", "found 2.5"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"temperature\":1e400}", "temperature", "found inf"},
@@ -160,6 +164,12 @@ static void bad_bodies(void **state)
         srv_api_request r;
         tpi_error err = {0};
         int rc = parse(&r, c->route, c->body, &err);
+        if (!c->param) { /* a near miss that is fine */
+            if (rc)
+                fail_msg("body %s: %s", c->body, err.msg);
+            srv_request_free(&r);
+            continue;
+        }
         if (rc != TPI_EINVAL || strcmp(r.bad_param, c->param) || !strstr(err.msg, c->want) ||
             strncmp(err.msg, c->param, strlen(c->param)))
             fail_msg("body %s: rc %d, param \"%s\", message \"%s\"; wanted param \"%s\" and \"%s\"", c->body, rc,

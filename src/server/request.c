@@ -528,12 +528,34 @@ static int parse_root(srv_api_request *r, const cJSON *root, tpi_error *err)
         if (!fn) {
             char name[48];
             snprintf(name, sizeof name, "%s", it->string);
-            return bad(r, err, name, "unknown or unsupported parameter");
+            return bad(r, err, name, "unknown or unsupported parameter \"%s\"", name);
         }
         if (!cJSON_IsNull(it) && fn(r, it, it->string, err))
             return err ? err->code : TPI_EINVAL;
     }
     return check_together(r, root, err);
+}
+
+/* What cJSON would read without a word: raw control characters (RFC 8259
+ * wants them escaped) and \u0000, either of which ends a string early where
+ * cJSON hands it over as a C string ("temperature\u0000x" would read as
+ * "temperature"). */
+static int check_bytes(srv_api_request *r, const char *body, size_t len, tpi_error *err)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)body[i];
+        if (ch < 0x20 && (in_string || (ch != '\t' && ch != '\n' && ch != '\r')))
+            return bad(r, err, "body", "control character 0x%02x at byte %zu (JSON strings must escape them)", ch, i);
+        if (ch == '"')
+            in_string = !in_string;
+        if (ch == '\\' && in_string && i + 1 < len) {
+            if (len - i >= 6 && !memcmp(body + i + 1, "u0000", 5))
+                return bad(r, err, "body", "\\u0000 at byte %zu: NUL characters are not accepted", i);
+            i++; /* the escaped character */
+        }
+    }
+    return 0;
 }
 
 int srv_request_parse(srv_api_request *r, int route, const char *body, size_t len, int64_t vocab, tpi_error *err)
@@ -543,6 +565,8 @@ int srv_request_parse(srv_api_request *r, int route, const char *body, size_t le
     r->p.sampling = (tpi_sampling){.temperature = 1, .top_p = 1, .repetition_penalty = 1};
     if (!tok_utf8_valid(body, len))
         return bad(r, err, "body", "is not valid UTF-8");
+    if (check_bytes(r, body, len, err))
+        return TPI_EINVAL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     size_t at = end && end >= body ? (size_t)(end - body) : 0;

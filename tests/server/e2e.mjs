@@ -157,7 +157,9 @@ async function firstTokenWhileLong(srv) {
 
 // ---- a disconnected client's KV is freed ----
 async function disconnect(srv) {
-  const before = (await metrics(srv.url)).get('tpinfer_http_disconnects_total');
+  const m0 = await metrics(srv.url);
+  const before = m0.get('tpinfer_http_disconnects_total');
+  const cancelled = (m) => Number((m.text.match(/^tpinfer_requests_total\{outcome="cancelled"\} (\S+)$/m) || [])[1]);
   const sock = rawStream(srv, { prompt: 'Once upon a time', max_tokens: 480, temperature: 0, ignore_eos: true, stream: true });
   let n = 0;
   await new Promise((res) => sock.on('data', () => { if (++n === 3) res(); }));
@@ -170,9 +172,11 @@ async function disconnect(srv) {
     if (after.get('tpinfer_kv_positions_used') === 0 && after.get('tpinfer_num_requests_running') === 0) break;
   }
   check(during.get('tpinfer_kv_positions_used') > 0 && after.get('tpinfer_kv_positions_used') === 0 &&
-        after.get('tpinfer_num_requests_running') === 0 && after.get('tpinfer_http_disconnects_total') === before + 1,
+        after.get('tpinfer_num_requests_running') === 0 && after.get('tpinfer_http_disconnects_total') === before + 1 &&
+        cancelled(after) === cancelled(m0) + 1,
         'a disconnected stream is cancelled and its KV freed (/metrics)',
-        `used during ${during.get('tpinfer_kv_positions_used')}, after ${after.get('tpinfer_kv_positions_used')}`);
+        `used during ${during.get('tpinfer_kv_positions_used')}, after ${after.get('tpinfer_kv_positions_used')}, ` +
+        `cancelled ${cancelled(m0)} -> ${cancelled(after)}`);
 }
 
 // ---- limits and malformed requests ----
@@ -216,6 +220,7 @@ function malformedBodies() {
   bodies.push(Buffer.concat([Buffer.from('{"prompt": "'), Buffer.from([0xff, 0xfe, 0xc0, 0x80]), Buffer.from('"}')]));
   bodies.push(Buffer.concat([Buffer.from('{"prompt": "'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]));
   bodies.push(Buffer.from('{"prompt": "\\ud800"}'));
+  bodies.push(Buffer.from('{"prompt": "a\\u0000b"}'), Buffer.from('{"prompt": "a\tb"}'), Buffer.from('{"prompt\u0000x": "a"}'));
   const good_s = JSON.stringify(good);
   for (let i = 1; i < good_s.length; i++) bodies.push(Buffer.from(good_s.slice(0, i))); // truncated JSON
   return bodies;
