@@ -1,6 +1,7 @@
 /* tpinfer serve: an OpenAI-compatible HTTP server (docs/SERVING.md). Every
- * rank runs the server's step loop; rank 0 also serves HTTP. SIGINT and
- * SIGTERM stop it cleanly on every rank. */
+ * rank runs the server's step loop; rank 0 also serves HTTP. SIGINT,
+ * SIGTERM and SIGUSR1 (which mpirun forwards to every rank) stop it cleanly
+ * on every rank. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -137,10 +138,12 @@ static int serve(serve_args *a, tpi_comm *comm, tpi_error *err)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL); /* what mpirun forwards (tools/launch.c) */
         signal(SIGPIPE, SIG_IGN); /* a vanished client is an error from send, not a death */
         rc = tpi_server_run(s, err);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        signal(SIGUSR1, SIG_DFL);
         the_server = NULL;
     }
     (void)comm;

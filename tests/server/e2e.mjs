@@ -333,7 +333,7 @@ async function sigterm(srv, during) {
     await new Promise((res) => stream.on('data', (d) => { got += d; if (got.includes('data: {')) res(); }));
     stream.on('data', (d) => { got += d; });
   }
-  process.kill(srv.pid, 'SIGTERM');
+  process.kill(srv.proc.pid, 'SIGTERM'); // the server, or with -n the launcher in front of mpirun
   const t0 = performance.now();
   const { code, sig } = await Promise.race([srv.exited, sleep(20000).then(() => ({ code: 'timeout' }))]);
   check(code === 0, `${srv.name}: SIGTERM ends every rank with exit 0`, `code ${code} signal ${sig} after ${performance.now() - t0} ms`);
