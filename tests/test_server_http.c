@@ -136,6 +136,8 @@ static const struct bad_case {
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"best_of\":3}", "best_of", "[1, 1]"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"logit_bias\":{\"5\":1}}", "logit_bias", "not supported"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"foo\":1}", "foo", "unknown or unsupported parameter"},
+    {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"prompt\":\"y\"}", "prompt", "given more than once"},
+    {SRV_ROUTE_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"model\":\"a\",\"model\":\"b\"}", "model", "more than once"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":\"x\",\"messages\":[]}", "messages", "unknown or unsupported"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":[\"a\",\"b\"]}", "prompt", "one prompt per request"},
     {SRV_ROUTE_COMPLETION, "{\"prompt\":[512]}", "prompt", "token id in [0, 511]"},

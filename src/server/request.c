@@ -490,13 +490,13 @@ static const field completion_fields[] = {
     {NULL, NULL},
 };
 
-static field_fn find_field(int route, const char *name)
+static const field *find_field(int route, const char *name)
 {
     const field *tables[] = {route == SRV_ROUTE_CHAT ? chat_fields : completion_fields, common_fields};
     for (int t = 0; t < 2; t++)
         for (const field *f = tables[t]; f->name; f++)
             if (!strcmp(f->name, name))
-                return f->fn;
+                return f;
     return NULL;
 }
 
@@ -523,14 +523,21 @@ static int parse_root(srv_api_request *r, const cJSON *root, tpi_error *err)
 {
     if (!cJSON_IsObject(root))
         return bad(r, err, "body", "expected a JSON object, found %s", type_name(root));
+    /* Each known field once: JSON leaves duplicates open, and which one a
+     * reader takes differs (cJSON's lookups the first, Python's the last). */
+    const field *seen[sizeof common_fields / sizeof common_fields[0] + sizeof chat_fields / sizeof chat_fields[0]];
+    int n_seen = 0;
     for (const cJSON *it = root->child; it; it = it->next) {
-        field_fn fn = find_field(r->route, it->string);
-        if (!fn) {
-            char name[48];
-            snprintf(name, sizeof name, "%s", it->string);
+        const field *f = find_field(r->route, it->string);
+        char name[48];
+        snprintf(name, sizeof name, "%s", it->string);
+        if (!f)
             return bad(r, err, name, "unknown or unsupported parameter \"%s\"", name);
-        }
-        if (!cJSON_IsNull(it) && fn(r, it, it->string, err))
+        for (int i = 0; i < n_seen; i++)
+            if (seen[i] == f)
+                return bad(r, err, name, "given more than once");
+        seen[n_seen++] = f;
+        if (!cJSON_IsNull(it) && f->fn(r, it, it->string, err))
             return err ? err->code : TPI_EINVAL;
     }
     return check_together(r, root, err);

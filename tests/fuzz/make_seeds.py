@@ -198,6 +198,8 @@ def http_request():
     write("http_request", "bad_nested", b"\x00" + b"[" * 2000)
     # fuzz_http_request's first finding: raw NULs in a key, which cJSON read as a shorter key
     write("http_request", "found_nul_key", b'\x01{"' + b"\0" * 40 + b'mesle":"user","messages":[{"role":"user","content":"x"}]}')
+    # its second: a parameter given twice leaked the first value
+    write("http_request", "found_duplicate", b"\x00" + b'{"prompt": "Once", "model": "m", "prompt": "upon"}')
     write("http_request", "nul_escape", b"\x00" + b'{"temperature\\u0000x":0,"prompt":"a\\\\u0000"}')
 
 
