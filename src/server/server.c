@@ -106,10 +106,18 @@ static const char *format_name(tpi_chat_format f)
 static int load_text_side(tpi_server *s, const tpi_serve_opts *o, tpi_error *err)
 {
     int rc = tpi_tokenizer_load(&s->tok, o->model_dir, err);
-    if (!rc)
-        rc = tpi_chat_template_load(&s->tmpl, o->model_dir, err);
     if (rc)
         return rc;
+    /* A template outside the Jinja subset still leaves the built-in formats
+     * and completions: say why and go on. */
+    tpi_error terr = {0};
+    rc = tpi_chat_template_load(&s->tmpl, o->model_dir, &terr);
+    if (rc == TPI_ENOMEM)
+        return tpi_err(err, rc, "%s", terr.msg);
+    if (rc) {
+        srv_log(s, "the model's chat template is not used: %s", terr.msg);
+        s->tmpl = NULL;
+    }
     if (!s->tmpl) {
         tpi_error why = {0};
         if (tpi_chat_format_detect(o->model_dir, &s->fmt, &why))
