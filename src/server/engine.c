@@ -78,8 +78,8 @@ static int alloc_rank0(srv_engine *e, tpi_error *err)
     e->slots = calloc(P, sizeof *e->slots);
     e->logits = malloc(P * V * sizeof *e->logits);
     e->work = malloc(V * sizeof *e->work);
-    e->seen = calloc(V, 1);
-    if (!e->slots || !e->logits || !e->work || !e->seen)
+    e->count = calloc(V, sizeof *e->count);
+    if (!e->slots || !e->logits || !e->work || !e->count)
         return tpi_err(err, TPI_ENOMEM, "engine: out of memory for %zu sequences x a vocabulary of %zu", P, V);
     for (size_t i = 0; i < P; i++)
         e->slots[i].e = e;
@@ -167,7 +167,7 @@ void srv_engine_free(srv_engine *e)
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
     }
-    free(e->slots), free(e->logits), free(e->work), free(e->seen), free(e->cancels), free(e->ops);
+    free(e->slots), free(e->logits), free(e->work), free(e->count), free(e->cancels), free(e->ops);
     free(e->n_new), free(e->ids), free(e->next);
     tpi_kv_free(e->kv);
     free(e);
