@@ -802,6 +802,52 @@ static void test_small_pool(void **state)
     g_finish(&G);
 }
 
+/* ---- a session (tpinfer chat): the second turn reuses the first ---- */
+static void test_session(void **state)
+{
+    (void)state;
+    int64_t n1;
+    int32_t *p1 = encode("Once upon a time", &n1);
+    tpi_error err = {0};
+    tpi_session *ss;
+    assert_int_equal(tpi_session_create(&ss, S_model, S_tok, 256, NULL, 0, &err), 0);
+    if (!rank0()) {
+        if (tpi_session_follow(ss, &err))
+            g_fail(&G, "follow: %s", err.msg);
+        tpi_session_free(ss);
+        free(p1);
+        g_finish(&G);
+        return;
+    }
+    tpi_gen_opts o;
+    tpi_gen_opts_default(&o, NULL, NULL);
+    o.max_new_tokens = 12;
+    tpi_gen_result r1 = {0}, r2 = {0};
+    int64_t c1 = -1, c2 = -1;
+    int rc = tpi_session_generate(ss, p1, n1, &o, &r1, &c1, &err);
+    int32_t *p2 = malloc((size_t)(n1 + 40) * sizeof *p2);
+    int64_t n2 = n1 + r1.n_ids;
+    memcpy(p2, p1, (size_t)n1 * sizeof *p2);
+    memcpy(p2 + n1, r1.ids, (size_t)r1.n_ids * sizeof *p2);
+    p2[n2++] = p1[1];
+    if (!rc)
+        rc = tpi_session_generate(ss, p2, n2, &o, &r2, &c2, &err);
+    if (rc)
+        g_fail(&G, "session: %s", err.msg);
+    else if (c1 != 0 || c2 != n1 + r1.n_ids - 1 || r1.stop_reason != TPI_STOP_LENGTH || r1.n_ids != 12)
+        g_fail(&G, "session: cached %lld then %lld (expected 0, %lld), first turn %lld tokens stop %d", (long long)c1,
+               (long long)c2, (long long)(n1 + r1.n_ids - 1), (long long)r1.n_ids, r1.stop_reason);
+    else
+        printf("ok: session: the second turn of %lld tokens reused %lld (\"%s\")\n", (long long)n2, (long long)c2,
+               r2.text);
+    if (tpi_session_close(ss, &err))
+        g_fail(&G, "close: %s", err.msg);
+    tpi_gen_result_free(&r1), tpi_gen_result_free(&r2);
+    tpi_session_free(ss);
+    free(p1), free(p2);
+    g_finish(&G);
+}
+
 static int stories_setup(void **state)
 {
     (void)state;
@@ -844,6 +890,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_logprobs_penalties),
         cmocka_unit_test(test_seeded),
         cmocka_unit_test(test_small_pool),
+        cmocka_unit_test(test_session),
     };
     char group[64];
     snprintf(group, sizeof group, "engine stories260K TP=%d", tpi_comm_size(G.comm));

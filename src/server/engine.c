@@ -440,8 +440,10 @@ static void wait_for_work(srv_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
-/* Rank 0: one turn of the loop. Returns 1 once stopped. */
-static int leader_step(srv_engine *e, tpi_error *err)
+/* Rank 0: one turn of the loop; with nothing to run it announces that to
+ * the other ranks and, when `wait`, waits a little for work. Returns 1 once
+ * stopped. */
+static int leader_step(srv_engine *e, int wait, tpi_error *err)
 {
     take_cancels(e);
     srv_plan_head h = {0};
@@ -470,9 +472,16 @@ static int leader_step(srv_engine *e, tpi_error *err)
         e->step++;
     }
     srv_stats_update(e);
-    if (!n_tok)
+    if (!n_tok && wait)
         wait_for_work(e);
     return 0;
+}
+
+int srv_engine_step(srv_engine *e, tpi_error *err)
+{
+    if (e->rank != 0)
+        return tpi_err(err, TPI_EINVAL, "engine: srv_engine_step runs on rank 0");
+    return leader_step(e, 0, err);
 }
 
 int srv_engine_run(srv_engine *e, tpi_error *err)
@@ -480,7 +489,7 @@ int srv_engine_run(srv_engine *e, tpi_error *err)
     if (e->rank != 0)
         return run_follower(e, err);
     int rc;
-    while ((rc = leader_step(e, err)) == 0)
+    while ((rc = leader_step(e, 1, err)) == 0)
         ;
     if (rc < 0) {
         /* the ranks no longer agree: every open request fails */
