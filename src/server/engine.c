@@ -4,12 +4,14 @@
  * runs the forward, and rank 0 samples and reports (engine_sample.c). */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/meminfo.h"
 #include "model/model.h"
 #include "server/engine_int.h"
 
@@ -90,6 +92,22 @@ static int alloc_rank0(srv_engine *e, tpi_error *err)
     return 0;
 }
 
+/* The working memory of a step (its tokens' activations, the logits of
+ * every slot), admitted like the KV pool (core/meminfo.c) for the engine's
+ * life. Collective. */
+static int admit_activations(srv_engine *e, tpi_error *err)
+{
+    int64_t chunk = e->o.step_tokens < e->m->prefill_chunk ? e->o.step_tokens : e->m->prefill_chunk;
+    int64_t bytes = tpi_model_activation_bytes(e->m, chunk, e->o.parallel);
+    char what[128];
+    snprintf(what, sizeof what, "the working memory of serving (%lld-token steps, logits of %d sequences)",
+             (long long)chunk, e->o.parallel);
+    int rc = tpi_model_admit(e->m, bytes, what, err);
+    if (!rc)
+        e->reserved = bytes;
+    return rc;
+}
+
 int srv_engine_create(srv_engine **out, tpi_model *m, const tpi_tokenizer *tok, const srv_engine_opts *o,
                       tpi_error *err)
 {
@@ -123,6 +141,8 @@ int srv_engine_create(srv_engine **out, tpi_model *m, const tpi_tokenizer *tok, 
     tpi_kv_opts ko = {.n_seq = o->parallel, .max_ctx = o->ctx, .pool_positions = o->kv_pool_positions};
     if (!rc)
         rc = tpi_kv_create_pool(&e->kv, m, &ko, err); /* collective: every rank gets here */
+    if (!rc)
+        rc = admit_activations(e, err);
     if (!rc && e->rank == 0)
         rc = alloc_rank0(e, err);
     rc = tpi_model_agree_error(e->comm, rc, err);
@@ -170,6 +190,7 @@ void srv_engine_free(srv_engine *e)
     free(e->slots), free(e->logits), free(e->work), free(e->count), free(e->cancels), free(e->ops);
     free(e->n_new), free(e->ids), free(e->next);
     tpi_kv_free(e->kv);
+    tpi_mem_release(e->reserved);
     free(e);
 }
 

@@ -70,6 +70,7 @@ struct srv_engine {
     srv_engine_opts o;
     int64_t vocab;
     tpi_kv *kv;
+    int64_t reserved;    /* activation bytes admitted (core/meminfo.h) */
     int32_t eos[40];
     int n_eos;
     int idle;            /* every rank: the next head comes through the idle broadcast */
