@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -435,7 +436,7 @@ static void test_queue_and_stop(void **state)
 /* ---- the idle loop: stop while waiting wakes within milliseconds ---- */
 static void drive_idle(scenario *sc)
 {
-    struct timespec ts = {0, 50000000};
+    struct timespec ts = {0, 300000000};
     nanosleep(&ts, NULL);
     *(double *)sc->arg = tpi_seconds();
 }
@@ -445,12 +446,480 @@ static void test_idle_stop(void **state)
     (void)state;
     double t_stop = 0;
     srv_engine_opts o = opts(1, 64, 0, 0);
+    struct rusage u0, u1;
+    getrusage(RUSAGE_SELF, &u0);
+    double w0 = tpi_seconds();
     run_scenario(&o, drive_idle, &t_stop);
-    double dt = tpi_seconds() - t_stop;
+    double dt = tpi_seconds() - t_stop, wall = tpi_seconds() - w0;
+    getrusage(RUSAGE_SELF, &u1);
+    /* an idle rank waits without burning its core (the idle broadcast) */
+    float cpu = (float)((double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec + u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
+                        (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec + u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) *
+                            1e-6);
+    float share = (float)(cpu / wall);
+    int32_t pct = (int32_t)(share * 100), worst = pct;
+    tpi_comm_allreduce_max_i32(G.comm, &worst, 1);
+    if (worst > 15)
+        g_fail(&G, "idle for %.2f s, a rank used %d%% of a core", wall, worst);
+    else if (rank0())
+        printf("ok: idle for %.2f s, the busiest rank used %d%% of a core\n", wall, worst);
     if (rank0() && dt > 0.1)
         g_fail(&G, "an idle engine took %.3f s to stop", dt);
     else if (rank0())
         printf("ok: an idle engine stopped in %.4f s\n", dt);
+    g_finish(&G);
+}
+
+/* ---- prompt reuse: a second turn prefills only its new tokens ---- */
+typedef struct reuse_arg {
+    int32_t *p1, *p2;
+    int64_t n1, n2, gen1;
+} reuse_arg;
+
+static void drive_reuse(scenario *sc)
+{
+    reuse_arg *a = sc->arg;
+    srv_params p = greedy(a->gen1);
+    p.logprobs = 1;
+    p.ignore_eos = 1;
+    submit(sc->e, 0, a->p1, a->n1, &p);
+    WAIT_DONE(0);
+    srv_stats st0, st1;
+    srv_engine_stats(sc->e, &st0);
+    srv_params q = greedy(8);
+    q.ignore_eos = 1;
+    submit(sc->e, 1, a->p2, a->n2, &q);
+    WAIT_DONE(1);
+    srv_engine_stats(sc->e, &st1);
+    /* the KV held the first prompt and all but the last output token */
+    int64_t want = a->n1 + a->gen1 - 1;
+    if (R[1].cached_tokens != want || st1.prompt_tokens_cached - st0.prompt_tokens_cached != want)
+        g_fail(&G, "second turn: cached %lld (stats +%lld), expected %lld of its %lld", (long long)R[1].cached_tokens,
+               (long long)(st1.prompt_tokens_cached - st0.prompt_tokens_cached), (long long)want, (long long)a->n2);
+    else
+        printf("ok: second turn of %lld tokens reused %lld, prefilled %lld\n", (long long)a->n2, (long long)want,
+               (long long)(a->n2 - want));
+}
+
+static void test_reuse(void **state)
+{
+    (void)state;
+    reuse_arg a = {.gen1 = 12};
+    a.p1 = encode("Once upon a time", &a.n1);
+    tpi_gen_opts o;
+    tpi_gen_opts_default(&o, NULL, NULL);
+    o.max_new_tokens = a.gen1;
+    o.tokenizer = S_tok;
+    const int32_t none = -1;
+    o.eos_ids = &none;
+    o.n_eos = 1;
+    tpi_gen_result r1, r2;
+    tpi_error err = {0};
+    assert_int_equal(tpi_generate(S_model, a.p1, &a.n1, 1, &o, &r1, &err), 0);
+    int32_t *more;
+    size_t n_more;
+    assert_int_equal(tpi_tokenizer_encode(S_tok, " Then she", 9, 0, &more, &n_more, &err), 0);
+    a.n2 = a.n1 + r1.n_ids + (int64_t)n_more;
+    a.p2 = malloc((size_t)a.n2 * sizeof *a.p2);
+    memcpy(a.p2, a.p1, (size_t)a.n1 * sizeof *a.p2);
+    memcpy(a.p2 + a.n1, r1.ids, (size_t)r1.n_ids * sizeof *a.p2);
+    memcpy(a.p2 + a.n1 + r1.n_ids, more, n_more * sizeof *a.p2);
+    o.max_new_tokens = 8;
+    assert_int_equal(tpi_generate(S_model, a.p2, &a.n2, 1, &o, &r2, &err), 0);
+    srv_engine_opts eo = opts(2, 256, 2, 0);
+    run_scenario(&eo, drive_reuse, &a);
+    if (rank0()) {
+        int same = R[0].n_lp == r1.n_ids && !memcmp(R[0].ids, r1.ids, (size_t)r1.n_ids * sizeof *r1.ids);
+        if (!same || strcmp(R[1].text ? R[1].text : "", r2.text))
+            g_fail(&G, "turns: first %s tpi_generate's ids; second \"%s\", alone \"%s\"", same ? "equals" : "differs from",
+                   R[1].text ? R[1].text : "", r2.text);
+    }
+    tpi_gen_result_free(&r1), tpi_gen_result_free(&r2);
+    free(a.p1), free(a.p2), free(more);
+    g_finish(&G);
+}
+
+/* ---- stop strings, max_tokens, eos ---- */
+typedef struct finish_arg {
+    int32_t *ids;
+    int64_t n;
+    const char *stop;
+} finish_arg;
+
+static void drive_finish(scenario *sc)
+{
+    finish_arg *a = sc->arg;
+    srv_params p = greedy(40);
+    const char *stops[2] = {"zzz", a->stop};
+    p.stop = stops;
+    p.n_stop = 2;
+    submit(sc->e, 0, a->ids, a->n, &p);
+    srv_params q = greedy(7);
+    submit(sc->e, 1, a->ids, a->n, &q);
+    WAIT_DONE(0);
+    WAIT_DONE(1);
+}
+
+static void drive_eos(scenario *sc)
+{
+    finish_arg *a = sc->arg;
+    srv_params p = greedy(40);
+    submit(sc->e, 0, a->ids, a->n, &p);
+    WAIT_DONE(0);
+}
+
+static void test_finish(void **state)
+{
+    (void)state;
+    finish_arg a;
+    a.ids = encode("Once upon a time", &a.n);
+    int64_t n_ref;
+    int stop;
+    char *ref = reference(a.ids, a.n, 40, &n_ref, &stop);
+    /* a stop string from the middle of the reference text */
+    char stopstr[8] = "";
+    size_t L = strlen(ref);
+    if (L > 40)
+        memcpy(stopstr, ref + L / 2, 5);
+    a.stop = stopstr;
+    srv_engine_opts o = opts(2, 256, 2, 0);
+    run_scenario(&o, drive_finish, &a);
+    if (rank0()) {
+        const char *at = strstr(ref, stopstr);
+        size_t want = at ? (size_t)(at - ref) : L;
+        if (L <= 40 || R[0].finish != SRV_FINISH_STOP || R[0].len != want || memcmp(R[0].text, ref, want))
+            g_fail(&G, "stop string \"%s\": \"%s\" finish %d; expected \"%.*s\"", stopstr, R[0].text, R[0].finish,
+                   (int)want, ref);
+        else
+            printf("ok: stop string \"%s\" cuts the text (finish stop)\n", stopstr);
+        if (R[1].finish != SRV_FINISH_LENGTH || R[1].completion_tokens != 7)
+            g_fail(&G, "max_tokens 7: finish %d after %lld tokens", R[1].finish, (long long)R[1].completion_tokens);
+    }
+    /* eos: the reference's 4th token ends the sequence */
+    tpi_gen_opts go;
+    tpi_gen_opts_default(&go, NULL, NULL);
+    go.max_new_tokens = 40;
+    tpi_gen_result r;
+    tpi_error err = {0};
+    assert_int_equal(tpi_generate(S_model, a.ids, &a.n, 1, &go, &r, &err), 0);
+    int32_t eos = r.ids[3];
+    go.eos_ids = &eos;
+    go.n_eos = 1;
+    go.tokenizer = S_tok;
+    tpi_gen_result_free(&r);
+    assert_int_equal(tpi_generate(S_model, a.ids, &a.n, 1, &go, &r, &err), 0);
+    o.eos_ids = &eos;
+    o.n_eos = 1;
+    run_scenario(&o, drive_eos, &a);
+    if (rank0()) {
+        if (R[0].finish != SRV_FINISH_STOP || R[0].completion_tokens != r.n_ids || strcmp(R[0].text, r.text))
+            g_fail(&G, "eos %d: finish %d after %lld tokens \"%s\"; expected stop after %lld \"%s\"", eos, R[0].finish,
+                   (long long)R[0].completion_tokens, R[0].text, (long long)r.n_ids, r.text);
+        else
+            printf("ok: eos id %d ends the request after %lld tokens (finish stop)\n", eos, (long long)r.n_ids);
+    }
+    tpi_gen_result_free(&r);
+    free(ref), free(a.ids);
+    g_finish(&G);
+}
+
+/* ---- penalties, logprobs ---- */
+static void test_penalties_unit(void **state)
+{
+    (void)state;
+    enum { V = 50 };
+    float x[V], w[V];
+    int32_t count[V] = {0}, gen[] = {3, 7, 3, 3, 49, 0, 7, 12};
+    int n = (int)(sizeof gen / sizeof gen[0]);
+    for (int j = 0; j < V; j++)
+        x[j] = w[j] = (float)sin(j * 1.7) * 5;
+    srv_apply_penalties(w, V, gen, n, 0.75, 0.4, count);
+    for (int j = 0; j < V; j++) {
+        int c = 0;
+        for (int i = 0; i < n; i++)
+            c += gen[i] == j;
+        float want = (float)((double)x[j] - (c * 0.4 + (c > 0) * 0.75));
+        if (w[j] != want || count[j])
+            fail_msg("token %d (count %d): %.9g, expected %.9g", j, c, w[j], want);
+    }
+    /* logprobs: log-softmax and the top alternatives, ties to the lower id */
+    x[5] = x[9] = 9;
+    srv_logprob lp;
+    srv_logprob_of(x, V, 9, 3, &lp);
+    double mx = 9, sum = 0;
+    for (int j = 0; j < V; j++)
+        sum += exp((double)x[j] - mx);
+    assert_true(fabs(lp.logprob - (9 - mx - log(sum))) < 1e-6);
+    assert_int_equal(lp.n_top, 3);
+    assert_int_equal(lp.top_ids[0], 5);
+    assert_int_equal(lp.top_ids[1], 9);
+    assert_true(x[lp.top_ids[2]] <= 9);
+    for (int j = 0; j < V; j++)
+        assert_true(j == 5 || j == 9 || x[j] <= x[lp.top_ids[2]]);
+}
+
+typedef struct lp_arg {
+    int32_t *ids;
+    int64_t n;
+    srv_params p;
+} lp_arg;
+
+static void drive_lp(scenario *sc)
+{
+    lp_arg *a = sc->arg;
+    submit(sc->e, 0, a->ids, a->n, &a->p);
+    srv_params other = greedy(30);
+    submit(sc->e, 1, a->ids, a->n - 1, &other); /* company in the batch */
+    WAIT_DONE(0);
+    WAIT_DONE(1);
+}
+
+/* The engine's ids and logprobs against a naive loop over full forwards:
+ * logits of prompt + output so far, OpenAI's penalties, argmax. */
+static void test_logprobs_penalties(void **state)
+{
+    (void)state;
+    lp_arg a;
+    a.ids = encode("Once upon a time there was", &a.n);
+    enum { N = 10 };
+    a.p = greedy(N);
+    a.p.logprobs = 1;
+    a.p.top_logprobs = 4;
+    a.p.ignore_eos = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        a.p.frequency_penalty = pass ? 1.5 : 0;
+        a.p.presence_penalty = pass ? 0.5 : 0;
+        int64_t V = tpi_tokenizer_vocab_size(S_tok);
+        int32_t seq[256], out[N];
+        float want_lp[N];
+        memcpy(seq, a.ids, (size_t)a.n * sizeof *seq);
+        for (int i = 0; i < N; i++) {
+            int64_t len = a.n + i;
+            float *lg = g_logits(&G, S_model, seq, &len, 1);
+            int32_t tok = 0;
+            if (rank0()) {
+                const float *row = lg + (len - 1) * V;
+                double mx = -INFINITY, sum = 0;
+                for (int64_t j = 0; j < V; j++)
+                    mx = row[j] > mx ? row[j] : mx;
+                for (int64_t j = 0; j < V; j++)
+                    sum += exp((double)row[j] - mx);
+                float *w = malloc((size_t)V * sizeof *w);
+                for (int64_t j = 0; j < V; j++) {
+                    int c = 0;
+                    for (int k = 0; k < i; k++)
+                        c += out[k] == j;
+                    w[j] = (float)((double)row[j] - (c * a.p.frequency_penalty + (c > 0) * a.p.presence_penalty));
+                    if (w[j] > w[tok])
+                        tok = (int32_t)j;
+                }
+                want_lp[i] = (float)(row[tok] - mx - log(sum));
+                free(w);
+            }
+            free(lg);
+            tpi_comm_bcast(G.comm, &tok, sizeof tok, 0);
+            out[i] = seq[a.n + i] = tok;
+        }
+        srv_engine_opts o = opts(2, 256, 2, 0);
+        run_scenario(&o, drive_lp, &a);
+        if (rank0()) {
+            double worst = 0;
+            int same = R[0].n_lp == N;
+            for (int i = 0; same && i < N; i++) {
+                same = R[0].ids[i] == out[i];
+                worst = fmax(worst, fabs(R[0].lps[i] - want_lp[i]));
+            }
+            if (!same || worst > 1e-4)
+                g_fail(&G, "%s: %d tokens, ids %s the naive loop's, logprob error %.3g (tolerance 1e-4)",
+                       pass ? "penalties" : "logprobs", R[0].n_lp, same ? "equal" : "differ from", worst);
+            else
+                printf("ok: %s: %d ids equal the naive loop's; logprobs within %.2g of log-softmax\n",
+                       pass ? "frequency 1.5 + presence 0.5" : "no penalty", N, worst);
+        }
+    }
+    free(a.ids);
+    g_finish(&G);
+}
+
+/* ---- seeded sampling: alone and batched give the same text ---- */
+static void drive_seeded(scenario *sc)
+{
+    lp_arg *a = sc->arg;
+    submit(sc->e, 0, a->ids, a->n, &a->p);
+    WAIT_DONE(0);
+    srv_params g = greedy(40);
+    submit(sc->e, 1, a->ids, 2, &g);
+    submit(sc->e, 2, a->ids, 3, &g);
+    WAIT_FIRST(2);
+    submit(sc->e, 3, a->ids, a->n, &a->p);
+    WAIT_DONE(3);
+    WAIT_DONE(1);
+    WAIT_DONE(2);
+}
+
+static void test_seeded(void **state)
+{
+    (void)state;
+    lp_arg a;
+    a.ids = encode("Once upon a time", &a.n);
+    a.p = greedy(30);
+    a.p.sampling.temperature = 0.9;
+    a.p.sampling.top_k = 40;
+    a.p.sampling.seed = 1234;
+    srv_engine_opts o = opts(3, 256, 3, 0);
+    run_scenario(&o, drive_seeded, &a);
+    if (rank0()) {
+        if (!R[0].text || !R[3].text || strcmp(R[0].text, R[3].text))
+            g_fail(&G, "seeded sampling: alone \"%s\", batched \"%s\"", R[0].text, R[3].text);
+        else
+            printf("ok: seeded sampling gives the same %lld tokens alone and batched\n",
+                   (long long)R[0].completion_tokens);
+    }
+    free(a.ids);
+    g_finish(&G);
+}
+
+/* ---- a small KV pool: the newest wait, all finish as alone ---- */
+static void drive_pool(scenario *sc)
+{
+    batch_arg *a = sc->arg;
+    for (int i = 0; i < 4; i++) {
+        srv_params p = greedy(a->max_new[i]);
+        submit(sc->e, i, a->ids[i], a->n[i], &p);
+    }
+    for (int i = 0; i < 4; i++)
+        WAIT_DONE(i);
+}
+
+static void test_small_pool(void **state)
+{
+    (void)state;
+    batch_arg a;
+    char *want[4];
+    int64_t want_n[4];
+    int want_stop[4];
+    for (int i = 0; i < 4; i++) {
+        a.ids[i] = encode(prompts16[i], &a.n[i]);
+        a.max_new[i] = 40;
+        want[i] = reference(a.ids[i], a.n[i], a.max_new[i], &want_n[i], &want_stop[i]);
+    }
+    /* 4 slots of 64 positions over a pool of 64: one context at a time when paged */
+    srv_engine_opts o = opts(4, 64, 4, 0);
+    o.kv_pool_positions = 64;
+    run_scenario(&o, drive_pool, &a);
+    for (int i = 0; rank0() && i < 4; i++)
+        if (!R[i].done || R[i].error || strcmp(R[i].text ? R[i].text : "", want[i]))
+            g_fail(&G, "small pool, request %d: \"%s\" %s; alone \"%s\"", i, R[i].text ? R[i].text : "", R[i].errmsg,
+                   want[i]);
+    if (rank0() && !G.failures)
+        printf("ok: 4 requests over a 64-position pool all finish as alone\n");
+    for (int i = 0; i < 4; i++)
+        free(a.ids[i]), free(want[i]);
+    g_finish(&G);
+}
+
+/* ---- a session (tpinfer chat): the second turn reuses the first ---- */
+static void test_session(void **state)
+{
+    (void)state;
+    int64_t n1;
+    int32_t *p1 = encode("Once upon a time", &n1);
+    tpi_error err = {0};
+    tpi_session *ss;
+    assert_int_equal(tpi_session_create(&ss, S_model, S_tok, 256, NULL, 0, &err), 0);
+    if (!rank0()) {
+        if (tpi_session_follow(ss, &err))
+            g_fail(&G, "follow: %s", err.msg);
+        tpi_session_free(ss);
+        free(p1);
+        g_finish(&G);
+        return;
+    }
+    tpi_gen_opts o;
+    tpi_gen_opts_default(&o, NULL, NULL);
+    o.max_new_tokens = 12;
+    tpi_gen_result r1 = {0}, r2 = {0};
+    int64_t c1 = -1, c2 = -1;
+    int rc = tpi_session_generate(ss, p1, n1, &o, &r1, &c1, &err);
+    int32_t *p2 = malloc((size_t)(n1 + 40) * sizeof *p2);
+    int64_t n2 = n1 + r1.n_ids;
+    memcpy(p2, p1, (size_t)n1 * sizeof *p2);
+    memcpy(p2 + n1, r1.ids, (size_t)r1.n_ids * sizeof *p2);
+    p2[n2++] = p1[1];
+    if (!rc)
+        rc = tpi_session_generate(ss, p2, n2, &o, &r2, &c2, &err);
+    if (rc)
+        g_fail(&G, "session: %s", err.msg);
+    else if (c1 != 0 || c2 != n1 + r1.n_ids - 1 || r1.stop_reason != TPI_STOP_LENGTH || r1.n_ids != 12)
+        g_fail(&G, "session: cached %lld then %lld (expected 0, %lld), first turn %lld tokens stop %d", (long long)c1,
+               (long long)c2, (long long)(n1 + r1.n_ids - 1), (long long)r1.n_ids, r1.stop_reason);
+    else
+        printf("ok: session: the second turn of %lld tokens reused %lld (\"%s\")\n", (long long)n2, (long long)c2,
+               r2.text);
+    if (tpi_session_close(ss, &err))
+        g_fail(&G, "close: %s", err.msg);
+    tpi_gen_result_free(&r1), tpi_gen_result_free(&r2);
+    tpi_session_free(ss);
+    free(p1), free(p2);
+    g_finish(&G);
+}
+
+/* ---- non-finite logits fail that request; the others go on ---- */
+static tpi_model *NF_model;
+
+static void pre_nonfinite(scenario *sc)
+{
+    static const int32_t bad[3] = {1, 40, 3}, good[3] = {1, 2, 3};
+    srv_params g = greedy(10);
+    g.ignore_eos = 1;
+    /* the same first step: greedy rows through the argmax forward */
+    submit(sc->e, 0, bad, 3, &g);
+    submit(sc->e, 1, good, 3, &g);
+    /* a sampled row in the batch: the logits are gathered and checked */
+    srv_params t = g;
+    t.sampling.temperature = 0.8;
+    t.sampling.seed = 3;
+    submit(sc->e, 2, bad, 3, &t);
+    submit(sc->e, 3, good, 3, &g);
+}
+
+static void drive_nonfinite(scenario *sc)
+{
+    (void)sc;
+    for (int i = 0; i < 4; i++)
+        WAIT_DONE(i);
+}
+
+static void test_nonfinite(void **state)
+{
+    (void)state;
+    static const int32_t good[3] = {1, 2, 3};
+    tpi_gen_opts o;
+    tpi_gen_opts_default(&o, NULL, NULL);
+    o.max_new_tokens = 10;
+    o.tokenizer = S_tok;
+    const int32_t none = -1;
+    o.eos_ids = &none;
+    o.n_eos = 1;
+    int64_t n = 3;
+    tpi_gen_result ref;
+    tpi_error err = {0};
+    assert_int_equal(tpi_generate(NF_model, good, &n, 1, &o, &ref, &err), 0);
+    srv_engine_opts eo = opts(2, 64, 4, 0);
+    tpi_model *keep = S_model;
+    S_model = NF_model;
+    run_scenario2(&eo, pre_nonfinite, drive_nonfinite, NULL);
+    S_model = keep;
+    for (int i = 0; rank0() && i < 4; i++) {
+        int bad = i % 2 == 0;
+        if (bad ? !R[i].error || !strstr(R[i].errmsg, "not finite")
+                : R[i].error || !R[i].text || strcmp(R[i].text, ref.text))
+            g_fail(&G, "request %d (%s): error %d \"%s\", text \"%s\"; expected %s", i, bad ? "NaN" : "clean",
+                   R[i].error, R[i].errmsg, R[i].text ? R[i].text : "", bad ? "an error" : ref.text);
+    }
+    if (rank0() && !G.failures)
+        printf("ok: NaN logits fail their request (argmax and sampled rows); the others equal tpi_generate\n");
+    tpi_gen_result_free(&ref);
     g_finish(&G);
 }
 
@@ -490,11 +959,33 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_queue_and_stop),
         cmocka_unit_test(test_idle_stop),
+        cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_finish),
+        cmocka_unit_test(test_penalties_unit),
+        cmocka_unit_test(test_logprobs_penalties),
+        cmocka_unit_test(test_seeded),
+        cmocka_unit_test(test_small_pool),
+        cmocka_unit_test(test_session),
     };
+    /* TPI_ENGINE_NONFINITE=DIR: a tiny checkpoint with a NaN in token 40's
+     * embedding (the nonfinite fixture); only that test runs. */
+    const char *nf = getenv("TPI_ENGINE_NONFINITE");
+    if (nf) {
+        const struct CMUnitTest t[] = {cmocka_unit_test(test_nonfinite)};
+        int rc = 1;
+        if ((NF_model = g_load(&G, nf, 0)) && !stories_setup(NULL))
+            rc = _cmocka_run_group_tests("engine non-finite", t, 1, NULL, stories_teardown);
+        tpi_model_free(NF_model);
+        tpi_comm_free(G.comm);
+        return rc;
+    }
+    /* TPI_ENGINE_ONLY=batch16 runs the batching test alone (the run with the
+     * slow reference kernels) */
+    const char *only = getenv("TPI_ENGINE_ONLY");
+    size_t n = only && !strcmp(only, "batch16") ? 1 : sizeof stories / sizeof stories[0];
     char group[64];
     snprintf(group, sizeof group, "engine stories260K TP=%d", tpi_comm_size(G.comm));
-    int rc = _cmocka_run_group_tests(group, stories, sizeof stories / sizeof stories[0], stories_setup,
-                                     stories_teardown);
+    int rc = _cmocka_run_group_tests(group, stories, n, stories_setup, stories_teardown);
     tpi_comm_free(G.comm);
     return rc;
 }

@@ -4,12 +4,14 @@
  * runs the forward, and rank 0 samples and reports (engine_sample.c). */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/meminfo.h"
 #include "model/model.h"
 #include "server/engine_int.h"
 
@@ -78,8 +80,8 @@ static int alloc_rank0(srv_engine *e, tpi_error *err)
     e->slots = calloc(P, sizeof *e->slots);
     e->logits = malloc(P * V * sizeof *e->logits);
     e->work = malloc(V * sizeof *e->work);
-    e->seen = calloc(V, 1);
-    if (!e->slots || !e->logits || !e->work || !e->seen)
+    e->count = calloc(V, sizeof *e->count);
+    if (!e->slots || !e->logits || !e->work || !e->count)
         return tpi_err(err, TPI_ENOMEM, "engine: out of memory for %zu sequences x a vocabulary of %zu", P, V);
     for (size_t i = 0; i < P; i++)
         e->slots[i].e = e;
@@ -88,6 +90,22 @@ static int alloc_rank0(srv_engine *e, tpi_error *err)
     tpi_kv_get_usage(e->kv, &u);
     e->stats.kv_positions_total = u.blocks_total * u.block_positions;
     return 0;
+}
+
+/* The working memory of a step (its tokens' activations, the logits of
+ * every slot), admitted like the KV pool (core/meminfo.c) for the engine's
+ * life. Collective. */
+static int admit_activations(srv_engine *e, tpi_error *err)
+{
+    int64_t chunk = e->o.step_tokens < e->m->prefill_chunk ? e->o.step_tokens : e->m->prefill_chunk;
+    int64_t bytes = tpi_model_activation_bytes(e->m, chunk, e->o.parallel);
+    char what[128];
+    snprintf(what, sizeof what, "the working memory of serving (%lld-token steps, logits of %d sequences)",
+             (long long)chunk, e->o.parallel);
+    int rc = tpi_model_admit(e->m, bytes, what, err);
+    if (!rc)
+        e->reserved = bytes;
+    return rc;
 }
 
 int srv_engine_create(srv_engine **out, tpi_model *m, const tpi_tokenizer *tok, const srv_engine_opts *o,
@@ -123,6 +141,8 @@ int srv_engine_create(srv_engine **out, tpi_model *m, const tpi_tokenizer *tok, 
     tpi_kv_opts ko = {.n_seq = o->parallel, .max_ctx = o->ctx, .pool_positions = o->kv_pool_positions};
     if (!rc)
         rc = tpi_kv_create_pool(&e->kv, m, &ko, err); /* collective: every rank gets here */
+    if (!rc)
+        rc = admit_activations(e, err);
     if (!rc && e->rank == 0)
         rc = alloc_rank0(e, err);
     rc = tpi_model_agree_error(e->comm, rc, err);
@@ -167,9 +187,10 @@ void srv_engine_free(srv_engine *e)
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
     }
-    free(e->slots), free(e->logits), free(e->work), free(e->seen), free(e->cancels), free(e->ops);
+    free(e->slots), free(e->logits), free(e->work), free(e->count), free(e->cancels), free(e->ops);
     free(e->n_new), free(e->ids), free(e->next);
     tpi_kv_free(e->kv);
+    tpi_mem_release(e->reserved);
     free(e);
 }
 
@@ -440,8 +461,10 @@ static void wait_for_work(srv_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
-/* Rank 0: one turn of the loop. Returns 1 once stopped. */
-static int leader_step(srv_engine *e, tpi_error *err)
+/* Rank 0: one turn of the loop; with nothing to run it announces that to
+ * the other ranks and, when `wait`, waits a little for work. Returns 1 once
+ * stopped. */
+static int leader_step(srv_engine *e, int wait, tpi_error *err)
 {
     take_cancels(e);
     srv_plan_head h = {0};
@@ -470,9 +493,16 @@ static int leader_step(srv_engine *e, tpi_error *err)
         e->step++;
     }
     srv_stats_update(e);
-    if (!n_tok)
+    if (!n_tok && wait)
         wait_for_work(e);
     return 0;
+}
+
+int srv_engine_step(srv_engine *e, tpi_error *err)
+{
+    if (e->rank != 0)
+        return tpi_err(err, TPI_EINVAL, "engine: srv_engine_step runs on rank 0");
+    return leader_step(e, 0, err);
 }
 
 int srv_engine_run(srv_engine *e, tpi_error *err)
@@ -480,7 +510,7 @@ int srv_engine_run(srv_engine *e, tpi_error *err)
     if (e->rank != 0)
         return run_follower(e, err);
     int rc;
-    while ((rc = leader_step(e, err)) == 0)
+    while ((rc = leader_step(e, 1, err)) == 0)
         ;
     if (rc < 0) {
         /* the ranks no longer agree: every open request fails */

@@ -85,6 +85,13 @@ int srv_engine_create(srv_engine **out, tpi_model *m, const tpi_tokenizer *tok, 
  * cancelled (DONE, SRV_FINISH_CANCELLED) and it returns 0 on every rank. An
  * idle engine waits without burning a core (and without a comm timeout). */
 int srv_engine_run(srv_engine *e, tpi_error *err);
+/* Rank 0, instead of srv_engine_run, for a caller that drives the loop
+ * itself between its own work (tpinfer chat): one turn of the loop (one
+ * step when there is work; with none, the other ranks are told to wait
+ * idle, and it returns at once). The other ranks run srv_engine_run.
+ * Returns 0, 1 once a stop was sent (after srv_engine_stop), or a negative
+ * TPI_E* code. */
+int srv_engine_step(srv_engine *e, tpi_error *err);
 /* Rank 0, any thread (async-signal-safe): makes srv_engine_run return on every rank. */
 void srv_engine_stop(srv_engine *e);
 void srv_engine_free(srv_engine *e);

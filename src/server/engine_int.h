@@ -70,6 +70,7 @@ struct srv_engine {
     srv_engine_opts o;
     int64_t vocab;
     tpi_kv *kv;
+    int64_t reserved;    /* activation bytes admitted (core/meminfo.h) */
     int32_t eos[40];
     int n_eos;
     int idle;            /* every rank: the next head comes through the idle broadcast */
@@ -91,7 +92,7 @@ struct srv_engine {
     int n_ops, cap_ops;
     float *logits;                        /* [parallel, vocab] */
     float *work;                          /* [vocab] penalised logits */
-    uint8_t *seen;                        /* [vocab] presence marks */
+    int32_t *count;                       /* [vocab] zeroed scratch for the penalties */
 
     /* every rank: this step's body */
     int64_t *n_new;  /* [parallel] */
@@ -118,9 +119,10 @@ void srv_sample_step(struct srv_engine *e, int argmax);
 void srv_stats_update(struct srv_engine *e);
 
 /* Exposed for tests: OpenAI's penalties over the generated ids [n] applied
- * to w [vocab] in place (seen [vocab] zeroed scratch); and log-softmax
- * logprobs of raw logits with the top n_top alternatives. */
+ * to w [vocab] in place (count [vocab] zeroed scratch, zero again after);
+ * and log-softmax logprobs of raw logits with the top n_top alternatives
+ * (descending, ties to the lower id). */
 void srv_apply_penalties(float *w, int64_t vocab, const int32_t *gen, int64_t n, double presence,
-                         double frequency, uint8_t *seen);
+                         double frequency, int32_t *count);
 void srv_logprob_of(const float *logits, int64_t vocab, int32_t id, int n_top, srv_logprob *out);
 #endif

@@ -12,19 +12,19 @@
 #include "server/engine_int.h"
 
 void srv_apply_penalties(float *w, int64_t vocab, const int32_t *gen, int64_t n, double presence,
-                         double frequency, uint8_t *seen)
+                         double frequency, int32_t *count)
 {
     /* OpenAI: mu[j] -= c[j] * frequency_penalty + (c[j] > 0) * presence_penalty */
-    for (int64_t i = 0; i < n; i++) {
-        int32_t t = gen[i];
-        if (t < 0 || t >= vocab)
-            continue;
-        w[t] = (float)((double)w[t] - frequency - (seen[t] ? 0 : presence));
-        seen[t] = 1;
-    }
     for (int64_t i = 0; i < n; i++)
         if (gen[i] >= 0 && gen[i] < vocab)
-            seen[gen[i]] = 0;
+            count[gen[i]]++;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = gen[i];
+        if (t < 0 || t >= vocab || !count[t])
+            continue;
+        w[t] = (float)((double)w[t] - ((double)count[t] * frequency + presence));
+        count[t] = 0; /* once per id; the scratch is zero again at the end */
+    }
 }
 
 void srv_logprob_of(const float *logits, int64_t vocab, int32_t id, int n_top, srv_logprob *out)
@@ -195,7 +195,7 @@ static int32_t pick(srv_engine *e, srv_slot *s, const float *row, int32_t argmax
     if (p->presence_penalty != 0 || p->frequency_penalty != 0) {
         memcpy(e->work, row, (size_t)e->vocab * sizeof *e->work);
         srv_apply_penalties(e->work, e->vocab, s->ids + s->n_prompt, s->n_gen, p->presence_penalty,
-                            p->frequency_penalty, e->seen);
+                            p->frequency_penalty, e->count);
         x = e->work;
     }
     return tpi_sampler_pick(&s->sampler, x, e->vocab, s->ids, s->n_ids);
