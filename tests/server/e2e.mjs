@@ -344,16 +344,27 @@ async function sigterm(srv, during) {
   }
 }
 
-function chatModel() {
-  const dir = path.join(work, 'chat-tiny');
+// A template's raise_exception (or, without the Jinja renderer, the
+// built-in format's own check) is a 400 carrying its message.
+async function chatRefused(srv) {
+  const r = await post(`${srv.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }] });
+  check(r.status === 400 && /alternate/.test(r.json.error.message), 'chat: roles the template refuses are a 400 with its message',
+        `${r.status} ${JSON.stringify(r.json)} (${/the model's template/.test(srv.log()) ? 'template' : 'built-in format'})`);
+  const ok = await post(`${srv.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'a' }], max_tokens: 2 });
+  check(ok.status === 200 && ok.json.usage.completion_tokens === 2, 'chat: the same template renders a valid conversation');
+}
+
+function chatModel(name = 'chat-tiny', template = 'Qwen-Qwen2.5-7B-Instruct.jinja', asFile = false) {
+  const dir = path.join(work, name);
   fs.rmSync(dir, { recursive: true, force: true });
   const r = spawnSync(tpinfer, ['make-model', '--shape', 'tiny', '--dtype', 'f32', '--out', dir], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
-  const tmpl = fs.readFileSync(path.join(shared, 'chat-templates', 'Qwen-Qwen2.5-7B-Instruct.jinja'), 'utf8');
+  const tmpl = fs.readFileSync(path.join(shared, 'chat-templates', template), 'utf8');
   const cfgPath = path.join(dir, 'tokenizer_config.json');
   const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
   cfg.chat_template = tmpl;
   fs.writeFileSync(cfgPath, JSON.stringify(cfg));
+  if (asFile) fs.writeFileSync(path.join(dir, 'chat_template.jinja'), tmpl); // what the Jinja renderer reads first
   return dir;
 }
 
@@ -376,6 +387,12 @@ async function main() {
     await chat(chatSrv);
   } finally {
     await sigterm(chatSrv, false);
+  }
+  const mistral = await startServer('chat-mistral', ['-m', chatModel('chat-mistral', 'mistralai-Mistral-Nemo-Instruct-2407.jinja', true)]);
+  try {
+    await chatRefused(mistral);
+  } finally {
+    await sigterm(mistral, false);
   }
   console.log(failed ? `${failed} check(s) failed` : 'all checks passed');
   process.exit(failed ? 1 : 0);
