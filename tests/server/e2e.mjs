@@ -282,6 +282,17 @@ async function malformed(srv) {
 }
 
 // ---- chat on a make-model model given a real chat template ----
+// --timeout 2: a client that sends half its headers and goes quiet is dropped.
+async function idleTimeout(srv) {
+  const sock = net.connect(srv.port, '127.0.0.1');
+  sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
+  const t0 = performance.now();
+  const closed = await Promise.race([new Promise((res) => sock.on('close', () => res(true))), sleep(8000).then(() => false)]);
+  const secs = (performance.now() - t0) / 1000;
+  check(closed && secs >= 1.5 && secs < 6, 'an idle client is dropped after --timeout seconds', `closed ${closed} after ${secs.toFixed(1)} s`);
+  sock.destroy();
+}
+
 async function chat(srv) {
   const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'sekrit' });
   const noKey = await post(`${srv.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }] });
@@ -382,9 +393,10 @@ async function main() {
     await sigterm(stories, true);
   }
   const chatSrv = await startServer('chat', ['-m', chatModel(), '--model-name', 'chat-tiny', '--api-key', 'sekrit',
-                                             '--parallel', '1', '--queue', '1', '--ctx', '512']);
+                                             '--parallel', '1', '--queue', '1', '--ctx', '512', '--timeout', '2']);
   try {
     await chat(chatSrv);
+    await idleTimeout(chatSrv);
   } finally {
     await sigterm(chatSrv, false);
   }
