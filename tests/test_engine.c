@@ -253,6 +253,17 @@ static void drive_batch16(scenario *sc)
     }
     for (int i = 0; i < 16; i++)
         WAIT_DONE(i);
+    srv_stats st;
+    srv_engine_stats(sc->e, &st);
+    int64_t gen = 0;
+    for (int i = 0; i < 16; i++)
+        gen += R[i].completion_tokens;
+    if (st.requests != 16 || st.requests_ok != 16 || st.generated_tokens != gen || st.ttft_count[0] > 16 ||
+        st.ttft_count[SRV_TTFT_BUCKETS - 1] != 16 || !(st.ttft_sum > 0) || st.running || st.queued)
+        g_fail(&G, "stats: %lld requests, %lld ok, %lld tokens (expected 16, 16, %lld), TTFT count %lld sum %g, "
+               "running %lld queued %lld", (long long)st.requests, (long long)st.requests_ok,
+               (long long)st.generated_tokens, (long long)gen, (long long)st.ttft_count[SRV_TTFT_BUCKETS - 1],
+               st.ttft_sum, (long long)st.running, (long long)st.queued);
 }
 
 static void test_batch16(void **state)
@@ -264,7 +275,7 @@ static void test_batch16(void **state)
     int want_stop[16];
     for (int i = 0; i < 16; i++) {
         a.ids[i] = encode(prompts16[i], &a.n[i]);
-        a.max_new[i] = 8 + (i * 13) % 60;
+        a.max_new[i] = 6 + (i * 7) % 32;
         want[i] = reference(a.ids[i], a.n[i], a.max_new[i], &want_n[i], &want_stop[i]);
     }
     /* 6 slots, the rest queued; 16-token steps chunk every prompt longer than that */
@@ -540,6 +551,51 @@ static void test_reuse(void **state)
     }
     tpi_gen_result_free(&r1), tpi_gen_result_free(&r2);
     free(a.p1), free(a.p2), free(more);
+    g_finish(&G);
+}
+
+/* ---- prompt reuse from a running sequence: copy its prefix ---- */
+static void drive_copy(scenario *sc)
+{
+    reuse_arg *a = sc->arg;
+    srv_params p = greedy(120);
+    p.logprobs = 1;
+    p.ignore_eos = 1;
+    submit(sc->e, 0, a->p1, a->n1, &p);
+    wait_for(0, 3);
+    srv_params q = greedy(8);
+    submit(sc->e, 1, a->p2, a->n2, &q);
+    WAIT_DONE(1);
+    srv_engine_cancel(sc->e, R[0].id);
+    WAIT_DONE(0);
+    if (R[1].cached_tokens != a->n1)
+        g_fail(&G, "a prompt beginning with a running sequence's %lld prompt tokens reused %lld", (long long)a->n1,
+               (long long)R[1].cached_tokens);
+    else
+        printf("ok: a new prompt copied the %lld-token prefix of a running sequence's KV\n", (long long)a->n1);
+}
+
+static void test_copy_prefix(void **state)
+{
+    (void)state;
+    reuse_arg a;
+    a.p1 = encode("Once upon a time, in a big forest, there lived", &a.n1);
+    int32_t *more;
+    size_t n_more;
+    tpi_error err = {0};
+    assert_int_equal(tpi_tokenizer_encode(S_tok, " Zebra Zebra", 12, 0, &more, &n_more, &err), 0);
+    a.n2 = a.n1 + (int64_t)n_more;
+    a.p2 = malloc((size_t)a.n2 * sizeof *a.p2);
+    memcpy(a.p2, a.p1, (size_t)a.n1 * sizeof *a.p2);
+    memcpy(a.p2 + a.n1, more, n_more * sizeof *a.p2);
+    int64_t n_ref;
+    int stop;
+    char *want = reference(a.p2, a.n2, 8, &n_ref, &stop);
+    srv_engine_opts eo = opts(2, 256, 2, 0);
+    run_scenario(&eo, drive_copy, &a);
+    if (rank0() && strcmp(R[1].text ? R[1].text : "", want))
+        g_fail(&G, "copied prefix: \"%s\", alone \"%s\"", R[1].text ? R[1].text : "", want);
+    free(want), free(a.p1), free(a.p2), free(more);
     g_finish(&G);
 }
 
@@ -964,6 +1020,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_queue_and_stop),
         cmocka_unit_test(test_idle_stop),
         cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_copy_prefix),
         cmocka_unit_test(test_finish),
         cmocka_unit_test(test_penalties_unit),
         cmocka_unit_test(test_logprobs_penalties),
