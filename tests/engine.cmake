@@ -9,7 +9,7 @@ set_tests_properties(test_engine PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1")
 # greedy text equals alone bit for bit whatever the margins.
 add_test(NAME test_engine_ref COMMAND test_engine --kernels ref)
 set_tests_properties(test_engine_ref PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1;TPI_ENGINE_ONLY=batch16" SKIP_RETURN_CODE 77
-                     TIMEOUT 240)
+                     TIMEOUT 480)
 
 function(tpi_engine_mpi_tests)
   tpi_mpi_test(test_engine_tp2 2 COMMAND $<TARGET_FILE:test_engine>)

@@ -25,28 +25,25 @@ int srv_op_apply(tpi_kv *kv, const srv_op *op, tpi_error *err)
     }
 }
 
-/* Applies the operation on rank 0 now and records it for the other ranks;
- * an operation that fails here (a copy the pool has no blocks for) is not
- * recorded, and its error returned. */
+/* Applies the operation on rank 0 now and records it for the other ranks
+ * (room first, so that no operation applies here alone); an operation that
+ * fails here (a copy the pool has no blocks for) is not recorded, and its
+ * error returned. */
 int srv_plan_add_op(srv_engine *e, int64_t kind, int64_t seq, int64_t src, int64_t len)
 {
-    srv_op op = {.kind = kind, .seq = seq, .src = src, .len = len};
-    int rc = srv_op_apply(e->kv, &op, NULL);
-    if (rc)
-        return rc;
     if (e->n_ops == e->cap_ops) {
         int cap = e->cap_ops ? 2 * e->cap_ops : 16;
         srv_op *ops = realloc(e->ops, (size_t)cap * sizeof *ops);
-        if (!ops) {
-            /* the others cannot learn of it: a clear is undone by nothing,
-             * so the slot is left to the next step's plan */
+        if (!ops)
             return TPI_ENOMEM;
-        }
         e->ops = ops;
         e->cap_ops = cap;
     }
-    e->ops[e->n_ops++] = op;
-    return 0;
+    srv_op op = {.kind = kind, .seq = seq, .src = src, .len = len};
+    int rc = srv_op_apply(e->kv, &op, NULL);
+    if (!rc)
+        e->ops[e->n_ops++] = op;
+    return rc;
 }
 
 static int64_t common_prefix(const int32_t *a, int64_t na, const int32_t *b, int64_t nb)
