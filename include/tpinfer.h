@@ -502,7 +502,7 @@ typedef struct tpi_server tpi_server;
 
 typedef struct tpi_serve_opts {
     const char *host;          /* NULL: "127.0.0.1" */
-    int port;                  /* 0: 8080 */
+    int port;                  /* 0: 8080; -1: any free port (the log line names it) */
     int parallel;              /* sequences running at once; 0: 4 */
     int64_t ctx;               /* positions per sequence; 0: max_position_embeddings */
     int64_t kv_memory_bytes;   /* the KV pool per rank; 0: what memory admits, capped at parallel x ctx */
@@ -526,6 +526,33 @@ TPI_API int tpi_server_run(tpi_server *s, tpi_error *err);
 /* Asks the server to stop; async-signal-safe, from any thread, on rank 0. */
 TPI_API void tpi_server_stop(tpi_server *s);
 TPI_API void tpi_server_free(tpi_server *s);
+
+/* A session: one conversation's generations on the serving engine (one
+ * KV sequence). The KV of the last call's prompt and output stays cached,
+ * so a call whose prompt begins with them prefills only the rest (each
+ * turn of `tpinfer chat` costs its new tokens). Rank 0 calls
+ * tpi_session_generate; the other ranks wait in tpi_session_follow (idle,
+ * without burning a core) until rank 0 calls tpi_session_close. */
+typedef struct tpi_session tpi_session;
+
+/* Collective. ctx: positions (0: max_position_embeddings); tok is needed
+ * on rank 0; eos_ids [n_eos] end a reply (NULL: the model's and the
+ * tokenizer's). */
+TPI_API int tpi_session_create(tpi_session **out, tpi_model *m, const tpi_tokenizer *tok, int64_t ctx,
+                               const int32_t *eos_ids, int n_eos, tpi_error *err);
+/* Rank 0: the continuation of prompt ids [n] with o's sampling,
+ * max_new_tokens (cut to the context), stop strings and on_text (the
+ * session's context, eos ids and tokenizer are used, not o's); *r as
+ * tpi_generate's result (ids, stop_reason, text); *cached (may be NULL):
+ * the prompt tokens whose KV was reused. A prompt that leaves no room for
+ * a reply is TPI_ELIMIT. */
+TPI_API int tpi_session_generate(tpi_session *s, const int32_t *ids, int64_t n, const tpi_gen_opts *o,
+                                 tpi_gen_result *r, int64_t *cached, tpi_error *err);
+/* Ranks other than 0: run rank 0's generations until tpi_session_close. */
+TPI_API int tpi_session_follow(tpi_session *s, tpi_error *err);
+/* Rank 0: ends the other ranks' tpi_session_follow (0 elsewhere). */
+TPI_API int tpi_session_close(tpi_session *s, tpi_error *err);
+TPI_API void tpi_session_free(tpi_session *s);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,9 @@
-/* tpinfer chat: a conversation with an instruct model on stdin/stdout. Rank 0
- * reads each line and broadcasts it (length, then bytes); every rank keeps the
- * conversation and formats it the same way (DESIGN.md "Process model"). */
+/* tpinfer chat: a conversation with an instruct model on stdin/stdout, on a
+ * session of the serving engine: rank 0 reads each line, keeps the
+ * conversation and formats it with the model's chat template (or a
+ * built-in format); the KV of the conversation so far stays cached, so each
+ * turn prefills only its new tokens. The other ranks follow rank 0's
+ * generations, waiting idle while it waits for its user. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +117,9 @@ typedef struct chat_run {
     tpi_comm *comm;
     tpi_tokenizer *tok;
     tpi_model *m;
+    tpi_chat_template *tmpl; /* the model's own template, or NULL: fmt */
     tpi_chat_format fmt;
+    tpi_session *sess;
     tpi_gen_opts o;
     int32_t eos[32];
     conversation conv;
@@ -123,6 +128,8 @@ typedef struct chat_run {
 static void run_free(chat_run *r)
 {
     conv_free(&r->conv);
+    tpi_session_free(r->sess);
+    tpi_chat_template_free(r->tmpl);
     tpi_tokenizer_free(r->tok);
     tpi_model_free(r->m);
     tpi_comm_free(r->comm);
@@ -160,7 +167,9 @@ static void set_eos(chat_run *r)
 
 static int run_init(chat_run *r, const chat_args *a, tpi_error *err)
 {
-    int rc = tpi_chat_format_detect(a->dir, &r->fmt, err);
+    int rc = tpi_chat_template_load(&r->tmpl, a->dir, err);
+    if (!rc && !r->tmpl)
+        rc = tpi_chat_format_detect(a->dir, &r->fmt, err);
     if (!rc)
         rc = tpi_gen_opts_default(&r->o, a->dir, err);
     if (!rc)
@@ -178,48 +187,106 @@ static int run_init(chat_run *r, const chat_args *a, tpi_error *err)
     cli_sampling_apply(&a->sampling, &r->o);
     r->o.tokenizer = r->tok;
     r->o.on_text = on_text;
-    return 0;
+    return tpi_session_create(&r->sess, r->m, r->tok, r->o.max_ctx, r->o.eos_ids, r->o.n_eos < 16 ? r->o.n_eos : 16,
+                              err);
 }
 
-/* Rank 0 reads a line and broadcasts it; NULL at end of input (all ranks) or
- * when the broadcast fails (*failed set). */
-static char *read_line(tpi_comm *comm, int *failed)
+/* Rank 0's next line without its line end; NULL at the end of input. */
+static char *read_line(tpi_comm *comm)
 {
-    int64_t len = -1;
     char *line = NULL;
-    if (tpi_comm_rank(comm) == 0) {
-        size_t cap = 0;
-        if (isatty(0)) {
-            fprintf(stderr, "> ");
-            fflush(stderr);
-        }
-        ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0 && cli_signal(NULL)) /* a signal ended the wait for input: not the end of it */
-            cli_signal_exit(comm, "chat");
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = 0;
-        len = n;
+    size_t cap = 0;
+    if (isatty(0)) {
+        fprintf(stderr, "> ");
+        fflush(stderr);
     }
-    /* The other ranks wait here while the user thinks: no time-out, no core. */
-    int rc = tpi_comm_bcast_idle(comm, &len, sizeof len, 0);
-    if (rc || len < 0) {
-        *failed = rc != 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    if (n < 0 && cli_signal(NULL)) /* a signal ended the wait for input: not the end of it */
+        cli_signal_exit(comm, "chat");
+    if (n < 0) {
         free(line);
         return NULL;
     }
-    if (tpi_comm_rank(comm) != 0 && !(line = malloc((size_t)len + 1)))
-        tpi_comm_abort(comm, 1); /* the other ranks wait in the next broadcast */
-    if (len && tpi_comm_bcast(comm, line, (size_t)len, 0)) {
-        *failed = 1;
-        free(line);
-        return NULL;
-    }
-    line[len] = 0;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
     return line;
 }
 
-/* One user turn: format, encode, generate, then keep the reply (every rank
- * decodes it itself, without the eos). */
+/* A growing string; oom set once an append failed. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2 + 64;
+        char *t = realloc(b->p, cap);
+        if (!t) {
+            b->oom = 1;
+            return;
+        }
+        b->p = t;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+/* s as a JSON string, quoted and escaped. */
+static void put_json(sbuf *b, const char *s)
+{
+    put(b, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc[8];
+        if (*c == '"' || *c == '\\')
+            put(b, (const char[]){'\\', (char)*c}, 2);
+        else if (*c < 0x20)
+            put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", *c));
+        else
+            put(b, (const char *)c, 1);
+    }
+    put(b, "\"", 1);
+}
+
+/* The conversation through the model's template, its messages as
+ * [{"role": ..., "content": ...}, ...]. */
+static int render(chat_run *r, char **text, tpi_error *err)
+{
+    sbuf b = {0};
+    put(&b, "[", 1);
+    for (int64_t i = 0; i < r->conv.n; i++) {
+        put(&b, i ? ",{\"role\":" : "{\"role\":", i ? 9 : 8);
+        put_json(&b, r->conv.roles[i]);
+        put(&b, ",\"content\":", 11);
+        put_json(&b, r->conv.msgs[i]);
+        put(&b, "}", 1);
+    }
+    put(&b, "]", 1);
+    if (b.oom) {
+        free(b.p);
+        return cli_error(err, TPI_ENOMEM, "out of memory");
+    }
+    const int32_t *eos;
+    int n_eos = tpi_tokenizer_eos(r->tok, &eos);
+    int32_t bos = tpi_tokenizer_bos(r->tok);
+    tpi_chat_render_opts o = {.add_generation_prompt = 1,
+                              .bos_token = bos >= 0 ? tpi_tokenizer_piece(r->tok, bos) : NULL,
+                              .eos_token = n_eos > 0 ? tpi_tokenizer_piece(r->tok, eos[0]) : NULL};
+    size_t n;
+    int rc = tpi_chat_template_render(r->tmpl, b.p, b.len, &o, text, &n, err);
+    free(b.p);
+    return rc;
+}
+
+/* One user turn on rank 0: format, encode, generate on the session (the
+ * conversation's earlier tokens are cached), then keep the reply without
+ * its eos. */
 static int turn(chat_run *r, char *line, tpi_error *err)
 {
     if (conv_add(&r->conv, "user", line))
@@ -228,16 +295,18 @@ static int turn(chat_run *r, char *line, tpi_error *err)
     int32_t *ids = NULL;
     size_t n_ids = 0;
     tpi_gen_result res = {0};
-    int rc = tpi_chat_format_apply(r->fmt, r->conv.roles, (const char *const *)r->conv.msgs, r->conv.n, &text, err);
+    int rc = r->tmpl ? render(r, &text, err)
+                     : tpi_chat_format_apply(r->fmt, r->conv.roles, (const char *const *)r->conv.msgs, r->conv.n,
+                                             &text, err);
+    /* a template writes the BOS itself, as transformers' apply_chat_template */
     if (!rc)
-        rc = tpi_tokenizer_encode(r->tok, text, strlen(text), 1, &ids, &n_ids, err);
-    int64_t len = (int64_t)n_ids;
+        rc = tpi_tokenizer_encode(r->tok, text, strlen(text), !r->tmpl, &ids, &n_ids, err);
     if (!rc)
-        rc = tpi_generate(r->m, ids, &len, 1, &r->o, &res, err);
+        rc = tpi_session_generate(r->sess, ids, (int64_t)n_ids, &r->o, &res, NULL, err);
     int64_t keep = res.n_ids - (res.stop_reason == TPI_STOP_EOS && res.n_ids > 0);
     if (!rc)
         rc = tpi_tokenizer_decode(r->tok, res.ids, (size_t)keep, 1, &reply, NULL, err);
-    if (!rc && tpi_comm_rank(r->comm) == 0) {
+    if (!rc) {
         printf("\n");
         fflush(stdout);
         if (res.stop_reason == TPI_STOP_CONTEXT)
@@ -253,23 +322,22 @@ static int turn(chat_run *r, char *line, tpi_error *err)
 
 static int converse(chat_run *r, tpi_error *err)
 {
-    int failed = 0;
-    for (char *line; (line = read_line(r->comm, &failed));) {
+    if (tpi_comm_rank(r->comm) != 0)
+        return tpi_session_follow(r->sess, err);
+    for (char *line; (line = read_line(r->comm));) {
         if (!line[0]) {
             free(line);
             continue;
         }
         int rc = turn(r, line, err);
         if (rc == TPI_ELIMIT) {
-            /* Every rank sees the same conversation, so every rank starts over. */
-            if (tpi_comm_rank(r->comm) == 0)
-                fprintf(stderr, "tpinfer chat: %s; the conversation starts over\n", err->msg);
+            fprintf(stderr, "tpinfer chat: %s; the conversation starts over\n", err->msg);
             conv_restart(&r->conv);
         } else if (rc) {
             return rc;
         }
     }
-    return failed ? cli_error(err, TPI_ECOMM, "reading or broadcasting the input failed") : 0;
+    return tpi_session_close(r->sess, err);
 }
 
 int cmd_chat(int argc, char **argv)

@@ -5,6 +5,7 @@
  * rank starts, and turns SIGINT and SIGTERM into one line and exit 130 or
  * 143 (docs/BAD_INPUT.md, "Ranks"). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,48 @@ static int run_mpirun(char **args, int n)
     return code;
 }
 
+static volatile pid_t launcher;
+
+static void forward_stop(int sig)
+{
+    (void)sig;
+    if (launcher > 0)
+        kill(launcher, SIGUSR1);
+}
+
+/* `serve` stops on SIGINT or SIGTERM with every rank exiting 0, but mpirun
+ * given either aborts the job (exit 1); SIGUSR1 it forwards to the ranks
+ * and then exits as they do. So mpirun runs in its own process group (a
+ * terminal's Ctrl-C reaches only this process), its stdin from /dev/null
+ * (a background group must not read the terminal), and the stop signals
+ * reach it as SIGUSR1, which serve takes as a stop. */
+static int run_forwarding_stop(char **args)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("tpinfer: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, 0);
+        execvp(args[0], args);
+        fprintf(stderr, "tpinfer: cannot run %s (install openmpi-bin): %s\n", args[0], strerror(errno));
+        _exit(1);
+    }
+    launcher = pid;
+    struct sigaction sa = {.sa_handler = forward_stop, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int launch_ranks(int n, int argc, char **argv)
 {
     if (opts_launched()) {
@@ -219,7 +262,11 @@ int launch_ranks(int n, int argc, char **argv)
     }
     fprintf(stderr, "tpinfer: starting %d ranks with %s -np %d%s\n", n, TPI_MPIEXEC, n, notes);
     fflush(stderr);
-    rc = run_mpirun(args, n);
+    /* serve stops cleanly on SIGINT or SIGTERM (every rank exits 0) */
+    if (argc > 0 && !strcmp(argv[0], "serve"))
+        rc = run_forwarding_stop(args);
+    else
+        rc = run_mpirun(args, n);
     free(args);
     return rc;
 }

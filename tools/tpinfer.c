@@ -17,6 +17,7 @@ static const struct command {
     {"generate", cmd_generate, "continue prompts with the model, streaming the text"},
     {"logits", cmd_logits, "print the top next tokens (or all logits) for given ids"},
     {"make-model", cmd_make_model, "write a checkpoint with random weights for a named shape"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server (chat, completions, streaming)"},
     {"tokenize", cmd_tokenize, "text to token ids and pieces (or --decode ids to text)"},
 };
 

@@ -20,13 +20,17 @@ typedef struct srv_engine_opts {
     int64_t kv_pool_positions; /* 0: parallel x ctx */
     int queue;               /* requests waiting beyond the running ones */
     int64_t step_tokens;     /* tokens per forward, decodes and prompt chunks together; 0: the default */
+    /* the ids that end a sequence; NULL: the model's and the tokenizer's */
+    const int32_t *eos_ids;
+    int n_eos;
 } srv_engine_opts;
 
 /* What one request asks for; the HTTP layer has validated every field. */
 typedef struct srv_params {
     tpi_sampling sampling;   /* temperature, top_k, top_p, min_p, repetition_penalty, seed */
     double presence_penalty, frequency_penalty; /* OpenAI's, over the output; 0: off */
-    int64_t max_tokens;      /* new tokens at most; the prompt plus these fit ctx (checked by submit) */
+    int64_t max_tokens;      /* new tokens at most; the prompt plus these fit ctx (checked by submit);
+                              * 0: up to the context */
     const char *const *stop; /* stop strings (copied by submit) */
     int n_stop;
     int logprobs;            /* 1: report each token's logprob */
@@ -81,6 +85,13 @@ int srv_engine_create(srv_engine **out, tpi_model *m, const tpi_tokenizer *tok, 
  * cancelled (DONE, SRV_FINISH_CANCELLED) and it returns 0 on every rank. An
  * idle engine waits without burning a core (and without a comm timeout). */
 int srv_engine_run(srv_engine *e, tpi_error *err);
+/* Rank 0, instead of srv_engine_run, for a caller that drives the loop
+ * itself between its own work (tpinfer chat): one turn of the loop (one
+ * step when there is work; with none, the other ranks are told to wait
+ * idle, and it returns at once). The other ranks run srv_engine_run.
+ * Returns 0, 1 once a stop was sent (after srv_engine_stop), or a negative
+ * TPI_E* code. */
+int srv_engine_step(srv_engine *e, tpi_error *err);
 /* Rank 0, any thread (async-signal-safe): makes srv_engine_run return on every rank. */
 void srv_engine_stop(srv_engine *e);
 void srv_engine_free(srv_engine *e);

@@ -174,8 +174,38 @@ def tokenizer():
     write("tokenizer", "ids_bytelevel", b"\x11" + struct.pack("<6h", 262, 257, 0, 255, 300, 200))
 
 
+def http_request():
+    # flags byte: bit 0 chat, else completions (fuzz_http_request.c)
+    comp = {"model": "m", "prompt": "Once upon a time", "max_tokens": 8, "temperature": 0.7, "top_p": 0.9,
+            "top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1, "presence_penalty": 0.5,
+            "frequency_penalty": -0.5, "seed": 42, "stop": ["\n", "The"], "stream": True,
+            "stream_options": {"include_usage": True}, "logprobs": 2, "n": 1, "user": "u", "ignore_eos": False}
+    chat = {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+                                       {"role": "user", "content": [{"type": "text", "text": "h\u00e9llo"}]},
+                                       {"role": "assistant", "content": "Hi.", "name": "bot"},
+                                       {"role": "user", "content": "More"}],
+            "max_completion_tokens": 16, "logprobs": True, "top_logprobs": 3, "response_format": {"type": "text"},
+            "tool_choice": "none", "stop": "x"}
+    write("http_request", "completion_all", b"\x00" + json.dumps(comp).encode())
+    write("http_request", "completion_ids", b"\x00" + json.dumps({"prompt": [[1, 2, 3]], "max_tokens": 2}).encode())
+    write("http_request", "chat_all", b"\x01" + json.dumps(chat, ensure_ascii=False).encode())
+    write("http_request", "chat_min", b"\x01" + b'{"messages":[{"role":"user","content":"hi"}]}')
+    write("http_request", "bad_type", b"\x00" + b'{"prompt":"x","temperature":"0.5"}')
+    write("http_request", "bad_range", b"\x00" + b'{"prompt":"x","top_p":0,"max_tokens":1e400}')
+    write("http_request", "bad_unknown", b"\x01" + b'{"messages":[{"role":"user","content":"x"}],"tools":[{}],"foo":1}')
+    write("http_request", "bad_utf8", b"\x00" + b'{"prompt":"\xff\xc0\x80"}')
+    write("http_request", "bad_truncated", b"\x01" + json.dumps(chat).encode()[:60])
+    write("http_request", "bad_nested", b"\x00" + b"[" * 2000)
+    # fuzz_http_request's first finding: raw NULs in a key, which cJSON read as a shorter key
+    write("http_request", "found_nul_key", b'\x01{"' + b"\0" * 40 + b'mesle":"user","messages":[{"role":"user","content":"x"}]}')
+    # its second: a parameter given twice leaked the first value
+    write("http_request", "found_duplicate", b"\x00" + b'{"prompt": "Once", "model": "m", "prompt": "upon"}')
+    write("http_request", "nul_escape", b"\x00" + b'{"temperature\\u0000x":0,"prompt":"a\\\\u0000"}')
+
+
 if __name__ == "__main__":
     safetensors()
     config()
     checkpoint()
     tokenizer()
+    http_request()
