@@ -447,6 +447,7 @@ typedef struct tpi_chat_render_opts {
     const char *bos_token, *eos_token; /* NULL: undefined in the template */
     const char *tools_json;            /* a JSON array for `tools`, or NULL */
     const char *extra_json;            /* a JSON object of more variables (enable_thinking, ...), or NULL */
+    int64_t now; /* the time strftime_now formats (seconds since the epoch, as local time); 0: now */
 } tpi_chat_render_opts;
 
 /* Renders a conversation: messages_json is a JSON array of message objects
