@@ -181,10 +181,49 @@ static void test_load(void **state)
     free(dir);
 }
 
+/* `test_chat_template render T.jinja CASE.json`: prints the render of one
+ * case ({messages, add_generation_prompt, bos_token, eos_token, tools,
+ * extra}), or "ERROR code: message"; tests/chat_diff.py compares it with
+ * jinja2. */
+static int render_case(const char *tpl_path, const char *case_path)
+{
+    size_t n;
+    char *src = tu_read_file(tpl_path, &n), *cs = tu_read_file(case_path, NULL);
+    cJSON *c = cs ? cJSON_Parse(cs) : NULL;
+    if (!src || !c) {
+        fprintf(stderr, "cannot read %s or %s\n", tpl_path, case_path);
+        return 2;
+    }
+    char *msgs = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "messages"));
+    cJSON *tools = cJSON_GetObjectItem(c, "tools"), *extra = cJSON_GetObjectItem(c, "extra");
+    char *tools_s = tools ? cJSON_PrintUnformatted(tools) : NULL, *extra_s = extra ? cJSON_PrintUnformatted(extra) : NULL;
+    tpi_chat_render_opts o = {.add_generation_prompt = cJSON_IsTrue(cJSON_GetObjectItem(c, "add_generation_prompt")),
+                              .bos_token = cJSON_GetStringValue(cJSON_GetObjectItem(c, "bos_token")),
+                              .eos_token = cJSON_GetStringValue(cJSON_GetObjectItem(c, "eos_token")),
+                              .tools_json = tools_s, .extra_json = extra_s, .now = fixed_now()};
+    tpi_chat_template *t = NULL;
+    tpi_error err = {0};
+    char *text = NULL;
+    int rc = tpi_chat_template_parse(&t, src, n, tpl_path, &err);
+    if (!rc)
+        rc = tpi_chat_template_render(t, msgs, strlen(msgs), &o, &text, &n, &err);
+    if (rc)
+        printf("ERROR %d: %s", rc, err.msg);
+    else
+        fwrite(text, 1, n, stdout);
+    free(text);
+    tpi_chat_template_free(t);
+    free(msgs), free(tools_s), free(extra_s), free(src), free(cs);
+    cJSON_Delete(c);
+    return 0;
+}
+
 /* `test_chat_template shared` renders the shared templates (skipped without
  * them); with no argument, the unit tests run. */
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "render"))
+        return render_case(argv[2], argv[3]);
     if (argc > 1 && !strcmp(argv[1], "shared")) {
         static const char *dir;
         if (!(dir = tu_shared_dir()))

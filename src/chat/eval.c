@@ -367,7 +367,7 @@ static int float_arith(jj_ctx *c, int op, double x, double y, jv *out)
     case OP_POW: r = pow(x, y); break;
     default:
         if (y == 0)
-            return jj_fail(c, TPI_EINVAL, "float division by zero");
+            return jj_fail(c, TPI_EINVAL, "division by zero");
         if (op == OP_DIV) {
             r = x / y;
         } else if (op == OP_FLOORDIV) {
@@ -401,6 +401,10 @@ static int binop(jj_ctx *c, int op, jv a, jv b, jv *out)
         if (a.t != JV_FLOAT && b.t != JV_FLOAT)
             return int_arith(c, op, as_i(a), as_i(b), out);
         return float_arith(c, op, as_f(a), as_f(b), out);
+    }
+    if (op == OP_MOD && a.t == JV_STR) {
+        int tuple = b.t == JV_LIST && b.tuple;
+        return jj_percent_format(c, a, tuple ? b.u.l->v : &b, tuple ? b.u.l->n : 1, out);
     }
     if (op == OP_ADD && a.t == b.t && (a.t == JV_STR || a.t == JV_LIST))
         return concat(c, a, b, out);
@@ -515,7 +519,7 @@ static int call_macro(jj_ctx *c, const jj_macro *m, const jj_argv *a, jv *out)
             rc = jj_dict_set(c, kwargs, jv_str(a->kw_names[k], strlen(a->kw_names[k])), a->kw[k]);
     }
     if (!rc)
-        rc = frame_set(c, f, "varargs", (jv){.t = JV_LIST, .u.l = varargs});
+        rc = frame_set(c, f, "varargs", (jv){.t = JV_LIST, .tuple = 1, .u.l = varargs});
     if (!rc)
         rc = frame_set(c, f, "kwargs", (jv){.t = JV_DICT, .u.d = kwargs});
     if (rc)

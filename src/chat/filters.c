@@ -281,11 +281,16 @@ static int f_center(jj_ctx *c, jv x, const jj_argv *a, jv *out)
     return jj_buf_done(&b, out);
 }
 
-/* The printf-style `format` filter: %s, %r, %d, %i, %f and %% only. */
 static int f_format(jj_ctx *c, jv x, const jj_argv *a, jv *out)
 {
     jv fmt;
     int rc = jj_want_str(c, x, &fmt);
+    return rc ? rc : jj_percent_format(c, fmt, a->pos, a->n_pos, out);
+}
+
+int jj_percent_format(jj_ctx *c, jv fmt, const jv *args, size_t n_args, jv *out)
+{
+    int rc = 0;
     jj_buf b;
     jj_buf_init(&b, c);
     size_t next = 0;
@@ -299,9 +304,9 @@ static int f_format(jj_ctx *c, jv x, const jj_argv *a, jv *out)
             jj_buf_puts(&b, "%");
             continue;
         }
-        if (next >= a->n_pos)
+        if (next >= n_args)
             return jj_fail(c, TPI_EINVAL, "not enough arguments for format string");
-        jv v = a->pos[next++], t;
+        jv v = args[next++], t;
         if (k == 's') {
             rc = jv_write_str(c, &b, v);
         } else if (k == 'r') {

@@ -270,6 +270,8 @@ typedef struct jj_argv {
     size_t n_kw;
 } jj_argv;
 int jj_apply_filter(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out);
+/* Python's `fmt % args` for %s, %r, %d, %i, %f and %% (the format filter, and `%` on a string). */
+int jj_percent_format(jj_ctx *c, jv fmt, const jv *args, size_t n_args, jv *out);
 int jj_apply_test(jj_ctx *c, int id, jv x, const jj_argv *a, int *out);
 /* Methods of strings, dicts and lists (`.strip()`, `.items()`, ...); 1 when
  * the type has no method `name` (then *out is untouched). */

@@ -883,7 +883,10 @@ static int parse_body(parser *P, const char *const *ends, nodes *body, int open_
         if (t->kind == JT_EOF) {
             if (ends && ends[0]) {
                 char msg[96];
-                snprintf(msg, sizeof msg, "missing {%% %s %%} for the tag on line %d", ends[0], open_line);
+                size_t last = 0;
+                while (ends[last + 1])
+                    last++;
+                snprintf(msg, sizeof msg, "missing {%% %s %%} for the tag on line %d", ends[last], open_line);
                 rc = fail(P, TPI_EFORMAT, "%.*s", msg, strlen(msg));
             }
             break;

@@ -147,9 +147,16 @@ int jj_apply_test(jj_ctx *c, int id, jv x, const jj_argv *a, int *out)
     case T_SAMEAS:
         if (!a0)
             return jj_fail(c, TPI_EINVAL, "sameas takes a value");
-        *out = x.t == a0->t && (x.t == JV_NONE || x.t == JV_UNDEF || (x.t == JV_BOOL && x.u.b == a0->u.b) ||
-                                ((x.t == JV_LIST || x.t == JV_DICT || x.t == JV_NS) && x.u.l == a0->u.l));
-        return 0;
+        /* Python's `is`: containers by identity, scalars (interned or cached in CPython) by value */
+        if (x.t == a0->t && (x.t == JV_LIST || x.t == JV_DICT || x.t == JV_NS)) {
+            *out = x.u.l == a0->u.l;
+            return 0;
+        }
+        if (x.t != a0->t) {
+            *out = 0;
+            return 0;
+        }
+        return jv_equal(c, x, *a0, out);
     case T_LOWER:
     case T_UPPER:
         if (x.t != JV_STR) {
