@@ -104,6 +104,22 @@ def reference(env, src, case):
         return "ERROR " + str(e)
 
 
+def run_binary(binary, template_path, case, tmp):
+    """The binary's render of case, written into tmp as the files it reads."""
+    files = {"messages.json": case["messages"], "tools.json": case.get("tools"), "extra.json": case.get("extra"),
+             "opts.json": {k: case[k] for k in ("add_generation_prompt", "bos_token", "eos_token")}}
+    for name, value in files.items():
+        p = os.path.join(tmp, name)
+        if value is None:
+            if os.path.exists(p):
+                os.remove(p)
+            continue
+        with open(p, "w", encoding="utf-8") as f:
+            json.dump(value, f, ensure_ascii=False)
+    out = subprocess.run([binary, "render", template_path, tmp], capture_output=True, check=False).stdout
+    return out.decode("utf-8", "replace")
+
+
 def main():
     binary, templates = sys.argv[1], sys.argv[2:]
     env = make_env()
@@ -115,11 +131,7 @@ def main():
                 for agp in (True, False):
                     case = dict(conv, add_generation_prompt=agp, bos_token="<s>", eos_token="</s>")
                     want = reference(env, src, case)
-                    case_path = os.path.join(tmp, "case.json")
-                    with open(case_path, "w", encoding="utf-8") as f:
-                        json.dump(case, f)
-                    got = subprocess.run([binary, "render", path, case_path], capture_output=True,
-                                         check=False).stdout.decode("utf-8", "replace")
+                    got = run_binary(binary, path, case, tmp)
                     total += 1
                     errors += want.startswith("ERROR") or want.startswith("PARSE-ERROR")
                     same = got == want or (want.startswith("ERROR") and got.startswith("ERROR")) or \

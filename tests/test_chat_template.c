@@ -46,14 +46,14 @@ static const char *const conv = "[{\"role\":\"system\",\"content\":\"Be brief.\"
                                 "{\"role\":\"assistant\",\"content\":\"Hello!\"},"
                                 "{\"role\":\"user\",\"content\":\"Bye\"}]";
 
-/* Renders src against `conv` and the extra variables; asserts success and the text. */
-static void expect_extra(const char *src, const char *extra, const char *want)
+/* Renders src against messages (NULL: `conv`) and the extra variables; asserts success and the text. */
+static void expect_full(const char *src, const char *messages, const char *extra, const char *want)
 {
     tpi_chat_render_opts o = {.add_generation_prompt = 1, .bos_token = "<s>", .eos_token = "</s>",
                               .extra_json = extra, .now = fixed_now()};
     tpi_error err = {0};
     char *text;
-    int rc = render_opts(src, conv, &o, &text, &err);
+    int rc = render_opts(src, messages ? messages : conv, &o, &text, &err);
     if (rc)
         fail_msg("%s: %s", src, err.msg);
     if (strcmp(text, want))
@@ -63,7 +63,7 @@ static void expect_extra(const char *src, const char *extra, const char *want)
 
 static void expect(const char *src, const char *want)
 {
-    expect_extra(src, NULL, want);
+    expect_full(src, NULL, NULL, want);
 }
 
 /* Asserts that src fails (at parse or render) with `code` and a message containing `part`. */
@@ -76,6 +76,161 @@ static void expect_error(const char *src, int code, const char *part)
     if (rc != code || !strstr(err.msg, part))
         fail_msg("template %s\nwant code %d with [%s]\ngot code %d: %s", src, code, part, rc, err.msg);
     assert_null(text);
+}
+
+
+/* ---- constructs, against jinja2's renders ---- */
+
+static const struct {
+    const char *src, *want, *extra, *messages;
+} constructs[] = {
+#include "chat_constructs.inc"
+};
+
+static void test_constructs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof constructs / sizeof *constructs; i++)
+        expect_full(constructs[i].src, constructs[i].messages, constructs[i].extra, constructs[i].want);
+}
+
+/* Whitespace control by hand: trim_blocks, lstrip_blocks, `-` and `+`. */
+static void test_whitespace(void **state)
+{
+    (void)state;
+    expect("a\n{% if true %}\nb\n{% endif %}\nc", "a\nb\nc");           /* trim_blocks eats one newline */
+    expect("a\n    {% if true %}\nb\n    {% endif %}\nc", "a\nb\nc");   /* lstrip_blocks the indent */
+    expect("a  {{- 'b' -}}  \n c", "abc");
+    expect("a\n  {%+ if true %}b{% endif +%}\nc", "a\n  b\nc");
+    expect("x {# c #}\ny", "x y");
+    expect("  {# c #}\ny", "y");
+    expect("a {% if true %}b{% endif %} c", "a b c"); /* not at a line start: no lstrip */
+    expect("{{ 'x' }}\n{{ 'y' }}\n", "x\ny");        /* {{ }} keeps its newline; one trailing newline goes */
+    expect("a\r\nb{% if true %}\r\nc{% endif %}", "a\nbc");
+    expect("{% raw %}\n{{ x }}{% endraw %}\nz", "\n{{ x }}z");
+}
+
+/* Errors at parse time are TPI_EUNSUPPORTED (outside the subset) or TPI_EFORMAT (malformed), with the line. */
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    expect_error("a\nb\n{% include 'x.jinja' %}", TPI_EUNSUPPORTED, "t.jinja:3: unsupported tag 'include'");
+    expect_error("{% extends 'base' %}", TPI_EUNSUPPORTED, "t.jinja:1: unsupported tag 'extends'");
+    expect_error("{% call foo() %}x{% endcall %}", TPI_EUNSUPPORTED, "unsupported tag 'call'");
+    expect_error("\n\n\n{{ x | frobnicate }}", TPI_EUNSUPPORTED, "t.jinja:4: unknown filter 'frobnicate'");
+    expect_error("\n{% if x is prime %}{% endif %}", TPI_EUNSUPPORTED, "t.jinja:2: unknown test 'prime'");
+    expect_error("{% for x in y recursive %}{% endfor %}", TPI_EUNSUPPORTED, "recursive");
+    expect_error("{{ f(*args) }}", TPI_EUNSUPPORTED, "unpacking");
+    expect_error("line1\n{% for x in xs %}\n{{ x }}", TPI_EFORMAT, "missing {% endfor %} for the tag on line 2");
+    expect_error("{% endif %}", TPI_EFORMAT, "'endif' without the tag it closes");
+    expect_error("{% break %}", TPI_EFORMAT, "'break' outside a for loop");
+    expect_error("{% macro m() %}{% break %}{% endmacro %}", TPI_EFORMAT, "outside a for loop");
+    expect_error("\n{{ 1 + }}", TPI_EFORMAT, "t.jinja:2: expected an expression");
+    expect_error("{{ 'abc }}", TPI_EUNSUPPORTED, "unterminated string");
+    expect_error("{# never closed", TPI_EUNSUPPORTED, "unclosed comment");
+    expect_error("{{ x ", TPI_EUNSUPPORTED, "unclosed {{");
+    expect_error("{{ a ; b }}", TPI_EUNSUPPORTED, "unexpected character ';'");
+}
+
+/* Errors while rendering: raise_exception carries the template's message as is; others name the line. */
+static void test_render_errors(void **state)
+{
+    (void)state;
+    expect_error("{% if messages[0].role == 'system' %}{{ raise_exception('No system role: ' ~ messages[0].content) }}"
+                 "{% endif %}",
+                 TPI_EINVAL, "No system role: Be brief.");
+    tpi_error err = {0};
+    char *text;
+    int rc = render_opts("{{ raise_exception('exact') }}", conv, NULL, &text, &err);
+    assert_int_equal(rc, TPI_EINVAL);
+    assert_string_equal(err.msg, "exact");
+    expect_error("a\nb\n{{ nothing.attr }}", TPI_EINVAL, "t.jinja:3: 'nothing' is undefined");
+    expect_error("\n{{ 1 + 'a' }}", TPI_EINVAL, "t.jinja:2: unsupported operand type(s) for +: 'int' and 'str'");
+    expect_error("{{ 1 // 0 }}", TPI_EINVAL, "division or modulo by zero");
+    expect_error("{% set ns = 1 %}{% set ns.x = 2 %}", TPI_EINVAL, "non-namespace");
+    expect_error("{{ [1].append(2) }}", TPI_EINVAL, "unsafe");
+    expect_error("{% for x in none %}{% endfor %}", TPI_EINVAL, "not iterable");
+    expect_error("{{ x | tojson }}", TPI_EINVAL, "not JSON serializable");
+    expect_error("{{ 9223372036854775807 + 1 }}", TPI_EINVAL, "integer overflow");
+}
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    tpi_chat_template *t = NULL;
+    tpi_error err = {0};
+    char *text = (char *)1;
+    assert_int_equal(tpi_chat_template_parse(&t, "{{ messages|length }}", 21, "t", &err), 0);
+    assert_int_equal(tpi_chat_template_render(t, "{\"role\": 1}", 11, NULL, &text, NULL, &err), TPI_EINVAL);
+    assert_null(text);
+    assert_non_null(strstr(err.msg, "messages: expected a JSON array"));
+    assert_int_equal(tpi_chat_template_render(t, "[1,", 3, NULL, &text, NULL, &err), TPI_EINVAL);
+    assert_non_null(strstr(err.msg, "messages: unexpected end"));
+    assert_int_equal(tpi_chat_template_render(t, "[1] x", 5, NULL, &text, NULL, &err), TPI_EINVAL);
+    assert_non_null(strstr(err.msg, "trailing"));
+    tpi_chat_render_opts o = {.tools_json = "{}"};
+    assert_int_equal(tpi_chat_template_render(t, "[]", 2, &o, &text, NULL, &err), TPI_EINVAL);
+    assert_non_null(strstr(err.msg, "tools: expected a JSON array"));
+    o = (tpi_chat_render_opts){.extra_json = "[1]"};
+    assert_int_equal(tpi_chat_template_render(t, "[]", 2, &o, &text, NULL, &err), TPI_EINVAL);
+    assert_non_null(strstr(err.msg, "extra variables: expected a JSON object"));
+    /* nesting past the JSON limit is refused, not recursed into */
+    char deep[4096];
+    memset(deep, '[', 2000);
+    memset(deep + 2000, ']', 2000);
+    deep[4000] = 0;
+    assert_int_equal(tpi_chat_template_render(t, deep, 4000, NULL, &text, NULL, &err), TPI_EINVAL);
+    assert_non_null(strstr(err.msg, "nested deeper"));
+    /* the length given bounds the read: the text need not end in NUL */
+    assert_int_equal(tpi_chat_template_render(t, "[1, 2]garbage", 6, NULL, &text, NULL, &err), 0);
+    assert_string_equal(text, "2");
+    free(text);
+    tpi_chat_template_free(t);
+    tpi_chat_template_free(NULL);
+}
+
+/* Hostile templates end in TPI_ELIMIT (or a clean error), fast. */
+static void test_hostile(void **state)
+{
+    (void)state;
+    static char src[1 << 16];
+    clock_t start = clock();
+    /* expressions nested past the parser's depth */
+    memset(src, '(', 5000);
+    strcpy(src + 5000, "1");
+    memset(src + 5001, ')', 5000);
+    src[10001] = 0;
+    char *wrapped = malloc(sizeof src + 8);
+    snprintf(wrapped, sizeof src + 8, "{{ %s }}", src);
+    expect_error(wrapped, TPI_ELIMIT, "nesting deeper");
+    /* blocks nested past it */
+    src[0] = 0;
+    for (int i = 0; i < 1000; i++)
+        strcat(src, "{% if 1 %}");
+    expect_error(src, TPI_ELIMIT, "nesting deeper");
+    free(wrapped);
+    /* endless work: loops multiply, macros recurse, strings double, lists nest */
+    expect_error("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}", TPI_ELIMIT,
+                 "steps");
+    expect_error("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", TPI_ELIMIT, "nesting deeper");
+    expect_error("{% macro f(n) %}{{ f(n) ~ f(n) }}{% endmacro %}{{ f(1) }}", TPI_ELIMIT, "nesting deeper");
+    expect_error("{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+                 "{% endfor %}",
+                 TPI_ELIMIT, "MiB");
+    expect_error("{{ 'x' * 100000000000 }}", TPI_ELIMIT, "MiB");
+    expect_error("{{ [1, 2] * 100000000000 }}", TPI_ELIMIT, "items");
+    expect_error("{{ range(100000000000) | list }}", TPI_ELIMIT, "items");
+    expect_error("{% for i in range(1000000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", TPI_ELIMIT,
+                 "16 MiB");
+    expect_error("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}"
+                 "{{ ns.l | tojson }}",
+                 TPI_ELIMIT, "nesting deeper");
+    expect_error("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}"
+                 "{{ ns.l == ns.l }}",
+                 TPI_ELIMIT, "nesting deeper");
+    double secs = (double)(clock() - start) / CLOCKS_PER_SEC;
+    printf("hostile templates refused in %.2f s of CPU\n", secs);
+    assert_true(secs < 20);
 }
 
 /* ---- the shared real templates ---- */
@@ -181,26 +336,35 @@ static void test_load(void **state)
     free(dir);
 }
 
-/* `test_chat_template render T.jinja CASE.json`: prints the render of one
- * case ({messages, add_generation_prompt, bos_token, eos_token, tools,
- * extra}), or "ERROR code: message"; tests/chat_diff.py compares it with
- * jinja2. */
-static int render_case(const char *tpl_path, const char *case_path)
+/* `test_chat_template render T.jinja DIR`: prints the render of the case in
+ * DIR (messages.json, opts.json with add_generation_prompt, bos_token and
+ * eos_token, and optionally tools.json and extra.json, passed to the library
+ * as their raw text), or "ERROR code: message"; tests/chat_diff.py compares
+ * it with jinja2. */
+static int render_case(const char *tpl_path, const char *dir)
 {
+    char *path = tu_path(dir, "messages.json");
     size_t n;
-    char *src = tu_read_file(tpl_path, &n), *cs = tu_read_file(case_path, NULL);
-    cJSON *c = cs ? cJSON_Parse(cs) : NULL;
-    if (!src || !c) {
-        fprintf(stderr, "cannot read %s or %s\n", tpl_path, case_path);
+    char *src = tu_read_file(tpl_path, &n), *msgs = tu_read_file(path, NULL);
+    free(path);
+    path = tu_path(dir, "opts.json");
+    char *opts_s = tu_read_file(path, NULL);
+    free(path);
+    path = tu_path(dir, "tools.json");
+    char *tools = tu_read_file(path, NULL);
+    free(path);
+    path = tu_path(dir, "extra.json");
+    char *extra = tu_read_file(path, NULL);
+    free(path);
+    cJSON *c = opts_s ? cJSON_Parse(opts_s) : NULL;
+    if (!src || !msgs || !c) {
+        fprintf(stderr, "cannot read %s or %s/{messages,opts}.json\n", tpl_path, dir);
         return 2;
     }
-    char *msgs = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "messages"));
-    cJSON *tools = cJSON_GetObjectItem(c, "tools"), *extra = cJSON_GetObjectItem(c, "extra");
-    char *tools_s = tools ? cJSON_PrintUnformatted(tools) : NULL, *extra_s = extra ? cJSON_PrintUnformatted(extra) : NULL;
     tpi_chat_render_opts o = {.add_generation_prompt = cJSON_IsTrue(cJSON_GetObjectItem(c, "add_generation_prompt")),
                               .bos_token = cJSON_GetStringValue(cJSON_GetObjectItem(c, "bos_token")),
                               .eos_token = cJSON_GetStringValue(cJSON_GetObjectItem(c, "eos_token")),
-                              .tools_json = tools_s, .extra_json = extra_s, .now = fixed_now()};
+                              .tools_json = tools, .extra_json = extra, .now = fixed_now()};
     tpi_chat_template *t = NULL;
     tpi_error err = {0};
     char *text = NULL;
@@ -213,7 +377,7 @@ static int render_case(const char *tpl_path, const char *case_path)
         fwrite(text, 1, n, stdout);
     free(text);
     tpi_chat_template_free(t);
-    free(msgs), free(tools_s), free(extra_s), free(src), free(cs);
+    free(msgs), free(tools), free(extra), free(src), free(opts_s);
     cJSON_Delete(c);
     return 0;
 }
@@ -231,8 +395,9 @@ int main(int argc, char **argv)
         const struct CMUnitTest shared[] = {cmocka_unit_test_prestate(test_shared_templates, (void *)&dir)};
         return cmocka_run_group_tests(shared, NULL, NULL);
     }
-    (void)expect, (void)expect_error;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_constructs), cmocka_unit_test(test_whitespace), cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_render_errors), cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,10 +20,17 @@ struct jj_macro {
     jj_frame *closure;
 };
 
+/* A for loop's state; over range() the items are not materialised (items NULL). */
 struct jj_loop {
     const jj_list *items;
-    size_t i;
+    size_t i, n;
+    int64_t r0, step;
 };
+
+static jv loop_item(const jj_loop *l, size_t i)
+{
+    return l->items ? l->items->v[i] : jv_int(l->r0 + (int64_t)i * l->step);
+}
 
 enum { FLOW_NEXT = 0, FLOW_BREAK = 1, FLOW_CONTINUE = 2 };
 
@@ -99,7 +106,7 @@ static int undefined_error(jj_ctx *c, jv v)
 
 static int loop_attr(jj_ctx *c, const jj_loop *l, const char *name, jv *out)
 {
-    int64_t i = (int64_t)l->i, n = (int64_t)l->items->n;
+    int64_t i = (int64_t)l->i, n = (int64_t)l->n;
     (void)c;
     if (!strcmp(name, "index"))
         *out = jv_int(i + 1);
@@ -120,9 +127,9 @@ static int loop_attr(jj_ctx *c, const jj_loop *l, const char *name, jv *out)
     else if (!strcmp(name, "depth0"))
         *out = jv_int(0);
     else if (!strcmp(name, "previtem"))
-        *out = i > 0 ? l->items->v[i - 1] : jv_undef("loop.previtem");
+        *out = i > 0 ? loop_item(l, (size_t)i - 1) : jv_undef("loop.previtem");
     else if (!strcmp(name, "nextitem"))
-        *out = i + 1 < n ? l->items->v[i + 1] : jv_undef("loop.nextitem");
+        *out = i + 1 < n ? loop_item(l, (size_t)i + 1) : jv_undef("loop.nextitem");
     else
         *out = jv_undef(NULL);
     return 0;
@@ -553,6 +560,26 @@ static int call_strftime(jj_ctx *c, const jj_argv *a, jv *out)
     return 0;
 }
 
+/* range(stop) / range(start, stop[, step]): the first item, the step and the count. */
+static int range_bounds(jj_ctx *c, const jj_argv *a, int64_t *r0, int64_t *step, size_t *count)
+{
+    int64_t r[3] = {0, 0, 1};
+    if (a->n_pos < 1 || a->n_pos > 3 || a->n_kw)
+        return jj_fail(c, TPI_EINVAL, "range takes 1 to 3 integers");
+    for (size_t i = 0; i < a->n_pos; i++) {
+        if (a->pos[i].t != JV_INT && a->pos[i].t != JV_BOOL)
+            return jj_fail(c, TPI_EINVAL, "range takes integers, not %s", jv_type_name(a->pos[i]));
+        r[a->n_pos == 1 ? 1 : i] = as_i(a->pos[i]);
+    }
+    if (r[2] == 0)
+        return jj_fail(c, TPI_EINVAL, "range() arg 3 must not be zero");
+    double n = ceil(((double)r[1] - (double)r[0]) / (double)r[2]);
+    if (n > JJ_MAX_LIST)
+        return jj_fail(c, TPI_ELIMIT, "range of more than %d items", JJ_MAX_LIST);
+    *r0 = r[0], *step = r[2], *count = n > 0 ? (size_t)n : 0;
+    return 0;
+}
+
 static int call_func(jj_ctx *c, int fn, const jj_argv *a, jv *out)
 {
     int rc = 0;
@@ -565,24 +592,15 @@ static int call_func(jj_ctx *c, int fn, const jj_argv *a, jv *out)
     if (fn == JF_STRFTIME)
         return call_strftime(c, a, out);
     if (fn == JF_RANGE) {
-        int64_t r[3] = {0, 0, 1};
-        if (a->n_pos < 1 || a->n_pos > 3 || a->n_kw)
-            return jj_fail(c, TPI_EINVAL, "range takes 1 to 3 integers");
-        for (size_t i = 0; i < a->n_pos; i++) {
-            if (a->pos[i].t != JV_INT && a->pos[i].t != JV_BOOL)
-                return jj_fail(c, TPI_EINVAL, "range takes integers, not %s", jv_type_name(a->pos[i]));
-            r[a->n_pos == 1 ? 1 : i] = as_i(a->pos[i]);
-        }
-        if (r[2] == 0)
-            return jj_fail(c, TPI_EINVAL, "range() arg 3 must not be zero");
-        double count = ceil(((double)r[1] - (double)r[0]) / (double)r[2]);
-        if (count > JJ_MAX_LIST)
-            return jj_fail(c, TPI_ELIMIT, "range of more than %d items", JJ_MAX_LIST);
-        jj_list *l = jj_list_new(c, count > 0 ? (size_t)count : 0);
+        int64_t r0, step;
+        size_t count;
+        if ((rc = range_bounds(c, a, &r0, &step, &count)))
+            return rc;
+        jj_list *l = jj_list_new(c, count);
         if (!l)
             return jj_oom(c);
         for (size_t i = 0; i < l->n; i++)
-            l->v[i] = jv_int(r[0] + (int64_t)i * r[2]);
+            l->v[i] = jv_int(r0 + (int64_t)i * step);
         *out = (jv){.t = JV_LIST, .u.l = l};
         return 0;
     }
@@ -792,19 +810,27 @@ static int assign(jj_ctx *c, jj_frame *f, const char *const *names, size_t n_nam
     return rc;
 }
 
-static int exec_for(jj_ctx *c, jj_frame *f, const jj_node *n)
+/* The items a for loop walks into *loop; `for i in range(n)` without a
+ * filter walks the numbers without building the list. */
+static int loop_items(jj_ctx *c, jj_frame *f, const jj_node *n, jj_frame *body, jj_loop *loop)
 {
-    jv seq;
+    jv seq, fn = n->a->kind == JN_CALL && n->a->a->kind == JN_NAME ? lookup(f, n->a->a->name) : jv_none();
     jj_list *items;
-    int rc = eval(c, f, n->a, &seq);
-    if (!rc && seq.t == JV_NONE)
-        rc = jj_fail(c, TPI_EINVAL, "'NoneType' object is not iterable");
-    if (!rc)
-        rc = jv_iterate(c, seq, &items);
-    jj_frame *body = frame_new(c, f);
-    if (!rc && !body)
-        rc = jj_oom(c);
-    if (!rc && n->b) { /* `for x in xs if cond`: the loop sees only the items kept */
+    int rc;
+    if (fn.t == JV_FUNC && fn.u.fn == JF_RANGE && !n->b) {
+        jj_argv a;
+        if ((rc = eval_args(c, f, &n->a->args, &a)))
+            return rc;
+        c->line = n->line;
+        return range_bounds(c, &a, &loop->r0, &loop->step, &loop->n);
+    }
+    if ((rc = eval(c, f, n->a, &seq)))
+        return rc;
+    if (seq.t == JV_NONE)
+        return jj_fail(c, TPI_EINVAL, "'NoneType' object is not iterable");
+    if ((rc = jv_iterate(c, seq, &items)))
+        return rc;
+    if (n->b) { /* `for x in xs if cond`: the loop sees only the items kept */
         jj_list *kept = jj_list_new(c, items->n);
         if (!kept)
             return jj_oom(c);
@@ -820,21 +846,29 @@ static int exec_for(jj_ctx *c, jj_frame *f, const jj_node *n)
         }
         items = kept;
     }
+    loop->items = items;
+    loop->n = items->n;
+    return rc;
+}
+
+static int exec_for(jj_ctx *c, jj_frame *f, const jj_node *n)
+{
+    jj_frame *body = frame_new(c, f);
+    jj_loop *loop = jj_new(c, sizeof *loop);
+    if (!body || !loop)
+        return jj_oom(c);
+    int rc = loop_items(c, f, n, body, loop);
     if (rc)
         return rc;
-    if (!items->n)
+    if (!loop->n)
         return exec_body(c, f, n->items2, n->n2);
-    jj_loop *loop = jj_new(c, sizeof *loop);
-    if (!loop)
-        return jj_oom(c);
-    loop->items = items;
-    for (size_t i = 0; i < items->n; i++) {
+    for (size_t i = 0; i < loop->n; i++) {
         loop->i = i;
         body->vars->n = 0;
         c->line = n->line;
         rc = jj_enter(c);
         if (!rc)
-            rc = assign(c, body, n->names, n->n_names, items->v[i]);
+            rc = assign(c, body, n->names, n->n_names, loop_item(loop, i));
         if (!rc)
             rc = frame_set(c, body, "loop", (jv){.t = JV_LOOP, .u.loop = loop});
         if (!rc)

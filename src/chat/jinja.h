@@ -26,6 +26,7 @@ typedef struct jj_chunk jj_chunk;
 typedef struct jj_arena {
     jj_chunk *head;
     size_t total, cap; /* bytes allocated so far, and the most allowed */
+    int over_cap;      /* an allocation was refused for passing cap */
 } jj_arena;
 /* Zeroed memory, 16-byte aligned; NULL when out of memory or past cap. */
 void *jj_alloc(jj_arena *a, size_t bytes);

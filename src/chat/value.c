@@ -17,8 +17,10 @@ struct jj_chunk {
 void *jj_alloc(jj_arena *a, size_t bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;
-    if (bytes > a->cap || a->total > a->cap - bytes)
+    if (bytes > a->cap || a->total > a->cap - bytes) {
+        a->over_cap = 1;
         return NULL;
+    }
     jj_chunk *h = a->head;
     if (!h || h->size - h->used < bytes) {
         size_t size = bytes > 65536 ? bytes : 65536;
@@ -57,7 +59,7 @@ int jj_fail(jj_ctx *c, int code, const char *fmt, ...)
 
 int jj_oom(jj_ctx *c)
 {
-    if (c->arena.total + 65536 >= c->arena.cap)
+    if (c->arena.over_cap)
         return jj_fail(c, TPI_ELIMIT, "the render needs more than %d MiB of memory", JJ_MAX_ARENA >> 20);
     return jj_fail(c, TPI_ENOMEM, "out of memory");
 }
