@@ -199,7 +199,7 @@ const char *jv_type_name(jv v)
 jj_list *jj_list_new(jj_ctx *c, size_t n)
 {
     jj_list *l = jj_new(c, sizeof *l);
-    if (!l || (n && !(l->v = jj_new(c, n * sizeof *l->v))))
+    if (!l || !(l->v = jj_new(c, (n ? n : 1) * sizeof *l->v))) /* never NULL, even when empty */
         return NULL;
     l->n = n;
     return l;
@@ -375,7 +375,8 @@ int jv_compare(jj_ctx *c, jv a, jv b, int *cmp)
 
 int jv_iterate(jj_ctx *c, jv v, jj_list **out)
 {
-    static jj_list empty;
+    static jv none;
+    static jj_list empty = {0, &none};
     switch (v.t) {
     case JV_UNDEF: *out = &empty; return 0;
     case JV_LIST: *out = v.u.l; return 0;
