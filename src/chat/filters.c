@@ -116,8 +116,8 @@ static int f_int(jj_ctx *c, jv x, const jj_argv *a, jv *out)
             *out = jv_int(v);
             return 0;
         }
-        double f = strtod(buf, &end);
-        if (!*end && end != buf && isfinite(f) && fabs(f) < 9.2e18)
+        double f = strtod(buf, &end); /* Python's int(float(s)): decimal text only, no hex */
+        if (!*end && end != buf && !strpbrk(buf, "xX") && isfinite(f) && fabs(f) < 9.2e18)
             *out = jv_int((int64_t)f);
     }
     (void)c;
@@ -139,7 +139,7 @@ static int f_float(jj_ctx *c, jv x, const jj_argv *a, jv *out)
         buf[t.u.s.n] = 0;
         char *end;
         double f = strtod(buf, &end);
-        if (!*end)
+        if (!*end && !strpbrk(buf, "xX"))
             *out = jv_float(f);
     }
     (void)c;
@@ -167,6 +167,11 @@ static int f_round(jj_ctx *c, jv x, const jj_argv *a, jv *out)
     }
     double v = x.t == JV_FLOAT ? x.u.f : x.t == JV_INT ? (double)x.u.i : x.u.b, s = pow(10.0, (double)p);
     double r = m == 1 ? ceil(v * s) / s : m == 2 ? floor(v * s) / s : nearbyint(v * s) / s;
+    if (m == 0 && p >= 0 && isfinite(v)) { /* Python rounds the exact binary value: 2.675 -> 2.67 */
+        char buf[400];
+        snprintf(buf, sizeof buf, "%.*f", (int)p, v);
+        r = strtod(buf, NULL);
+    }
     *out = jv_float(r);
     return 0;
 }
