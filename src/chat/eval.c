@@ -413,6 +413,16 @@ static int binop(jj_ctx *c, int op, jv a, jv b, jv *out)
         int tuple = b.t == JV_LIST && b.tuple;
         return jj_percent_format(c, a, tuple ? b.u.l->v : &b, tuple ? b.u.l->n : 1, out);
     }
+    if (op == OP_ADD && a.t == JV_STR && b.t == JV_STR && (a.markup || b.markup)) {
+        /* Markup + str escapes the str (markupsafe), even with autoescape off */
+        int rc = jj_html_escape(c, a, 0, &a);
+        if (!rc)
+            rc = jj_html_escape(c, b, 0, &b);
+        if (!rc)
+            rc = concat(c, a, b, out);
+        out->markup = 1;
+        return rc;
+    }
     if (op == OP_ADD && a.t == b.t && (a.t == JV_STR || a.t == JV_LIST))
         return concat(c, a, b, out);
     if (op == OP_MUL && (a.t == JV_STR || a.t == JV_LIST) && (b.t == JV_INT || b.t == JV_BOOL))

@@ -176,9 +176,13 @@ static int f_round(jj_ctx *c, jv x, const jj_argv *a, jv *out)
     return 0;
 }
 
-static int f_escape(jj_ctx *c, jv x, jv *out)
+int jj_html_escape(jj_ctx *c, jv x, int force, jv *out)
 {
     jv s;
+    if (x.t == JV_STR && x.markup && !force) {
+        *out = x;
+        return 0;
+    }
     int rc = jj_want_str(c, x, &s);
     if (rc)
         return rc;
@@ -193,7 +197,9 @@ static int f_escape(jj_ctx *c, jv x, jv *out)
         else
             jj_buf_add(&b, &ch, 1);
     }
-    return jj_buf_done(&b, out);
+    rc = jj_buf_done(&b, out);
+    out->markup = 1;
+    return rc;
 }
 
 /* jinja2's do_indent: every line but the first (unless first=true), blank lines only with blank=true. */
@@ -413,7 +419,11 @@ int jj_apply_filter(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out)
     case F_LENGTH:
     case F_COUNT: return f_length(c, x, out);
     case F_STRING: return jv_to_str(c, x, out);
-    case F_SAFE: *out = x; return 0;
+    case F_SAFE: {
+        int rc = jv_to_str(c, x, out);
+        out->markup = !rc;
+        return rc;
+    }
     case F_TOJSON: return f_tojson(c, x, a, out);
     case F_INT: return f_int(c, x, a, out);
     case F_FLOAT: return f_float(c, x, a, out);
@@ -430,7 +440,7 @@ int jj_apply_filter(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out)
         return 0;
     case F_E:
     case F_ESCAPE:
-    case F_FORCEESCAPE: return f_escape(c, x, out);
+    case F_FORCEESCAPE: return jj_html_escape(c, x, id == F_FORCEESCAPE, out);
     case F_INDENT: return f_indent(c, x, a, out);
     case F_TRUNCATE: return f_truncate(c, x, a, out);
     case F_CENTER: return f_center(c, x, a, out);

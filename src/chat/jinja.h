@@ -55,7 +55,8 @@ typedef struct jj_loop jj_loop;
 
 typedef struct jv {
     uint8_t t;
-    uint8_t tuple;
+    uint8_t tuple;  /* lists: a tuple */
+    uint8_t markup; /* strings: markupsafe's Markup (from |safe or |escape), which escapes what is added to it */
     union {
         int b;
         int64_t i;
@@ -271,6 +272,8 @@ typedef struct jj_argv {
     size_t n_kw;
 } jj_argv;
 int jj_apply_filter(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out);
+/* HTML-escapes str(x) into a Markup string (jinja2's escape; a Markup string passes unchanged unless force). */
+int jj_html_escape(jj_ctx *c, jv x, int force, jv *out);
 /* Python's `fmt % args` for %s, %r, %d, %i, %f and %% (the format filter, and `%` on a string). */
 int jj_percent_format(jj_ctx *c, jv fmt, const jv *args, size_t n_args, jv *out);
 int jj_apply_test(jj_ctx *c, int id, jv x, const jj_argv *a, int *out);

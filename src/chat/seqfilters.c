@@ -185,7 +185,7 @@ static int f_sum(jj_ctx *c, jv x, const jj_argv *a, jv *out)
 static int f_select(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out)
 {
     jj_list *items;
-    int rc = jv_iterate(c, x, &items), by_attr = id == F_SELECTATTR || id == F_REJECTATTR;
+    int rc = jv_iterate(c, jv_truthy(x) ? x : jv_undef(NULL), &items), by_attr = id == F_SELECTATTR || id == F_REJECTATTR;
     int want = id == F_SELECT || id == F_SELECTATTR;
     if (rc)
         return rc;
@@ -219,8 +219,8 @@ static int f_select(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out)
 
 static int f_map(jj_ctx *c, jv x, const jj_argv *a, jv *out)
 {
-    jj_list *items;
-    int rc = jv_iterate(c, x, &items);
+    jj_list *items; /* jinja2's map and select walk nothing when the value is false (none included) */
+    int rc = jv_iterate(c, jv_truthy(x) ? x : jv_undef(NULL), &items);
     if (rc)
         return rc;
     const jv *attr = jj_arg(a, 99, "attribute"), *dflt = jj_arg(a, 99, "default");
