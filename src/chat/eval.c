@@ -95,12 +95,6 @@ static int emit(jj_ctx *c, const char *p, size_t n)
     return c->out->failed ? jj_oom(c) : 0;
 }
 
-static int undefined_error(jj_ctx *c, jv v)
-{
-    if (v.u.s.p)
-        return jj_fail(c, TPI_EINVAL, "'%s' is undefined", v.u.s.p);
-    return jj_fail(c, TPI_EINVAL, "a value is undefined");
-}
 
 /* ---- lookup ---- */
 
@@ -139,7 +133,7 @@ int jj_getattr(jj_ctx *c, jv obj, const char *name, jv *out)
 {
     jv *v;
     switch (obj.t) {
-    case JV_UNDEF: return undefined_error(c, obj);
+    case JV_UNDEF: return jj_undefined_error(c, obj);
     case JV_DICT:
     case JV_NS:
         v = jj_dict_get(obj.u.d, name, strlen(name));
@@ -164,7 +158,7 @@ int jj_getitem(jj_ctx *c, jv obj, jv key, jv *out)
     int int_key = key.t == JV_INT || key.t == JV_BOOL;
     *out = jv_undef(NULL);
     if (obj.t == JV_UNDEF)
-        return undefined_error(c, obj);
+        return jj_undefined_error(c, obj);
     if (obj.t == JV_LIST && int_key) {
         int64_t i = norm_index(key, obj.u.l->n);
         if (i >= 0)
@@ -232,7 +226,7 @@ static int eval_slice(jj_ctx *c, jj_frame *f, const jj_node *n, jv *out)
     if (rc)
         return rc;
     if (obj.t == JV_UNDEF)
-        return undefined_error(c, obj);
+        return jj_undefined_error(c, obj);
     if (obj.t != JV_LIST && obj.t != JV_STR)
         return jj_fail(c, TPI_EINVAL, "'%s' object is not subscriptable", jv_type_name(obj));
     jj_list *src;
@@ -259,233 +253,6 @@ static int eval_slice(jj_ctx *c, jj_frame *f, const jj_node *n, jv *out)
 }
 
 /* ---- operators ---- */
-
-static int is_num(jv v)
-{
-    return v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL;
-}
-
-static double as_f(jv v)
-{
-    return v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : v.u.b;
-}
-
-static int64_t as_i(jv v)
-{
-    return v.t == JV_INT ? v.u.i : v.u.b;
-}
-
-static int repeat(jj_ctx *c, jv seq, int64_t times, jv *out)
-{
-    if (times < 0)
-        times = 0;
-    if (seq.t == JV_STR) {
-        if (seq.u.s.n && times > (int64_t)(JJ_MAX_OUTPUT / seq.u.s.n))
-            return jj_fail(c, TPI_ELIMIT, "a string longer than %d MiB", JJ_MAX_OUTPUT >> 20);
-        jj_buf b;
-        jj_buf_init(&b, c);
-        for (int64_t i = 0; i < times; i++)
-            jj_buf_add(&b, seq.u.s.p, seq.u.s.n);
-        return jj_buf_done(&b, out);
-    }
-    size_t n = seq.u.l->n;
-    if (n && times > (int64_t)(JJ_MAX_LIST / n))
-        return jj_fail(c, TPI_ELIMIT, "a list longer than %d items", JJ_MAX_LIST);
-    jj_list *l = jj_list_new(c, n * (size_t)times);
-    if (!l)
-        return jj_oom(c);
-    for (int64_t i = 0; i < times; i++)
-        memcpy(l->v + (size_t)i * n, seq.u.l->v, n * sizeof *l->v);
-    *out = (jv){.t = JV_LIST, .tuple = seq.tuple, .u.l = l};
-    return 0;
-}
-
-static int concat(jj_ctx *c, jv a, jv b, jv *out)
-{
-    if (a.t == JV_STR) {
-        jj_buf s;
-        jj_buf_init(&s, c);
-        jj_buf_add(&s, a.u.s.p, a.u.s.n);
-        jj_buf_add(&s, b.u.s.p, b.u.s.n);
-        return jj_buf_done(&s, out);
-    }
-    if (a.u.l->n + b.u.l->n > JJ_MAX_LIST)
-        return jj_fail(c, TPI_ELIMIT, "a list longer than %d items", JJ_MAX_LIST);
-    jj_list *l = jj_list_new(c, a.u.l->n + b.u.l->n);
-    if (!l)
-        return jj_oom(c);
-    if (a.u.l->n)
-        memcpy(l->v, a.u.l->v, a.u.l->n * sizeof *l->v);
-    if (b.u.l->n)
-        memcpy(l->v + a.u.l->n, b.u.l->v, b.u.l->n * sizeof *l->v);
-    *out = (jv){.t = JV_LIST, .tuple = a.tuple, .u.l = l};
-    return 0;
-}
-
-static int int_arith(jj_ctx *c, int op, int64_t x, int64_t y, jv *out)
-{
-    int64_t r = 0;
-    int ovf = 0;
-    switch (op) {
-    case OP_ADD: ovf = __builtin_add_overflow(x, y, &r); break;
-    case OP_SUB: ovf = __builtin_sub_overflow(x, y, &r); break;
-    case OP_MUL: ovf = __builtin_mul_overflow(x, y, &r); break;
-    case OP_FLOORDIV:
-    case OP_MOD:
-        if (y == 0)
-            return jj_fail(c, TPI_EINVAL, "integer division or modulo by zero");
-        if (x == INT64_MIN && y == -1) {
-            ovf = op == OP_FLOORDIV;
-            break;
-        }
-        r = op == OP_FLOORDIV ? x / y - ((x % y != 0) && ((x < 0) != (y < 0))) : x % y;
-        if (op == OP_MOD && r != 0 && ((r < 0) != (y < 0)))
-            r += y;
-        break;
-    case OP_POW:
-        if (y < 0) {
-            *out = jv_float(pow((double)x, (double)y));
-            return 0;
-        }
-        r = 1;
-        for (int64_t k = 0; k < y && !ovf; k++) {
-            ovf = __builtin_mul_overflow(r, x, &r);
-            if (r == 0 || r == 1 || (r == -1 && k + 1 < y))
-                k = r == -1 ? k : y; /* 0 and 1 stay; -1 alternates */
-        }
-        if (!ovf && x == -1)
-            r = (y % 2) ? -1 : 1;
-        break;
-    default: break;
-    }
-    if (ovf)
-        return jj_fail(c, TPI_EINVAL, "integer overflow");
-    *out = jv_int(r);
-    return 0;
-}
-
-static int float_arith(jj_ctx *c, int op, double x, double y, jv *out)
-{
-    double r;
-    switch (op) {
-    case OP_ADD: r = x + y; break;
-    case OP_SUB: r = x - y; break;
-    case OP_MUL: r = x * y; break;
-    case OP_POW: r = pow(x, y); break;
-    default:
-        if (y == 0)
-            return jj_fail(c, TPI_EINVAL, "division by zero");
-        if (op == OP_DIV) {
-            r = x / y;
-        } else if (op == OP_FLOORDIV) {
-            r = floor(x / y);
-        } else {
-            r = fmod(x, y);
-            if (r != 0 && ((r < 0) != (y < 0)))
-                r += y;
-        }
-    }
-    *out = jv_float(r);
-    return 0;
-}
-
-static int binop(jj_ctx *c, int op, jv a, jv b, jv *out)
-{
-    if (op == OP_CONCAT) {
-        jv sa, sb;
-        int rc = jv_to_str(c, a, &sa);
-        if (!rc)
-            rc = jv_to_str(c, b, &sb);
-        return rc ? rc : concat(c, sa, sb, out);
-    }
-    if (a.t == JV_UNDEF)
-        return undefined_error(c, a);
-    if (b.t == JV_UNDEF)
-        return undefined_error(c, b);
-    if (is_num(a) && is_num(b)) {
-        if (op == OP_DIV)
-            return float_arith(c, op, as_f(a), as_f(b), out);
-        if (a.t != JV_FLOAT && b.t != JV_FLOAT)
-            return int_arith(c, op, as_i(a), as_i(b), out);
-        return float_arith(c, op, as_f(a), as_f(b), out);
-    }
-    if (op == OP_MOD && a.t == JV_STR) {
-        int tuple = b.t == JV_LIST && b.tuple;
-        return jj_percent_format(c, a, tuple ? b.u.l->v : &b, tuple ? b.u.l->n : 1, out);
-    }
-    if (op == OP_ADD && a.t == JV_STR && b.t == JV_STR && (a.markup || b.markup)) {
-        /* Markup + str escapes the str (markupsafe), even with autoescape off */
-        int rc = jj_html_escape(c, a, 0, &a);
-        if (!rc)
-            rc = jj_html_escape(c, b, 0, &b);
-        if (!rc)
-            rc = concat(c, a, b, out);
-        out->markup = 1;
-        return rc;
-    }
-    if (op == OP_ADD && a.t == b.t && (a.t == JV_STR || a.t == JV_LIST))
-        return concat(c, a, b, out);
-    if (op == OP_MUL && (a.t == JV_STR || a.t == JV_LIST) && (b.t == JV_INT || b.t == JV_BOOL))
-        return repeat(c, a, as_i(b), out);
-    if (op == OP_MUL && (b.t == JV_STR || b.t == JV_LIST) && (a.t == JV_INT || a.t == JV_BOOL))
-        return repeat(c, b, as_i(a), out);
-    static const char *const names[] = {"+", "-", "*", "/", "//", "%", "**"};
-    return jj_fail(c, TPI_EINVAL, "unsupported operand type(s) for %s: '%s' and '%s'", names[op], jv_type_name(a),
-                   jv_type_name(b));
-}
-
-/* Python's `a in b`. */
-static int contains(jj_ctx *c, jv a, jv b, int *res)
-{
-    *res = 0;
-    if (b.t == JV_STR) {
-        if (a.t != JV_STR)
-            return jj_fail(c, TPI_EINVAL, "'in <string>' requires string as left operand, not %s", jv_type_name(a));
-        if (!a.u.s.n) {
-            *res = 1;
-            return 0;
-        }
-        for (size_t i = 0; i + a.u.s.n <= b.u.s.n && !*res; i++)
-            *res = !memcmp(b.u.s.p + i, a.u.s.p, a.u.s.n);
-        return 0;
-    }
-    if (b.t == JV_DICT) {
-        *res = jj_dict_find(c, b.u.d, a) != NULL;
-        return 0;
-    }
-    if (b.t == JV_UNDEF)
-        return 0;
-    if (b.t != JV_LIST)
-        return jj_fail(c, TPI_EINVAL, "argument of type '%s' is not iterable", jv_type_name(b));
-    for (size_t i = 0; i < b.u.l->n && !*res; i++) {
-        int rc = jv_equal(c, a, b.u.l->v[i], res);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int compare(jj_ctx *c, int op, jv a, jv b, int *res)
-{
-    int rc, cmp;
-    switch (op) {
-    case OP_EQ:
-    case OP_NE:
-        rc = jv_equal(c, a, b, res);
-        *res ^= op == OP_NE;
-        return rc;
-    case OP_IN:
-    case OP_NOTIN:
-        rc = contains(c, a, b, res);
-        *res ^= op == OP_NOTIN;
-        return rc;
-    default:
-        if ((rc = jv_compare(c, a, b, &cmp)))
-            return rc;
-        *res = op == OP_LT ? cmp < 0 : op == OP_LE ? cmp <= 0 : op == OP_GT ? cmp > 0 : cmp >= 0;
-        return 0;
-    }
-}
 
 /* ---- calls ---- */
 
@@ -579,7 +346,7 @@ static int range_bounds(jj_ctx *c, const jj_argv *a, int64_t *r0, int64_t *step,
     for (size_t i = 0; i < a->n_pos; i++) {
         if (a->pos[i].t != JV_INT && a->pos[i].t != JV_BOOL)
             return jj_fail(c, TPI_EINVAL, "range takes integers, not %s", jv_type_name(a->pos[i]));
-        r[a->n_pos == 1 ? 1 : i] = as_i(a->pos[i]);
+        r[a->n_pos == 1 ? 1 : i] = a->pos[i].t == JV_INT ? a->pos[i].u.i : a->pos[i].u.b;
     }
     if (r[2] == 0)
         return jj_fail(c, TPI_EINVAL, "range() arg 3 must not be zero");
@@ -639,7 +406,7 @@ static int eval_call(jj_ctx *c, jj_frame *f, const jj_node *n, jv *out)
         if ((rc = eval(c, f, n->a->a, &self)))
             return rc;
         if (self.t == JV_UNDEF)
-            return undefined_error(c, self);
+            return jj_undefined_error(c, self);
         if ((rc = eval_args(c, f, &n->args, &a)))
             return rc;
         c->line = n->line;
@@ -658,7 +425,7 @@ static int eval_call(jj_ctx *c, jj_frame *f, const jj_node *n, jv *out)
     if (callee.t == JV_FUNC)
         return call_func(c, callee.u.fn, &a, out);
     if (callee.t == JV_UNDEF)
-        return undefined_error(c, callee);
+        return jj_undefined_error(c, callee);
     return jj_fail(c, TPI_EINVAL, "'%s' object is not callable", jv_type_name(callee));
 }
 
@@ -699,7 +466,7 @@ static int eval_cmp(jj_ctx *c, jj_frame *f, const jj_node *n, jv *out)
         rc = eval(c, f, n->items[i], &right);
         c->line = n->line;
         if (!rc)
-            rc = compare(c, n->ops[i], left, right, &res);
+            rc = jj_compare(c, n->ops[i], left, right, &res);
         left = right;
     }
     *out = jv_bool(res);
@@ -761,21 +528,21 @@ static int eval_node(jj_ctx *c, jj_frame *f, const jj_node *n, jv *out)
         if ((rc = eval(c, f, n->a, &a)))
             return rc;
         c->line = n->line;
-        if (!is_num(a))
-            return a.t == JV_UNDEF ? undefined_error(c, a)
+        if (a.t != JV_INT && a.t != JV_FLOAT && a.t != JV_BOOL)
+            return a.t == JV_UNDEF ? jj_undefined_error(c, a)
                                    : jj_fail(c, TPI_EINVAL, "bad operand type for unary -: '%s'", jv_type_name(a));
         if (n->kind == JN_POS)
             *out = a.t == JV_BOOL ? jv_int(a.u.b) : a;
         else if (a.t == JV_FLOAT)
             *out = jv_float(-a.u.f);
         else
-            return int_arith(c, OP_SUB, 0, as_i(a), out);
+            return jj_binop(c, OP_SUB, jv_int(0), a, out);
         return 0;
     case JN_BIN:
         if ((rc = eval(c, f, n->a, &a)) || (rc = eval(c, f, n->b, &b)))
             return rc;
         c->line = n->line;
-        return binop(c, n->op, a, b, out);
+        return jj_binop(c, n->op, a, b, out);
     case JN_CMP: return eval_cmp(c, f, n, out);
     case JN_COND:
         if ((rc = eval(c, f, n->a, &a)))

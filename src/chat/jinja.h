@@ -302,6 +302,14 @@ int jj_root_init(jj_ctx *c);
 int jj_set_var(jj_ctx *c, const char *name, jv v);
 /* Runs the template into c->out. */
 int jj_render(jj_ctx *c, const jj_template *t);
+/* ---- operators.c ---- */
+/* a OP b for the arithmetic and `~` operators (enum jj_op). */
+int jj_binop(jj_ctx *c, int op, jv a, jv b, jv *out);
+/* a OP b for ==, !=, <, <=, >, >=, in, not in into *res. */
+int jj_compare(jj_ctx *c, int op, jv a, jv b, int *res);
+/* jinja2's UndefinedError for v ("'name' is undefined"). */
+int jj_undefined_error(jj_ctx *c, jv v);
+
 /* Attribute lookup as jinja2's getattr: dict keys, namespace attributes, loop fields. */
 int jj_getattr(jj_ctx *c, jv obj, const char *name, jv *out);
 int jj_getitem(jj_ctx *c, jv obj, jv key, jv *out);

@@ -81,6 +81,13 @@ int jj_enter(jj_ctx *c)
     return 0;
 }
 
+int jj_undefined_error(jj_ctx *c, jv v)
+{
+    if (v.u.s.p)
+        return jj_fail(c, TPI_EINVAL, "'%s' is undefined", v.u.s.p);
+    return jj_fail(c, TPI_EINVAL, "a value is undefined");
+}
+
 /* ---- strings ---- */
 
 void jj_buf_init(jj_buf *b, jj_ctx *c)
