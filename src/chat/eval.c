@@ -159,7 +159,7 @@ int jj_getitem(jj_ctx *c, jv obj, jv key, jv *out)
     *out = jv_undef(NULL);
     if (obj.t == JV_UNDEF)
         return jj_undefined_error(c, obj);
-    if (obj.t == JV_LIST && int_key) {
+    if (obj.t == JV_LIST && int_key && !obj.gen) {
         int64_t i = norm_index(key, obj.u.l->n);
         if (i >= 0)
             *out = obj.u.l->v[i];
@@ -227,8 +227,8 @@ static int eval_slice(jj_ctx *c, jj_frame *f, const jj_node *n, jv *out)
         return rc;
     if (obj.t == JV_UNDEF)
         return jj_undefined_error(c, obj);
-    if (obj.t != JV_LIST && obj.t != JV_STR)
-        return jj_fail(c, TPI_EINVAL, "'%s' object is not subscriptable", jv_type_name(obj));
+    if ((obj.t != JV_LIST && obj.t != JV_STR) || obj.gen) /* jinja2 slices with Python's [] */
+        return jj_fail(c, TPI_EINVAL, "'%s' object is not subscriptable", obj.gen ? "generator" : jv_type_name(obj));
     jj_list *src;
     if ((rc = jv_iterate(c, obj, &src)))
         return rc;

@@ -54,7 +54,11 @@ static int f_length(jj_ctx *c, jv x, jv *out)
 {
     switch (x.t) {
     case JV_STR: *out = jv_int((int64_t)jj_utf8_len(x.u.s.p, x.u.s.n)); return 0;
-    case JV_LIST: *out = jv_int((int64_t)x.u.l->n); return 0;
+    case JV_LIST:
+        if (x.gen)
+            return jj_fail(c, TPI_EINVAL, "object of type 'generator' has no len() (add |list)");
+        *out = jv_int((int64_t)x.u.l->n);
+        return 0;
     case JV_DICT:
     case JV_NS: *out = jv_int((int64_t)x.u.d->n); return 0;
     case JV_UNDEF: *out = jv_int(0); return 0;
@@ -337,19 +341,25 @@ int jj_percent_format(jj_ctx *c, jv fmt, const jv *args, size_t n_args, jv *out)
             return jj_fail(c, TPI_EUNSUPPORTED, "format: only %%s, %%r, %%d, %%i, %%f and %%%% are supported");
         }
     }
+    if (!rc && next < n_args)
+        return jj_fail(c, TPI_EINVAL, "not all arguments converted during string formatting");
     return rc ? rc : jj_buf_done(&b, out);
 }
 
 static int f_items(jj_ctx *c, jv x, jv *out)
 {
+    int rc;
     if (x.t == JV_UNDEF) {
         jj_list *l = jj_list_new(c, 0);
         *out = (jv){.t = JV_LIST, .u.l = l};
-        return l ? 0 : jj_oom(c);
-    }
-    if (x.t != JV_DICT)
+        rc = l ? 0 : jj_oom(c);
+    } else if (x.t != JV_DICT) {
         return jj_fail(c, TPI_EINVAL, "items: can only get item pairs from a mapping, not %s", jv_type_name(x));
-    return jj_dict_items(c, x.u.d, out);
+    } else {
+        rc = jj_dict_items(c, x.u.d, out);
+    }
+    out->gen = 1;
+    return rc;
 }
 
 int jj_dict_items(jj_ctx *c, const jj_dict *d, jv *out)

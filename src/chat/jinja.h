@@ -57,6 +57,8 @@ typedef struct jv {
     uint8_t t;
     uint8_t tuple;  /* lists: a tuple */
     uint8_t markup; /* strings: markupsafe's Markup (from |safe or |escape), which escapes what is added to it */
+    uint8_t gen;    /* lists: what jinja2 returns as a generator (map, select, items, ...): true even when
+                     * empty, no length, printed as a generator; |list makes it a list */
     union {
         int b;
         int64_t i;

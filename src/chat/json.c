@@ -151,6 +151,12 @@ static int write_value(jj_ctx *c, jj_buf *b, jv v, int repr)
             jj_buf_add(b, v.u.s.p, v.u.s.n);
         return 0;
     case JV_MACRO: jj_buf_puts(b, "<Macro>"); return 0;
+    case JV_LIST:
+        if (v.gen) {
+            jj_buf_puts(b, "<generator object>");
+            return 0;
+        }
+        break;
     case JV_FUNC: jj_buf_puts(b, "<function>"); return 0;
     case JV_LOOP: jj_buf_puts(b, "<LoopContext>"); return 0;
     default: break;
@@ -351,6 +357,9 @@ static int json_value(json_out *j, jv v, int level)
         return 0;
     case JV_STR: json_str(j->b, v.u.s.p, v.u.s.n, j->o->ensure_ascii); return 0;
     case JV_LIST:
+        if (v.gen)
+            return jj_fail(j->c, TPI_EINVAL, "Object of type generator is not JSON serializable");
+        break;
     case JV_DICT: break;
     default: return jj_fail(j->c, TPI_EINVAL, "Object of type %s is not JSON serializable", jv_type_name(v));
     }

@@ -11,6 +11,12 @@ static jv list_of(jj_list *l)
     return (jv){.t = JV_LIST, .u.l = l};
 }
 
+/* What jinja2 returns as a generator (see jv.gen). */
+static jv gen_of(jj_list *l)
+{
+    return (jv){.t = JV_LIST, .gen = 1, .u.l = l};
+}
+
 /* jinja2's make_attrgetter: "a.b.0" looks up a, then b, then item 0. */
 static int attr_path(jj_ctx *c, jv item, jv path, jv *out)
 {
@@ -133,7 +139,7 @@ static int f_unique(jj_ctx *c, jv x, const jj_argv *a, jv *out)
         if (!rc && !seen)
             keys[l->n] = k, l->v[l->n++] = items->v[i];
     }
-    *out = list_of(l);
+    *out = gen_of(l);
     return rc;
 }
 
@@ -213,7 +219,7 @@ static int f_select(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out)
         if (!rc && ok == want)
             l->v[l->n++] = items->v[i];
     }
-    *out = list_of(l);
+    *out = gen_of(l);
     return rc;
 }
 
@@ -249,7 +255,7 @@ static int f_map(jj_ctx *c, jv x, const jj_argv *a, jv *out)
             jj_leave(c);
         }
     }
-    *out = list_of(l);
+    *out = gen_of(l);
     return rc;
 }
 
@@ -310,7 +316,7 @@ static int f_batch(jj_ctx *c, jv x, const jj_argv *a, jv *out)
             row->v[j] = j < k ? items->v[i * per + j] : *fill;
         l->v[i] = list_of(row);
     }
-    *out = list_of(l);
+    *out = gen_of(l);
     return 0;
 }
 
@@ -348,7 +354,7 @@ int jj_seq_filter(jj_ctx *c, int id, jv x, const jj_argv *a, jv *out)
         for (size_t i = 0; i < items->n; i++)
             l->v[i] = items->v[items->n - 1 - i];
         if (x.t != JV_STR) {
-            *out = list_of(l);
+            *out = gen_of(l);
             return 0;
         }
         jj_buf b;

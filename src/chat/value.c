@@ -186,7 +186,7 @@ int jv_truthy(jv v)
     case JV_INT: return v.u.i != 0;
     case JV_FLOAT: return v.u.f != 0;
     case JV_STR: return v.u.s.n != 0;
-    case JV_LIST: return v.u.l->n != 0;
+    case JV_LIST: return v.u.l->n != 0 || v.gen; /* a generator is always true */
     case JV_DICT: return v.u.d->n != 0;
     case JV_UNDEF:
     case JV_NONE: return 0;
@@ -387,8 +387,7 @@ int jv_iterate(jj_ctx *c, jv v, jj_list **out)
     switch (v.t) {
     case JV_UNDEF: *out = &empty; return 0;
     case JV_LIST: *out = v.u.l; return 0;
-    case JV_DICT:
-    case JV_NS: {
+    case JV_DICT: {
         jj_list *l = jj_list_new(c, v.u.d->n);
         if (!l)
             return jj_oom(c);
