@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -332,6 +334,14 @@ static void test_load(void **state)
     assert_int_equal(tpi_chat_template_load(&t, dir, &err), TPI_EUNSUPPORTED);
     assert_null(t);
     assert_non_null(strstr(err.msg, "chat_template.jinja:2: unsupported tag 'include'"));
+    /* a source past 4 MiB is refused before it is read; a FIFO is not opened */
+    assert_int_equal(truncate(tu_in(dir, "chat_template.jinja"), 5 << 20), 0);
+    assert_int_equal(tpi_chat_template_load(&t, dir, &err), TPI_ELIMIT);
+    assert_int_equal(unlink(tu_in(dir, "chat_template.jinja")), 0);
+    assert_int_equal(mkfifo(tu_in(dir, "chat_template.jinja"), 0600), 0);
+    assert_int_equal(tpi_chat_template_load(&t, dir, &err), TPI_EIO);
+    assert_non_null(strstr(err.msg, "FIFO"));
+    assert_int_equal(unlink(tu_in(dir, "chat_template.jinja")), 0);
     tu_rmdir(dir);
     free(dir);
 }

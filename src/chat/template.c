@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chat/jinja.h"
 #include "core/error.h"
@@ -100,6 +101,21 @@ static int load_json(tpi_chat_template **out, const char *path, tpi_error *err)
     return rc;
 }
 
+/* A .jinja file, its size checked before it is read. */
+static int read_source(const char *path, char **src, size_t *len, tpi_error *err)
+{
+    int fd;
+    size_t bytes;
+    int rc = tpi_file_open(path, &fd, &bytes, err);
+    if (rc)
+        return rc;
+    close(fd);
+    if (bytes > MAX_SOURCE)
+        return tpi_err(err, TPI_ELIMIT, "%s: %zu bytes; templates are limited to %d MiB", path, bytes,
+                       MAX_SOURCE >> 20);
+    return tpi_file_read(path, src, len, err);
+}
+
 int tpi_chat_template_load(tpi_chat_template **out, const char *dir, tpi_error *err)
 {
     static const char *const files[] = {"chat_template.jinja", "chat_template.json", "tokenizer_config.json"};
@@ -115,7 +131,7 @@ int tpi_chat_template_load(tpi_chat_template **out, const char *dir, tpi_error *
             if (i == 0) {
                 char *src;
                 size_t len;
-                rc = tpi_file_read(path, &src, &len, err);
+                rc = read_source(path, &src, &len, err);
                 if (!rc) {
                     rc = tpi_chat_template_parse(out, src, len, path, err);
                     free(src);
