@@ -147,6 +147,8 @@ static void test_render_errors(void **state)
     assert_int_equal(rc, TPI_EINVAL);
     assert_string_equal(err.msg, "exact");
     expect_error("a\nb\n{{ nothing.attr }}", TPI_EINVAL, "t.jinja:3: 'nothing' is undefined");
+    expect_error("{{ messages[0].nothing.attr }}", TPI_EINVAL, "'dict object' has no attribute 'nothing'");
+    expect_error("{{ messages[9].role }}", TPI_EINVAL, "'list object' has no element 9");
     expect_error("\n{{ 1 + 'a' }}", TPI_EINVAL, "t.jinja:2: unsupported operand type(s) for +: 'int' and 'str'");
     expect_error("{{ 1 // 0 }}", TPI_EINVAL, "division or modulo by zero");
     expect_error("{% set ns = 1 %}{% set ns.x = 2 %}", TPI_EINVAL, "non-namespace");

@@ -137,11 +137,17 @@ int jj_getattr(jj_ctx *c, jv obj, const char *name, jv *out)
     case JV_DICT:
     case JV_NS:
         v = jj_dict_get(obj.u.d, name, strlen(name));
-        *out = v ? *v : jv_undef(name);
-        return 0;
+        if (v) {
+            *out = *v;
+            return 0;
+        }
+        break;
     case JV_LOOP: return loop_attr(c, obj.u.loop, name, out);
-    default: *out = jv_undef(name); return 0;
+    default: break;
     }
+    *out = jv_undef(name);
+    out->owner = obj.t;
+    return 0;
 }
 
 /* Python's index i into n items (negative from the end); -1 when outside. */
@@ -179,6 +185,20 @@ int jj_getitem(jj_ctx *c, jv obj, jv key, jv *out)
             memcpy(name, key.u.s.p, key.u.s.n);
             name[key.u.s.n] = 0;
             return jj_getattr(c, obj, name, out);
+        }
+    }
+    if (out->t == JV_UNDEF) { /* remember what was missing, for the error if it is used */
+        jv text;
+        if (key.t != JV_STR && jv_to_str(c, key, &text) == 0)
+            key = text;
+        if (key.t == JV_STR && key.u.s.n < 256) {
+            char *name = jj_new(c, key.u.s.n + 1);
+            if (name) {
+                memcpy(name, key.u.s.p, key.u.s.n);
+                *out = jv_undef(name);
+                out->owner = obj.t;
+                out->gen = int_key;
+            }
         }
     }
     return 0;

@@ -59,6 +59,8 @@ typedef struct jv {
     uint8_t markup; /* strings: markupsafe's Markup (from |safe or |escape), which escapes what is added to it */
     uint8_t gen;    /* lists: what jinja2 returns as a generator (map, select, items, ...): true even when
                      * empty, no length, printed as a generator; |list makes it a list */
+    uint8_t owner;  /* undefined: the type of the value whose attribute (or, with `gen` set, numbered
+                     * element) was missing, for jinja2's message when it is used */
     union {
         int b;
         int64_t i;

@@ -81,11 +81,15 @@ int jj_enter(jj_ctx *c)
     return 0;
 }
 
+/* jinja2's wording: "'x' is undefined", "'dict object' has no attribute 'x'", "'list object' has no element 3". */
 int jj_undefined_error(jj_ctx *c, jv v)
 {
-    if (v.u.s.p)
-        return jj_fail(c, TPI_EINVAL, "'%s' is undefined", v.u.s.p);
-    return jj_fail(c, TPI_EINVAL, "a value is undefined");
+    const char *name = v.u.s.p ? v.u.s.p : "value";
+    if (v.owner && v.gen)
+        return jj_fail(c, TPI_EINVAL, "'%s object' has no element %s", jv_type_name((jv){.t = v.owner}), name);
+    if (v.owner)
+        return jj_fail(c, TPI_EINVAL, "'%s object' has no attribute '%s'", jv_type_name((jv){.t = v.owner}), name);
+    return jj_fail(c, TPI_EINVAL, "'%s' is undefined", name);
 }
 
 /* ---- strings ---- */
