@@ -702,6 +702,44 @@ static int exec_set(jj_ctx *c, jj_frame *f, const jj_node *n)
     return jj_dict_set(c, ns.u.d, jv_str(n->names[1], strlen(n->names[1])), v);
 }
 
+/* {% with %}: values from the enclosing scope, body in a scope of its own. */
+static int exec_with(jj_ctx *c, jj_frame *f, const jj_node *n)
+{
+    jj_frame *inner = frame_new(c, f);
+    if (!inner)
+        return jj_oom(c);
+    int rc = 0;
+    for (size_t i = 0; i < n->args.n_kw && !rc; i++) {
+        jv v;
+        rc = eval(c, f, n->args.kw[i], &v);
+        if (!rc)
+            rc = frame_set(c, inner, n->args.kw_names[i], v);
+    }
+    return rc ? rc : exec_body(c, inner, n->items, n->n);
+}
+
+/* {% filter %}: the body's text through the filter chain. */
+static int exec_filter_block(jj_ctx *c, jj_frame *f, const jj_node *n)
+{
+    jj_buf b, *saved = c->out;
+    jj_buf_init(&b, c);
+    c->out = &b;
+    int rc = exec_body(c, f, n->items, n->n);
+    c->out = saved;
+    jv text, v;
+    jj_frame *inner = frame_new(c, f);
+    if (rc || (rc = jj_buf_done(&b, &text)))
+        return rc;
+    if (!inner)
+        return jj_oom(c);
+    if ((rc = frame_set(c, inner, JJ_FILTER_BODY, text)) || (rc = eval(c, inner, n->a, &v)))
+        return rc;
+    if (v.t == JV_STR)
+        return emit(c, v.u.s.p, v.u.s.n);
+    rc = jv_write_str(c, c->out, v);
+    return rc ? rc : emit(c, "", 0);
+}
+
 static int exec_node(jj_ctx *c, jj_frame *f, const jj_node *n)
 {
     jv v;
@@ -733,6 +771,8 @@ static int exec_node(jj_ctx *c, jj_frame *f, const jj_node *n)
     case JN_BREAK: return FLOW_BREAK;
     case JN_CONTINUE: return FLOW_CONTINUE;
     case JN_BODY: return exec_body(c, f, n->items, n->n);
+    case JN_WITH: return exec_with(c, f, n);
+    case JN_FILTER_BLOCK: return exec_filter_block(c, f, n);
     default: return jj_fail(c, TPI_EINVAL, "not a statement");
     }
 }

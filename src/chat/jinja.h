@@ -203,8 +203,11 @@ typedef enum jj_kind {
     JN_OR, JN_BIN, JN_CMP, JN_COND, JN_LIST, JN_TUPLE, JN_DICT,
     /* statements */
     JN_TEXT, JN_OUT, JN_IF, JN_FOR, JN_SET, JN_SET_ATTR, JN_SET_BLOCK, JN_MACRO, JN_BREAK, JN_CONTINUE,
-    JN_BODY, JN_FILTER_BLOCK,
+    JN_BODY, JN_FILTER_BLOCK, JN_WITH,
 } jj_kind;
+
+/* The variable a {% filter %} block's text is bound to for its filter chain (not a valid name). */
+#define JJ_FILTER_BODY "(filter body)"
 
 enum jj_op { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_CONCAT,
              OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_IN, OP_NOTIN };

@@ -341,9 +341,9 @@ static int parse_postfix(parser *P, jj_node **io)
     }
 }
 
-static int parse_filter(parser *P, jj_node **io)
+/* `name` or `name(args)` applied to *io; the name is current. */
+static int parse_filter_name(parser *P, jj_node **io)
 {
-    P->pos++;
     const jj_tok *t = jp_cur(P);
     if (t->kind != JT_NAME)
         return jp_unexpected(P, "a filter name");
@@ -364,6 +364,20 @@ static int parse_filter(parser *P, jj_node **io)
     }
     *io = n;
     return 0;
+}
+
+static int parse_filter(parser *P, jj_node **io)
+{
+    P->pos++;
+    return parse_filter_name(P, io);
+}
+
+int jp_filter_chain(parser *P, jj_node **io)
+{
+    int rc = parse_filter_name(P, io);
+    while (!rc && jp_is_op(jp_cur(P), "|"))
+        rc = parse_filter(P, io);
+    return rc;
 }
 
 static int parse_test(parser *P, jj_node **io)

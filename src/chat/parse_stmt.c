@@ -180,6 +180,73 @@ static int parse_macro(parser *P, jj_node *n, int open_line)
     return rc;
 }
 
+/* {% with a = x, b = y %}...{% endwith %}: the names in args.kw, the body in items. */
+static int parse_with(parser *P, jj_node *n, int open_line)
+{
+    nodes vals = {0};
+    const char *names[64];
+    size_t k = 0;
+    int rc = 0;
+    while (!rc && jp_cur(P)->kind == JT_NAME) {
+        if (k == 64)
+            return jp_fail(P, TPI_ELIMIT, "more than %.*s names in a with", "64", 2);
+        jj_node *e;
+        if (!(names[k++] = jp_dup_name(P, jp_cur(P))))
+            return jp_oom(P);
+        P->pos++;
+        rc = jp_expect_op(P, "=");
+        if (!rc)
+            rc = jp_expr(P, &e);
+        if (!rc)
+            rc = jp_push(P, &vals, e);
+        if (!rc && jp_is_op(jp_cur(P), ","))
+            P->pos++;
+    }
+    if (!rc)
+        rc = jp_expect_end(P);
+    if (rc)
+        return rc;
+    if (k && !(n->args.kw_names = jj_alloc(P->a, k * sizeof *names)))
+        return jp_oom(P);
+    if (k)
+        memcpy(n->args.kw_names, names, k * sizeof *names);
+    n->args.kw = vals.v, n->args.n_kw = k;
+    static const char *const ends[] = {"endwith", NULL};
+    nodes body = {0};
+    rc = parse_body(P, ends, &body, open_line);
+    if (!rc) {
+        P->pos++;
+        rc = jp_expect_end(P);
+    }
+    n->items = body.v, n->n = body.n;
+    return rc;
+}
+
+/* {% filter f | g(x) %}...{% endfilter %}: the chain in a, applied to JJ_FILTER_BODY. */
+static int parse_filter_block(parser *P, jj_node *n, int open_line)
+{
+    jj_node *body_var = jp_node(P, JN_NAME);
+    if (!body_var)
+        return jp_oom(P);
+    body_var->name = JJ_FILTER_BODY;
+    n->a = body_var;
+    if (jp_cur(P)->kind != JT_NAME)
+        return jp_unexpected(P, "a filter name");
+    int rc = jp_filter_chain(P, &n->a);
+    if (!rc)
+        rc = jp_expect_end(P);
+    static const char *const ends[] = {"endfilter", NULL};
+    nodes body = {0};
+    if (!rc)
+        rc = parse_body(P, ends, &body, open_line);
+    if (!rc) {
+        P->pos++;
+        rc = jp_expect_end(P);
+    }
+    n->items = body.v, n->n = body.n;
+    return rc;
+}
+
 /* A {% ... %} statement; the keyword is current. */
 static int parse_statement(parser *P, jj_node **out)
 {
@@ -208,6 +275,12 @@ static int parse_statement(parser *P, jj_node **out)
             return jp_fail(P, TPI_EFORMAT, "'%.*s' outside a for loop", kw->p, kw->n);
         }
         rc = jp_expect_end(P);
+    } else if (jp_is_name(kw, "with")) {
+        n->kind = JN_WITH;
+        rc = parse_with(P, n, line);
+    } else if (jp_is_name(kw, "filter")) {
+        n->kind = JN_FILTER_BLOCK;
+        rc = parse_filter_block(P, n, line);
     } else if (jp_is_name(kw, "generation")) { /* transformers' assistant-mask tag: renders its body */
         static const char *const ends[] = {"endgeneration", NULL};
         nodes body = {0};

@@ -43,6 +43,8 @@ int jp_expr(parser *P, jj_node **out);
 int jp_or(parser *P, jj_node **out);
 /* An expression or a bare tuple `a, b` of `one`s. */
 int jp_tuple(parser *P, jj_node **out, jp_level_fn one);
+/* `f | g(x) | ...` applied to *io (the filter tag's chain); the first name is current. */
+int jp_filter_chain(parser *P, jj_node **io);
 /* `(a, b=c)` into args; the '(' is current. */
 int jp_args(parser *P, jj_args *args);
 
