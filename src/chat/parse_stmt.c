@@ -1,7 +1,7 @@
 /* Statements of the template into a syntax tree: if/elif/else, for (with
  * else, a filter, unpacking), set (names, namespace attributes, blocks),
- * macro, break/continue, generation; any other tag is TPI_EUNSUPPORTED with
- * its line. jj_parse is the entry point. */
+ * macro, with, filter, break/continue, generation; any other tag is
+ * TPI_EUNSUPPORTED with its line. jj_parse is the entry point. */
 #include <stdio.h>
 #include <string.h>
 
