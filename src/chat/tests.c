@@ -158,11 +158,9 @@ int jj_apply_test(jj_ctx *c, int id, jv x, const jj_argv *a, int *out)
         }
         return jv_equal(c, x, *a0, out);
     case T_LOWER:
-    case T_UPPER:
-        if (x.t != JV_STR) {
-            *out = 0;
-            return 0;
-        }
+    case T_UPPER: /* jinja2 tests str(value) */
+        if ((rc = jj_want_str(c, x, &x)))
+            return rc;
         rc = jj_str_method(c, x, id == T_LOWER ? "islower" : "isupper", a, &t);
         *out = !rc && t.u.b;
         return rc < 0 ? rc : 0;
