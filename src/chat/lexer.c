@@ -48,6 +48,21 @@ static int is_ws(char ch)
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
 }
 
+/* Bytes of Python whitespace (str.isspace, as jinja2's rstrip and \s) ending at end, from start. */
+static size_t space_before(const char *s, size_t start, size_t end)
+{
+    size_t k = end;
+    while (k > start) {
+        size_t b = k - 1;
+        while (b > start && ((unsigned char)s[b] & 0xC0) == 0x80 && k - b < 3)
+            b--;
+        if (jj_space_at(s + b, k - b) != k - b)
+            break;
+        k = b;
+    }
+    return end - k;
+}
+
 static void count_lines(lexer *L, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++)
@@ -59,8 +74,7 @@ static int emit_text(lexer *L, size_t start, size_t end, char mod, int lstrip)
 {
     size_t e = end;
     if (mod == '-') {
-        while (e > start && is_ws(L->s[e - 1]))
-            e--;
+        e -= space_before(L->s, start, e);
     } else if (mod != '+' && lstrip) {
         size_t l = e;
         while (l > start && L->s[l - 1] != '\n')
@@ -83,9 +97,9 @@ static int emit_text(lexer *L, size_t start, size_t end, char mod, int lstrip)
 static void after_tag(lexer *L, char mod, int trim)
 {
     if (mod == '-') {
-        size_t p = L->pos;
-        while (p < L->n && is_ws(L->s[p]))
-            p++;
+        size_t p = L->pos, k;
+        while (p < L->n && (k = jj_space_at(L->s + p, L->n - p)) != 0)
+            p += k;
         count_lines(L, L->pos, p);
         L->pos = p;
     } else if (mod != '+' && trim && L->pos < L->n && L->s[L->pos] == '\n') {
