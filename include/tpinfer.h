@@ -469,28 +469,36 @@ TPI_API int tpi_chat_format_apply(tpi_chat_format fmt, const char *const *roles,
  * ensure_ascii false, raise_exception and strftime_now. */
 typedef struct tpi_chat_template tpi_chat_template;
 
-/* Parses template source `src` (len bytes); `name` labels messages. A
- * construct outside the subset is TPI_EUNSUPPORTED naming the line. */
+/* Parses template source `src` (len bytes, at most 4 MiB); `name` labels
+ * messages. A construct outside the subset is TPI_EUNSUPPORTED and a
+ * malformed one TPI_EFORMAT, both naming the line. A parsed template is
+ * read-only: threads may render with it at once. */
 TPI_API int tpi_chat_template_parse(tpi_chat_template **out, const char *src, size_t len, const char *name,
                                     tpi_error *err);
-/* Loads dir/chat_template.jinja, else tokenizer_config.json's chat_template
- * (a string, or a list of {name, template}: the one named "default").
- * A directory with neither sets *out NULL and returns 0. */
+/* Loads dir/chat_template.jinja, else chat_template.json's or
+ * tokenizer_config.json's chat_template (a string, or a list of {name,
+ * template}: the one named "default"). A directory with none (or only
+ * named templates without a default) sets *out NULL and returns 0. */
 TPI_API int tpi_chat_template_load(tpi_chat_template **out, const char *dir, tpi_error *err);
 TPI_API void tpi_chat_template_free(tpi_chat_template *t);
 
 typedef struct tpi_chat_render_opts {
     int add_generation_prompt;
     const char *bos_token, *eos_token; /* NULL: undefined in the template */
-    const char *tools_json;            /* a JSON array for `tools`, or NULL */
+    const char *tools_json;            /* a JSON array for `tools` ("null": none); NULL: undefined */
     const char *extra_json;            /* a JSON object of more variables (enable_thinking, ...), or NULL */
+    int64_t now; /* the time strftime_now formats (seconds since the epoch, as local time); 0: now */
 } tpi_chat_render_opts;
 
 /* Renders a conversation: messages_json is a JSON array of message objects
  * (role, content, and whatever else the template reads), len bytes. The
- * text is malloc'd into *text (caller frees), *text_len bytes. A template's
- * raise_exception is TPI_EINVAL carrying its message; a bad messages array
- * is TPI_EINVAL naming what is wrong. */
+ * text is malloc'd into *text (caller frees, NUL-terminated), *text_len
+ * bytes (text_len may be NULL); o NULL: all defaults. A template's
+ * raise_exception is TPI_EINVAL with err->msg exactly its message; a bad
+ * messages array or another error of the template (an attribute of an
+ * undefined value, ...) is TPI_EINVAL naming the line; past a limit
+ * (docs/CHAT.md: 16 MiB of text, steps, nesting) TPI_ELIMIT. On failure
+ * *text is NULL. */
 TPI_API int tpi_chat_template_render(const tpi_chat_template *t, const char *messages_json, size_t len,
                                      const tpi_chat_render_opts *o, char **text, size_t *text_len,
                                      tpi_error *err);

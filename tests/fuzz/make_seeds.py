@@ -203,9 +203,69 @@ def http_request():
     write("http_request", "nul_escape", b"\x00" + b'{"temperature\\u0000x":0,"prompt":"a\\\\u0000"}')
 
 
+def chat_template():
+    """Small templates built like the real ones (chatml, llama3 headers, [INST]
+    turns with alternation checks, namespaces, macros, tool calls through
+    tojson, whitespace control), and conversations after a NUL for the
+    fuzzer's fixed template."""
+    t = "chat_template"
+    write(t, "chatml", "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}"
+          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    write(t, "llama3", "{{- bos_token }}\n{%- if messages[0]['role'] == 'system' %}\n"
+          "    {%- set system_message = messages[0]['content']|trim %}\n    {%- set messages = messages[1:] %}\n"
+          "{%- else %}\n    {%- set system_message = \"\" %}\n{%- endif %}\n"
+          "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' + system_message + '<|eot_id|>' }}\n"
+          "{%- for message in messages %}\n    {{- '<|start_header_id|>' + message['role'] + "
+          "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}\n{%- endfor %}\n"
+          "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}\n")
+    write(t, "inst_alternate", "{%- set ns = namespace(index=0) %}\n{%- for message in messages %}\n"
+          "    {%- if (message['role'] == 'user') != (ns.index % 2 == 0) %}\n"
+          "        {{- raise_exception('roles must alternate') }}\n    {%- endif %}\n"
+          "    {%- set ns.index = ns.index + 1 %}\n{%- endfor %}\n{{- bos_token }}\n"
+          "{%- for message in messages %}{% if message.role == 'user' %}[INST]{{ message.content }}[/INST]"
+          "{% else %}{{ message.content + eos_token }}{% endif %}{% endfor %}")
+    write(t, "tools_macro", "{%- macro py_type(s) %}{%- if s.type == 'string' %}str{%- elif s.type is iterable %}"
+          "Union[{%- for x in s.type %}{{ x }}{% if not loop.last %},{% endif %}{% endfor %}]{%- else %}Any"
+          "{%- endif %}{%- endmacro %}\n{%- for tool in tools %}{%- set tool = tool.function %}"
+          "{{ tool.name }}({% for k, v in tool.parameters.properties | items %}{{ k }}: {{ py_type(v) }}"
+          "{% if not loop.last %}, {% endif %}{% endfor %})\n{{ tool | tojson(indent=4) }}\n{% endfor %}"
+          "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(' / ') }}")
+    write(t, "reasoning", "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}\n"
+          "{%- for message in messages[::-1] %}{%- set index = (messages|length - 1) - loop.index0 %}"
+          "{%- if ns.multi_step_tool and message.role == 'user' %}{%- set ns.multi_step_tool = false %}"
+          "{%- set ns.last_query_index = index %}{%- endif %}{%- endfor %}\n"
+          "{%- for message in messages %}{%- set content = message.content if message.content is string else '' %}"
+          "{%- if '</think>' in content %}{%- set reasoning = content.split('</think>')[0].rstrip('\\n')"
+          ".split('<think>')[-1].lstrip('\\n') %}{%- set content = content.split('</think>')[-1].lstrip('\\n') %}"
+          "{%- endif %}{%- if loop.index0 > ns.last_query_index %}<think>{{ reasoning }}</think>{% endif %}"
+          "{{ content }}{%- if message.tool_calls %}{% for tc in message.tool_calls %}"
+          "{{ tc.function.arguments if tc.function.arguments is string else tc.function.arguments | tojson }}"
+          "{% endfor %}{% endif %}{%- endfor %}{%- if enable_thinking is defined and enable_thinking is false %}"
+          "<think>\\n\\n</think>{% endif %}")
+    write(t, "gemma_inline", "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+          "{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}"
+          "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
+          "{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
+          "{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}")
+    write(t, "values", "{% set d = {'a': 1, 'b': [1.5, none, true, 'x\\u00e9']} %}{{ d | tojson }} {{ d.items() | list }}"
+          " {{ 7 // 2 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 'abc'[::-1] }} {{ [3, 1, 2] | sort | first }}"
+          " {{ 'a,b'.split(',') }} {{ strftime_now('%d %b %Y') }} {{ x | default('d') }}"
+          "{% raw %}{{ raw }}{% endraw %}{# comment #}  {%+ if 1 %}kept{% endif +%}\n")
+    write(t, "set_block", "{% set greeting %}Hello {{ messages[0].role }}{% endset %}{{ greeting | upper }}"
+          "{% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ loop.index }}{% if loop.last %}"
+          "{% break %}{% endif %}{% else %}none{% endfor %}")
+    conv = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "<think>x</think>Yes",
+                                                "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]},
+            {"role": "tool", "content": "42"}, {"role": "user", "content": "Thanks \u00e9"}]
+    write(t, "messages_only", b"\0" + json.dumps(conv).encode())
+    write(t, "messages_odd", b"\0" + b'[{"role": "user", "content": [1, 2.0, {"k": null}]}, {"role": "system"}, 5]')
+    write(t, "template_and_messages", b"{{ messages | tojson }}\0" + json.dumps(conv[:1]).encode())
+
+
 if __name__ == "__main__":
     safetensors()
     config()
     checkpoint()
     tokenizer()
     http_request()
+    chat_template()
