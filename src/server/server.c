@@ -108,17 +108,19 @@ static int load_text_side(tpi_server *s, const tpi_serve_opts *o, tpi_error *err
     int rc = tpi_tokenizer_load(&s->tok, o->model_dir, err);
     if (rc)
         return rc;
-    /* A template outside the Jinja subset still leaves the built-in formats
-     * and completions: say why and go on. */
+    /* A template outside the Jinja subset is an error at load, naming its
+     * line; the server still serves completions, and chat requests get that
+     * error (the built-in formats are only for models without a template). */
     tpi_error terr = {0};
     rc = tpi_chat_template_load(&s->tmpl, o->model_dir, &terr);
     if (rc == TPI_ENOMEM)
         return tpi_err(err, rc, "%s", terr.msg);
     if (rc) {
-        srv_log(s, "the model's chat template is not used: %s", terr.msg);
+        srv_log(s, "chat completions are refused: the model's chat template cannot be used: %s", terr.msg);
+        snprintf(s->no_chat, sizeof s->no_chat, "the model's chat template cannot be used: %s", terr.msg);
         s->tmpl = NULL;
-    }
-    if (!s->tmpl) {
+        s->fmt = TPI_CHAT_NONE;
+    } else if (!s->tmpl) {
         tpi_error why = {0};
         if (tpi_chat_format_detect(o->model_dir, &s->fmt, &why))
             snprintf(s->no_chat, sizeof s->no_chat, "the model has no chat template that tpinfer can use (%s); "
