@@ -188,7 +188,7 @@ TPI_API int tpi_kv_create_pool(tpi_kv **out, const tpi_model *m, const tpi_kv_op
 typedef struct tpi_kv_usage {
     int64_t block_positions; /* positions per block */
     int64_t blocks_total, blocks_free;
-    int64_t positions_used;  /* positions held by all sequences */
+    int64_t positions_used;  /* tpi_kv_len summed over the sequences (a shared prefix counts in each) */
 } tpi_kv_usage;
 TPI_API void tpi_kv_get_usage(const tpi_kv *kv, tpi_kv_usage *u);
 /* Free blocks that appending n_new positions to sequence seq would take:
