@@ -377,7 +377,8 @@ static void test_options(void **state)
         return;
     expect_refused(m, (tpi_kv_opts){.n_seq = 0, .max_ctx = 8}, TPI_EINVAL, "n_seq");
     expect_refused(m, (tpi_kv_opts){.n_seq = 1, .max_ctx = 0}, TPI_EINVAL, "max_ctx");
-    expect_refused(m, (tpi_kv_opts){.n_seq = (int64_t)1 << 21, .max_ctx = 8}, TPI_EINVAL, "n_seq");
+    expect_refused(m, (tpi_kv_opts){.n_seq = (int64_t)1 << 21, .max_ctx = 8}, TPI_ELIMIT, "at most 1048576 sequences");
+    expect_refused(m, (tpi_kv_opts){.n_seq = 2, .max_ctx = (int64_t)1 << 33}, TPI_ELIMIT, "4294967296 positions");
     expect_refused(m, (tpi_kv_opts){.n_seq = 1, .max_ctx = 8, .block_positions = -1}, TPI_EINVAL, "block_positions");
     expect_refused(m, (tpi_kv_opts){.n_seq = 1, .max_ctx = 8, .pool_positions = -5}, TPI_EINVAL, "pool_positions");
     expect_refused(m, (tpi_kv_opts){.n_seq = (int64_t)1 << 20, .max_ctx = (int64_t)1 << 20, .block_positions = 1},

@@ -37,15 +37,20 @@ int tpi_kv_create(tpi_kv **out, const tpi_model *m, int64_t n_seq, int64_t max_c
  * in the pool, and the bytes of K and V together. */
 static int pool_shape(const tpi_model *m, const tpi_kv_opts *o, tpi_kv *kv, int64_t *bytes, tpi_error *err)
 {
-    if (o->n_seq < 1 || o->n_seq > KV_MAX_SEQ || o->max_ctx < 1 || o->max_ctx > KV_MAX_CTX)
-        return tpi_err(err, TPI_EINVAL, "KV cache: n_seq must be in [1, %lld] and max_ctx in [1, %lld] "
-                       "(got %lld x %lld)", (long long)KV_MAX_SEQ, (long long)KV_MAX_CTX, (long long)o->n_seq,
-                       (long long)o->max_ctx);
+    if (o->n_seq < 1 || o->max_ctx < 1)
+        return tpi_err(err, TPI_EINVAL, "KV cache needs n_seq >= 1 and max_ctx >= 1 (got %lld x %lld)",
+                       (long long)o->n_seq, (long long)o->max_ctx);
+    if (o->n_seq > KV_MAX_SEQ || o->max_ctx > KV_MAX_CTX)
+        return tpi_err(err, TPI_ELIMIT, "KV cache of %lld sequences x %lld positions: at most %lld sequences and "
+                       "%lld positions each", (long long)o->n_seq, (long long)o->max_ctx, (long long)KV_MAX_SEQ,
+                       (long long)KV_MAX_CTX);
     if (o->block_positions < 0 || o->block_positions > KV_MAX_BLOCK || o->pool_positions < 0)
         return tpi_err(err, TPI_EINVAL, "KV cache: block_positions must be in [0, %lld] (0: the default) and "
                        "pool_positions >= 0 (got %lld and %lld)", (long long)KV_MAX_BLOCK,
                        (long long)o->block_positions, (long long)o->pool_positions);
     int64_t b = o->block_positions ? o->block_positions : TPI_KV_BLOCK_DEFAULT;
+    kv->n_seq = o->n_seq;
+    kv->max_ctx = o->max_ctx;
     kv->block_positions = b < o->max_ctx ? b : o->max_ctx; /* a block past the context holds nothing */
     kv->max_blocks = (o->max_ctx + kv->block_positions - 1) / kv->block_positions;
     int64_t table, all_full;
@@ -64,8 +69,6 @@ static int pool_shape(const tpi_model *m, const tpi_kv_opts *o, tpi_kv *kv, int6
                        "%lld: more than 2^47 bytes each for keys and values; give a smaller pool or context",
                        (long long)m->cfg.n_layers, (long long)kv->n_blocks, (long long)kv->block_positions,
                        (long long)m->sh.n_kv_heads, (long long)m->cfg.head_dim);
-    kv->n_seq = o->n_seq;
-    kv->max_ctx = o->max_ctx;
     kv->n_layers = m->cfg.n_layers;
     kv->n_heads = m->sh.n_kv_heads;
     kv->head_dim = m->cfg.head_dim;
@@ -109,9 +112,14 @@ int tpi_kv_create_pool(tpi_kv **out, const tpi_model *m, const tpi_kv_opts *o, t
     bytes *= 2; /* keys and values */
     /* The pages are committed as positions are written, so the whole pool
      * is admitted now, before the first token (core/meminfo.c). */
-    char what[128];
-    snprintf(what, sizeof what, "KV pool of %lld blocks x %lld positions (%lld sequences x %lld positions at most)",
-             (long long)shape.n_blocks, (long long)shape.block_positions, (long long)o->n_seq, (long long)o->max_ctx);
+    char what[160];
+    if (shape.n_blocks == shape.n_seq * shape.max_blocks) /* every sequence can fill its context */
+        snprintf(what, sizeof what, "KV cache of %lld sequences x %lld positions", (long long)o->n_seq,
+                 (long long)o->max_ctx);
+    else
+        snprintf(what, sizeof what, "KV pool of %lld blocks x %lld positions (for %lld sequences of up to %lld)",
+                 (long long)shape.n_blocks, (long long)shape.block_positions, (long long)o->n_seq,
+                 (long long)o->max_ctx);
     if ((rc = tpi_model_admit(m, bytes, what, err)))
         return rc;
     tpi_kv *kv = malloc(sizeof *kv);
