@@ -5,7 +5,11 @@
  * layer's blocks scattered over its pool in a random order, as a pool that
  * sequences have come and gone from leaves them.
  *
- *   bench_paged_attn [reps] [ctx,ctx,..] [block,block,..]
+ *   bench_paged_attn [reps] [ctx,ctx,..] [block,block,..] [MB]
+ *
+ * MB (default 256): the K and V of all layers together, so the caches come
+ * from memory; a few MB keeps them in the caches and shows the kernel's own
+ * cost of the block table.
  *
  * For each context: microseconds per layer of the fastest set (best of reps
  * rounds, the layouts taken in turn within each round so that a loaded
@@ -26,7 +30,7 @@
 #define HEADS 32
 #define KV_HEADS 4
 #define HEAD_DIM 64
-#define CACHE_BYTES ((size_t)256 << 20) /* all layers' K and V together: past any L3 */
+static size_t cache_bytes = (size_t)256 << 20; /* all layers' K and V together: past any L3 */
 #define MAX_LAYERS 64
 #define MAX_LIST 16
 
@@ -115,8 +119,8 @@ static double run_layers(const tpi_backend *be, const layout *l, int layers, int
 static int bench_ctx(const tpi_backend *be, int64_t ctx, const int64_t *blocks, int n_blocks, int reps)
 {
     size_t per_layer = (size_t)ctx * KV_HEADS * HEAD_DIM * sizeof(float) * 2;
-    int layers = (int)(CACHE_BYTES / per_layer);
-    layers = layers < 2 ? 2 : layers > MAX_LAYERS ? MAX_LAYERS : layers;
+    int layers = (int)(cache_bytes / per_layer);
+    layers = layers < 1 ? 1 : layers > MAX_LAYERS ? MAX_LAYERS : layers;
     /* room for the largest rounding up to whole blocks */
     int64_t most = ctx;
     for (int i = 0; i < n_blocks; i++) {
@@ -171,8 +175,10 @@ int main(int argc, char **argv)
     int64_t ctxs[MAX_LIST], blocks[MAX_LIST];
     int n_ctx = parse_list(argc > 2 ? argv[2] : "1024,4096,16384", ctxs);
     int n_blocks = parse_list(argc > 3 ? argv[3] : "8,16,32,64,128", blocks);
-    if (reps < 1 || n_ctx < 1 || n_blocks < 1) {
-        fprintf(stderr, "usage: bench_paged_attn [reps] [ctx,ctx,..] [block,block,..]\n");
+    int mb = argc > 4 ? atoi(argv[4]) : 256;
+    cache_bytes = (size_t)(mb > 0 ? mb : 1) << 20;
+    if (reps < 1 || n_ctx < 1 || n_blocks < 1 || mb < 1) {
+        fprintf(stderr, "usage: bench_paged_attn [reps] [ctx,ctx,..] [block,block,..] [MB]\n");
         return 2;
     }
     const tpi_backend *be = tpi_backend_cpu();

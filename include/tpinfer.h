@@ -176,7 +176,7 @@ typedef struct tpi_kv_opts {
      * can fill its context */
     int64_t pool_positions;
     /* positions per block, up to 2^20 and cut to max_ctx; 0: the default
-     * (16). A block of max_ctx positions is one block per sequence, the
+     * (64). A block of max_ctx positions is one block per sequence, the
      * contiguous layout. */
     int64_t block_positions;
 } tpi_kv_opts;

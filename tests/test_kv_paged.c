@@ -390,7 +390,8 @@ static void test_options(void **state)
     tpi_error err = {0};
     tpi_kv_usage u;
     static const struct { int64_t n_seq, ctx, pool, block, want_block, want_blocks; } cases[] = {
-        {3, 100, 0, 0, 16, 3 * 7}, {2, 5, 0, 0, 5, 2}, {4, 100, 33, 8, 8, 5}, {2, 10, 1000, 4, 4, 6},
+        {3, 100, 0, 0, 64, 3 * 2}, {2, 5, 0, 0, 5, 2}, {4, 100, 33, 8, 8, 5}, {2, 10, 1000, 4, 4, 6},
+        {2, 300, 0, 16, 16, 2 * 19},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tpi_kv_opts o = {.n_seq = cases[i].n_seq, .max_ctx = cases[i].ctx, .pool_positions = cases[i].pool,
@@ -407,12 +408,12 @@ static void test_options(void **state)
                    (long long)cases[i].want_blocks, (long long)cases[i].want_block);
         tpi_kv_free(kv);
     }
-    if (tpi_kv_create(&kv, m, 2, 40, &err))
+    if (tpi_kv_create(&kv, m, 2, 200, &err))
         g_fail(&G, "tpi_kv_create: %s", err.msg);
     else {
         tpi_kv_get_usage(kv, &u);
-        if (u.block_positions != 16 || u.blocks_total != 6)
-            g_fail(&G, "tpi_kv_create(2, 40): %lld blocks of %lld, expected 6 of 16", (long long)u.blocks_total,
+        if (u.block_positions != 64 || u.blocks_total != 8)
+            g_fail(&G, "tpi_kv_create(2, 200): %lld blocks of %lld, expected 8 of 64", (long long)u.blocks_total,
                    (long long)u.block_positions);
         tpi_kv_free(kv);
     }
