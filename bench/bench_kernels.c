@@ -373,12 +373,13 @@ typedef struct {
 static double op_ms(const tpi_backend *b, int op, int r_n, const seq_bufs *s)
 {
     const int64_t qd = HEADS * HEAD_DIM;
+    const float *kc = s->kc, *vc = s->vc; /* one block each: the whole cache */
     double best = 1e30;
     for (int r = 0; r < r_n; r++) {
         double t0 = tpi_seconds();
         switch (op) {
-        case 0: b->attention(s->att, s->q, SEQ, s->pos, s->kc, s->vc, &seq_shape); break;
-        case 1: b->attention(s->att, s->q + (SEQ - 1) * qd, 1, s->pos + SEQ - 1, s->kc, s->vc, &seq_shape); break;
+        case 0: b->attention(s->att, s->q, SEQ, s->pos, &kc, &vc, &seq_shape); break;
+        case 1: b->attention(s->att, s->q + (SEQ - 1) * qd, 1, s->pos + SEQ - 1, &kc, &vc, &seq_shape); break;
         case 2: b->rmsnorm(s->y, s->x, s->g, SEQ, HIDDEN, 1e-5f); break;
         case 3: b->rope(s->q, SEQ, qd, HEADS, HEAD_DIM, s->cs, s->sn); break;
         default: b->silu_mul(s->y, s->x, (int64_t)SEQ * FF); break;
@@ -451,8 +452,10 @@ static void kv_row(int t, const tpi_backend *const *sets, const float *kv, size_
             if (c == 0)
                 membw_read_seconds(kv, 2 * KV_LAYERS * per * sizeof(float), t);
             else
-                for (int l = 0; l < KV_LAYERS; l++)
-                    sets[c - 1]->attention(att, q, 1, &p1, kv + 2 * l * per, kv + (2 * l + 1) * per, &s1);
+                for (int l = 0; l < KV_LAYERS; l++) {
+                    const float *kl = kv + 2 * l * per, *vl = kv + (2 * l + 1) * per;
+                    sets[c - 1]->attention(att, q, 1, &p1, &kl, &vl, &s1);
+                }
             t0 = (tpi_seconds() - t0) / KV_LAYERS;
             best[c] = t0 < best[c] ? t0 : best[c];
         }

@@ -17,3 +17,10 @@ add_executable(bench_gemv_loop ${CMAKE_CURRENT_SOURCE_DIR}/bench_gemv_loop.c)
 find_package(OpenMP REQUIRED)
 target_link_libraries(bench_gemv_loop PRIVATE OpenMP::OpenMP_C)
 target_compile_options(bench_gemv_loop PRIVATE -O3)
+
+# Decode attention through a block table (the paged KV cache) against one
+# block per sequence, the caches in memory.
+add_executable(bench_paged_attn ${CMAKE_CURRENT_SOURCE_DIR}/bench_paged_attn.c)
+target_include_directories(bench_paged_attn PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(bench_paged_attn PRIVATE tpi_backend_cpu tpi_core)
+target_compile_options(bench_paged_attn PRIVATE -O3)

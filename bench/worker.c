@@ -4,7 +4,7 @@
  *   PREFILL batch seq ms flops
  *   RANKTIMES batch work_ms collective_ms [per rank, of the PREFILL run]
  *   OTHERS batch ms [CPU time of every other task on the machine in that run]
- *   DECODE ranks ctx tokens_per_s gb_per_s [pct of read bandwidth]
+ *   DECODE ranks ctx kv_block tokens_per_s gb_per_s [pct of read bandwidth]
  *   ALLREDUCE ranks bytes us gb_per_s */
 #include <getopt.h>
 #include <omp.h>
@@ -33,6 +33,8 @@ typedef struct worker {
     timed_comm timed; /* what the model is given */
     tpi_model *m;
     int rank, size, seq, reps;
+    const int32_t *kv_blocks; /* positions per KV block of each decode run (0: the default) */
+    int64_t n_kv_blocks;
     float *logits;    /* rank 0: the last row of each of up to 8 sequences */
     float *bw_buf;    /* this rank's part of the bandwidth probe, or NULL */
     float streamed;   /* weight bytes one decode step reads, all ranks */
@@ -314,11 +316,14 @@ static int time_decode(worker *w, tpi_kv *kv, int32_t *next, int steps, int wind
     return 0;
 }
 
-static void print_decode(const worker *w, int ctx, double t, double bw_before, double bw_after, const double pr[3])
+static void print_decode(const worker *w, int ctx, const tpi_kv *kv, double t, double bw_before, double bw_after,
+                         const double pr[3])
 {
     double gbs = w->streamed / t / 1e9, bw = bw_before > bw_after ? bw_before : bw_after;
-    printf("DECODE ranks=%d ctx=%d %.2f tokens/s, %.2f GB/s of weights (%.2f GB streamed per token, all ranks)",
-           w->size, ctx, 1.0 / t, gbs, w->streamed / 1e9);
+    tpi_kv_usage u;
+    tpi_kv_get_usage(kv, &u);
+    printf("DECODE ranks=%d ctx=%d kv_block=%lld %.2f tokens/s, %.2f GB/s of weights (%.2f GB streamed per token, "
+           "all ranks)", w->size, ctx, (long long)u.block_positions, 1.0 / t, gbs, w->streamed / 1e9);
     if (bw > 0)
         printf(" = %.1f%% of the read bandwidth measured around it (%.1f GB/s before, %.1f after)", 100.0 * gbs / bw,
                bw_before, bw_after);
@@ -330,34 +335,49 @@ static void print_decode(const worker *w, int ctx, double t, double bw_before, d
     fflush(stdout);
 }
 
-/* Decode of one sequence with `ctx` positions cached: reps + 1 windows of 16
- * steps judged against the read bandwidth measured just before and after
- * them, then the step-by-step pairs. Collective. */
+/* Most --kv-block values one decode run compares. */
+#define MAX_KV_BLOCKS 8
+
+/* Decode of one sequence with `ctx` positions cached, once per KV block size
+ * (each its own cache, prefilled alike): reps + 1 rounds, each a window of
+ * 16 steps per cache in turn (so a loaded machine's drift hits them alike),
+ * judged against the read bandwidth measured just before and after them,
+ * then the step-by-step pairs. Collective. */
 static int decode_ctx(worker *w, int ctx, tpi_error *err)
 {
-    int steps = 16, windows = w->reps + 1;
-    tpi_kv *kv = NULL;
-    int32_t *ids = malloc((size_t)ctx * sizeof *ids), next = 0;
-    int64_t n = ctx;
-    double t = 0, before = 0, after = 0, pr[3];
-    int rc = ids ? tpi_kv_create(&kv, w->m, 1, ctx + steps * windows + PAIRS, err)
-                 : tpi_err(err, TPI_ENOMEM, "out of memory");
+    int steps = 16, windows = w->reps + 1, nk = (int)w->n_kv_blocks;
+    tpi_kv *kv[MAX_KV_BLOCKS] = {0};
+    int32_t *ids = malloc((size_t)ctx * sizeof *ids), next[MAX_KV_BLOCKS] = {0};
+    double t[MAX_KV_BLOCKS], before = 0, after = 0, pr[3];
+    int rc = ids ? 0 : tpi_err(err, TPI_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < ctx; i++)
         ids[i] = (int32_t)((i * 7919 + 13) % w->m->cfg.vocab_size);
+    for (int b = 0; !rc && b < nk; b++) {
+        tpi_kv_opts o = {.n_seq = 1, .max_ctx = ctx + steps * windows + PAIRS, .block_positions = w->kv_blocks[b]};
+        int64_t n = ctx;
+        rc = tpi_kv_create_pool(&kv[b], w->m, &o, err);
+        if (!rc)
+            rc = tpi_model_forward_argmax(w->m, kv[b], ids, &n, &next[b], err);
+        t[b] = 1e30;
+    }
     if (!rc)
-        rc = tpi_model_forward_argmax(w->m, kv, ids, &n, &next, err);
-    if (!rc) {
         before = read_bandwidth(w);
-        rc = time_decode(w, kv, &next, steps, windows, &t, err);
-    }
-    if (!rc) {
+    for (int r = 0; !rc && r < windows; r++)
+        for (int b = 0; !rc && b < nk; b++) {
+            double tw;
+            rc = time_decode(w, kv[b], &next[b], steps, 1, &tw, err);
+            t[b] = tw < t[b] ? tw : t[b];
+        }
+    if (!rc)
         after = read_bandwidth(w);
-        rc = paired_ratio(w, kv, &next, pr, err);
+    for (int b = 0; !rc && b < nk; b++) {
+        rc = paired_ratio(w, kv[b], &next[b], pr, err);
+        if (!rc && w->rank == 0)
+            print_decode(w, ctx, kv[b], t[b], before, after, pr);
     }
-    if (!rc && w->rank == 0)
-        print_decode(w, ctx, t, before, after, pr);
     free(ids);
-    tpi_kv_free(kv);
+    for (int b = 0; b < nk; b++)
+        tpi_kv_free(kv[b]);
     return rc;
 }
 
@@ -397,6 +417,8 @@ typedef struct worker_opts {
     const char *dir;
     int32_t *batches, *ctxs; /* NULL: that part is skipped ("none") */
     int64_t n_batches, n_ctxs;
+    int32_t *kv_blocks;      /* --kv-block: positions per KV block, one decode cache each */
+    int64_t n_kv_blocks;
     int seq, reps, threads;
 } worker_opts;
 
@@ -406,9 +428,9 @@ static int parse_worker_opts(int argc, char **argv, worker_opts *o)
         {"model", required_argument, 0, 'm'}, {"batches", required_argument, 0, 'b'},
         {"seq", required_argument, 0, 'q'},   {"decode-ctx", required_argument, 0, 'x'},
         {"reps", required_argument, 0, 'n'},  {"threads", required_argument, 0, 't'},
-        {0, 0, 0, 0},
+        {"kv-block", required_argument, 0, 'k'}, {0, 0, 0, 0},
     };
-    const char *batches = "1", *ctxs = "128";
+    const char *batches = "1", *ctxs = "128", *kv_blocks = NULL;
     *o = (worker_opts){.seq = 512, .reps = 2};
     int c;
     while ((c = getopt_long(argc, argv, "m:t:", opts, NULL)) != -1) {
@@ -417,6 +439,7 @@ static int parse_worker_opts(int argc, char **argv, worker_opts *o)
         case 'b': batches = optarg; break;
         case 'q': o->seq = atoi(optarg); break;
         case 'x': ctxs = optarg; break;
+        case 'k': kv_blocks = optarg; break;
         case 'n': o->reps = atoi(optarg); break;
         case 't': o->threads = atoi(optarg); break;
         default: return -1;
@@ -424,7 +447,21 @@ static int parse_worker_opts(int argc, char **argv, worker_opts *o)
     }
     if (!o->dir || o->seq < 1 || o->reps < 1 || optind != argc) {
         fprintf(stderr, "usage: tpinfer-bench worker -m DIR [--batches B,..|none] [--seq N] "
-                        "[--decode-ctx C,..|none] [--reps N] [-t THREADS]\n");
+                        "[--decode-ctx C,..|none] [--kv-block N,..] [--reps N] [-t THREADS]\n"
+                        "  --kv-block: positions per KV cache block, each a decode run of its own, the runs\n"
+                        "  interleaved (default: the library's; the context or more: one block per sequence,\n"
+                        "  the contiguous layout)\n");
+        return -1;
+    }
+    if (!kv_blocks) { /* one run with the library's default */
+        if (!(o->kv_blocks = calloc(1, sizeof *o->kv_blocks)))
+            return -1;
+        o->n_kv_blocks = 1;
+    } else if (bench_parse_ints(kv_blocks, "--kv-block", &o->kv_blocks, &o->n_kv_blocks)) {
+        return -1;
+    }
+    if (o->n_kv_blocks < 1 || o->n_kv_blocks > MAX_KV_BLOCKS) {
+        fprintf(stderr, "--kv-block: 1 to %d sizes\n", MAX_KV_BLOCKS);
         return -1;
     }
     if (strcmp(batches, "none") && bench_parse_ints(batches, "--batches", &o->batches, &o->n_batches))
@@ -446,6 +483,8 @@ static int worker_init(worker *w, const worker_opts *o, tpi_load_opts lo, tpi_er
     w->size = w->comm->size;
     w->seq = o->seq;
     w->reps = o->reps;
+    w->kv_blocks = o->kv_blocks;
+    w->n_kv_blocks = o->n_kv_blocks;
     int32_t most = 1;
     for (int64_t i = 0; i < o->n_batches; i++)
         most = o->batches[i] > most ? o->batches[i] : most;
@@ -464,6 +503,8 @@ int bench_worker(int argc, char **argv)
     worker_opts o;
     if (parse_worker_opts(argc, argv, &o)) {
         free(o.batches);
+        free(o.ctxs);
+        free(o.kv_blocks);
         return 2;
     }
     worker w = {0};
@@ -487,5 +528,6 @@ int bench_worker(int argc, char **argv)
     tpi_comm_free(w.comm);
     free(o.batches);
     free(o.ctxs);
+    free(o.kv_blocks);
     return rc ? 1 : 0;
 }

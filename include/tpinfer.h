@@ -206,23 +206,31 @@ TPI_API int64_t tpi_kv_len(const tpi_kv *kv, int64_t seq);
  * accounting (the same calls in the same order), so rank 0's view of the
  * pool is every rank's. */
 typedef struct tpi_kv_opts {
-    int64_t n_seq;           /* sequences (slots), >= 1 */
-    int64_t max_ctx;         /* positions one sequence may hold, >= 1 */
-    /* positions the pool holds, all sequences together; 0: n_seq x max_ctx
-     * (every sequence can fill its context) */
+    int64_t n_seq;           /* sequences (slots), 1 .. 2^20 */
+    int64_t max_ctx;         /* positions one sequence may hold, 1 .. 2^32 */
+    /* positions the pool holds, all sequences together, rounded up to whole
+     * blocks and at most every sequence's whole context; 0: every sequence
+     * can fill its context */
     int64_t pool_positions;
-    int64_t block_positions; /* positions per block; 0: the default */
+    /* positions per block, up to 2^20 and cut to max_ctx; 0: the default
+     * (64). A block of max_ctx positions is one block per sequence, the
+     * contiguous layout. */
+    int64_t block_positions;
 } tpi_kv_opts;
-/* Collective and admitted against memory as tpi_kv_create, which is
- * tpi_kv_create_pool with n_seq and max_ctx and the rest 0. */
+/* Collective and admitted against memory (the whole pool, at create) as
+ * tpi_kv_create, which is tpi_kv_create_pool with n_seq and max_ctx and the
+ * rest 0. An option out of range is TPI_EINVAL naming it; a pool or block
+ * table too large to address is TPI_ELIMIT. */
 TPI_API int tpi_kv_create_pool(tpi_kv **out, const tpi_model *m, const tpi_kv_opts *o, tpi_error *err);
 typedef struct tpi_kv_usage {
     int64_t block_positions; /* positions per block */
     int64_t blocks_total, blocks_free;
-    int64_t positions_used;  /* positions held by all sequences */
+    int64_t positions_used;  /* tpi_kv_len summed over the sequences (a shared prefix counts in each) */
 } tpi_kv_usage;
 TPI_API void tpi_kv_get_usage(const tpi_kv *kv, tpi_kv_usage *u);
-/* Free blocks that appending n_new positions to sequence seq would take. */
+/* Free blocks that appending n_new positions to sequence seq would take:
+ * the new blocks, plus one when its last block is shared and must be
+ * copied before it is written (0 for a bad seq or n_new <= 0). */
 TPI_API int64_t tpi_kv_blocks_needed(const tpi_kv *kv, int64_t seq, int64_t n_new);
 /* Keeps the first len positions of sequence seq (len <= tpi_kv_len) and
  * gives back the blocks beyond; TPI_EINVAL for a bad seq or len. Local. */

@@ -289,6 +289,63 @@ static void test_silu_mul(void **state)
 
 /* ---- attention ---- */
 
+/* The cache c (one block of ctx positions, shape s) cut into blocks of bp
+ * positions that lie in the pool in a scrambled order, as a paged cache's
+ * blocks do: *ps is the shape to read them with, bases[] the blocks in
+ * position order. Returns the pool (free it). */
+static float *paged_copy(const float *c, const tpi_attn_shape *s, int64_t ctx, int64_t n_kv, int64_t bp,
+                         const float **bases, tpi_attn_shape *ps)
+{
+    int64_t nb = (ctx + bp - 1) / bp, hd = s->head_dim, head_major = s->kv_pos_stride == hd;
+    *ps = *s;
+    ps->block_positions = bp;
+    ps->kv_head_stride = head_major ? bp * hd : hd;
+    size_t bf = (size_t)(n_kv * bp * hd);
+    float *pool = malloc((size_t)nb * bf * sizeof *pool);
+    int64_t *perm = malloc((size_t)nb * sizeof *perm);
+    assert_true(pool && perm);
+    for (int64_t i = 0; i < nb; i++)
+        perm[i] = i;
+    for (int64_t i = nb - 1; i > 0; i--) {
+        int64_t j = (int64_t)((frand() + 1) * 0.5 * (double)(i + 1)) % (i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (int64_t i = 0; i < nb; i++)
+        bases[i] = pool + (size_t)perm[i] * bf;
+    for (int64_t h = 0; h < n_kv; h++)
+        for (int64_t j = 0; j < ctx; j++)
+            memcpy((float *)tpi_attn_kv_row(bases, ps, h, j), c + h * s->kv_head_stride + j * s->kv_pos_stride,
+                   (size_t)hd * sizeof *c);
+    free(perm);
+    return pool;
+}
+
+/* The fast and the reference kernel over the same cache paged in blocks of
+ * bp positions give the bits they give over it whole (got, want): the
+ * block size never changes the arithmetic. */
+static void check_paged(const float *got, const float *want, const float *q, int64_t n, const int64_t *pos,
+                        const float *k, const float *v, const tpi_attn_shape *s, int64_t ctx, int64_t n_kv,
+                        int64_t bp, const char *what)
+{
+    int64_t nb = (ctx + bp - 1) / bp;
+    const float **kb = malloc((size_t)nb * sizeof *kb), **vb = malloc((size_t)nb * sizeof *vb);
+    size_t qlen = (size_t)(n * s->n_heads * s->head_dim);
+    float *out = malloc(qlen * sizeof *out);
+    assert_true(kb && vb && out);
+    tpi_attn_shape ps;
+    float *kp = paged_copy(k, s, ctx, n_kv, bp, kb, &ps), *vp = paged_copy(v, s, ctx, n_kv, bp, vb, &ps);
+    for (int r = 0; r < 2; r++) {
+        (r ? ref : fast)->attention(out, q, n, pos, kb, vb, &ps);
+        if (memcmp(out, r ? want : got, qlen * sizeof *out)) {
+            print_error("%s: %s kernel over blocks of %lld positions differs from the whole cache (max diff %g)\n",
+                        what, r ? "reference" : "fast", (long long)bp, tu_rel_err(out, r ? want : got, qlen));
+            fail();
+        }
+    }
+    free(kp), free(vp), free(kb), free(vb), free(out);
+}
+
 /* A rank holding query heads [q_head0, q_head0 + n_heads) of a model with
  * `group` query heads per KV head: it caches KV heads from q_head0 / group
  * to the last one its heads read, as the tensor-parallel loader does. n
@@ -320,15 +377,21 @@ static void attn_case(int64_t hd, int64_t group, int64_t q_head0, int64_t n_head
             pos[i] = pos[j];
             pos[j] = t;
         }
-    ref->attention(want, q, n, pos, k, v, &s);
+    const float *kw[1] = {k}, *vw[1] = {v};
+    ref->attention(want, q, n, pos, kw, vw, &s);
     for (size_t i = 0; i < qlen; i++)
         got[i] = NAN;
-    fast->attention(got, q, n, pos, k, v, &s);
+    fast->attention(got, q, n, pos, kw, vw, &s);
     char what[200];
     snprintf(what, sizeof what, "attention hd=%lld group=%lld q_head0=%lld heads=%lld start=%lld n=%lld window=%lld%s",
              (long long)hd, (long long)group, (long long)q_head0, (long long)n_heads, (long long)start,
              (long long)n, (long long)window, shuffle ? " shuffled" : "");
     check_close(got, want, qlen, what);
+    /* block sizes below, at and above the kernel's 64-key tile, and not
+     * dividing it (7 of them, so each meets both layouts) */
+    static const int64_t bps[] = {1, 3, 8, 16, 64, 100, 24};
+    static unsigned which;
+    check_paged(got, want, q, n, pos, k, v, &s, ctx, n_kv, bps[which++ % 7], what);
     free(q);
     free(k);
     free(v);

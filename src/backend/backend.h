@@ -24,13 +24,25 @@ typedef struct tpi_weight {
 typedef struct tpi_attn_shape {
     int64_t n_heads, head_dim;
     int64_t q_head0, group, kv_head0;
-    /* Cached key/value of position j, local KV head h, dim d: k[h * kv_head_stride
-     * + j * kv_pos_stride + d]. The model keeps each head's positions together
-     * (kv_pos_stride = head_dim), so decode streams them. */
-    int64_t kv_pos_stride, kv_head_stride;
+    /* The cache is read through a block table (a paged KV cache): cached
+     * key/value of position j, local KV head h, dim d is
+     * k[j / B][h * kv_head_stride + (j % B) * kv_pos_stride + d] with B =
+     * block_positions; block_positions 0 means a single block holding every
+     * position (a contiguous cache, k[0]). The model keeps each head's
+     * positions in a block together (kv_pos_stride = head_dim), so decode
+     * streams them. */
+    int64_t block_positions, kv_pos_stride, kv_head_stride;
     int64_t window;     /* 0: full causal; else key j visible iff 0 <= pos - j < window */
     float scale;
 } tpi_attn_shape;
+
+/* Where position j of local KV head h starts in blocks k (tpi_attn_shape). */
+static inline const float *tpi_attn_kv_row(const float *const *k, const tpi_attn_shape *s, int64_t h, int64_t j)
+{
+    int64_t b = s->block_positions > 0 ? j / s->block_positions : 0;
+    int64_t r = s->block_positions > 0 ? j % s->block_positions : j;
+    return k[b] + h * s->kv_head_stride + r * s->kv_pos_stride;
+}
 
 /* Most weights one matmul_multi call takes at once (q, k, v). */
 #define TPI_MATMUL_MAX 4
@@ -52,9 +64,11 @@ typedef struct tpi_backend {
     void (*rope)(float *x, int64_t n, int64_t stride, int64_t n_heads, int64_t head_dim, const float *cos,
                  const float *sin);
     /* Causal attention of n queries of one sequence at positions pos[] (q and
-     * out [n, n_heads*head_dim]) over cached keys/values [0, max pos]. */
-    void (*attention)(float *out, const float *q, int64_t n, const int64_t *pos, const float *k,
-                      const float *v, const tpi_attn_shape *s);
+     * out [n, n_heads*head_dim]) over cached keys/values [0, max pos], read
+     * through the sequence's blocks k[], v[] (tpi_attn_shape). The result
+     * does not depend on the block size. */
+    void (*attention)(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                      const float *const *v, const tpi_attn_shape *s);
     /* g = silu(g) * u over n floats */
     void (*silu_mul)(float *g, const float *u, int64_t n);
 } tpi_backend;

@@ -165,7 +165,8 @@ static void rope_tables(const tpi_model *m, run_state *s)
 }
 
 /* Stores each sequence's new keys and values in the cache, then runs
- * attention of its new queries over everything cached for it. */
+ * attention of its new queries over everything cached for it, read through
+ * its block table. */
 static void attend(const tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n_new, run_state *s)
 {
     const tpi_config *c = &m->cfg;
@@ -174,7 +175,8 @@ static void attend(const tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n_n
     tpi_attn_shape shape = {
         .n_heads = sh->n_q_heads, .head_dim = hd, .q_head0 = sh->q_head0,
         .group = c->n_heads / c->n_kv_heads, .kv_head0 = sh->kv_head0,
-        .kv_pos_stride = hd, .kv_head_stride = kv->max_ctx * hd, /* kv_cache.h's layout */
+        /* kv_cache.h's layout */
+        .block_positions = kv->block_positions, .kv_pos_stride = hd, .kv_head_stride = kv->block_positions * hd,
         .window = tpi_config_window(c, l), .scale = (float)(1.0 / sqrt((double)hd)),
     };
     for (int64_t sq = 0, t0 = 0; sq < kv->n_seq; t0 += n_new[sq], sq++) {
@@ -182,9 +184,10 @@ static void attend(const tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n_n
             continue;
         for (int64_t t = t0; t < t0 + n_new[sq]; t++)
             tpi_kv_store(kv, l, sq, s->pos[t], s->k + t * kd, s->v + t * kd);
+        const float *const *kb, *const *vb;
+        tpi_kv_block_bases(kv, l, sq, &kb, &vb);
         if (qd)
-            m->be->attention(s->att + t0 * qd, s->q + t0 * qd, n_new[sq], s->pos + t0, tpi_kv_keys(kv, l, sq),
-                             tpi_kv_values(kv, l, sq), &shape);
+            m->be->attention(s->att + t0 * qd, s->q + t0 * qd, n_new[sq], s->pos + t0, kb, vb, &shape);
     }
 }
 
@@ -338,7 +341,9 @@ static int64_t keep_rows(float *h, int64_t row, const float *x, int64_t H, int64
  * sequences together, in input order; a sequence may span chunks, its later
  * tokens attending to the earlier ones through the cache), so the
  * activations stay bounded whatever the prompt (model/tuning.h). A failure
- * leaves the cache's lengths as they were: all or nothing. */
+ * leaves the cache's lengths as they were: all or nothing. The blocks of
+ * the whole forward are taken before its first chunk, and a pool without
+ * them refuses it with nothing changed. */
 static int final_hidden_states(tpi_model *m, tpi_kv *kv, const int32_t *ids, const int64_t *n_new,
                                enum tpi_logits_which which, float **out, int64_t *rows, tpi_error *err)
 {
@@ -346,7 +351,7 @@ static int final_hidden_states(tpi_model *m, tpi_kv *kv, const int32_t *ids, con
     int rc = check_input(m, kv, ids, n_new, &n, err);
     *out = NULL;
     *rows = 0;
-    if (rc || n == 0)
+    if (rc || n == 0 || (rc = tpi_kv_reserve(kv, n_new, err)))
         return rc;
     int64_t H = m->cfg.hidden_size, r = which == TPI_LOGITS_ALL ? n : 0, ns = kv->n_seq;
     if (which == TPI_LOGITS_LAST)
@@ -373,6 +378,7 @@ static int final_hidden_states(tpi_model *m, tpi_kv *kv, const int32_t *ids, con
     }
     free(ch.take), free(ch.done), free(ch.ids), free(len0);
     if (rc) {
+        tpi_kv_release_unused(kv);
         free(h);
         return rc;
     }

@@ -8,4 +8,12 @@
  * activations stay bounded (a 32k-token prompt in one pass would need
  * ~1.5 GB for the MLP's g and u alone). */
 #define TPI_PREFILL_CHUNK_DEFAULT 512
+
+/* Positions per KV block unless tpi_kv_opts.block_positions says otherwise:
+ * decode attention from memory through scattered blocks of 16 ran 1-13 %
+ * slower than through one contiguous block at contexts of 4k-16k, blocks of
+ * 64 and 128 0-9 % (docs/PERFORMANCE.md "Paged KV cache"); 64 is the
+ * smaller of those, and one of the kernel's 64-key tiles then lies in one
+ * block. */
+#define TPI_KV_BLOCK_DEFAULT 64
 #endif

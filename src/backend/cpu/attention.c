@@ -10,7 +10,13 @@
  * score loop a broadcast of q[d] times consecutive keys) and each V tile
  * (read from L1). Prefill has many items (KV heads x query blocks); decode
  * has one per KV head. Items are scheduled dynamically since causal blocks
- * differ in cost. */
+ * differ in cost.
+ *
+ * The cache is read through a block table (tpi_attn_shape): each tile gets
+ * the addresses of its keys' K and V rows, found block by block, so a tile
+ * may span blocks of any size and the arithmetic, its order included, is the
+ * same whatever the block size: a paged cache gives the bits a contiguous
+ * one gives. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -34,7 +40,23 @@ static int64_t first_key(const tpi_attn_shape *s, int64_t pos)
     return s->window && pos - s->window + 1 > 0 ? pos - s->window + 1 : 0;
 }
 
-static void run_item(float *out, const float *q, const int64_t *pos, const float *k, const float *v,
+/* kr[j], vr[j]: the K and V rows of local KV head h at position t0 + j,
+ * for j < tn (tn <= BK), one run of consecutive rows per block. */
+static void tile_rows(const float **kr, const float **vr, const float *const *k, const float *const *v,
+                      const tpi_attn_shape *s, int64_t h, int64_t t0, int64_t tn)
+{
+    int64_t bp = s->block_positions > 0 ? s->block_positions : INT64_MAX, ps = s->kv_pos_stride;
+    for (int64_t j = 0; j < tn;) {
+        int64_t p = t0 + j, b = p / bp, r = p - b * bp, run = bp - r < tn - j ? bp - r : tn - j;
+        const float *kp = k[b] + h * s->kv_head_stride + r * ps, *vp = v[b] + h * s->kv_head_stride + r * ps;
+        for (int64_t e = 0; e < run; e++, j++) {
+            kr[j] = kp + e * ps;
+            vr[j] = vp + e * ps;
+        }
+    }
+}
+
+static void run_item(float *out, const float *q, const int64_t *pos, const float *const *k, const float *const *v,
                      const tpi_attn_shape *s, int64_t kvl, int64_t h_lo, int64_t h_hi, int64_t i0, int64_t i1,
                      item_scratch *w, tpi_attn_tile_fn tile)
 {
@@ -53,12 +75,17 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
         w->l[r] = 0;
     }
     memset(w->o, 0, (size_t)rows * (size_t)hd * sizeof *w->o);
-    const float *kh = k + kvl * s->kv_head_stride, *vh = v + kvl * s->kv_head_stride;
-    for (int64_t t0 = jlo / BK * BK; t0 <= jhi; t0 += BK) {
+    /* this tile's rows and the next's (prefetched while this one runs) */
+    const float *kr[2][BK], *vr[2][BK];
+    int cur = 0;
+    int64_t t0 = jlo / BK * BK;
+    tile_rows(kr[cur], vr[cur], k, v, s, kvl, t0, jhi + 1 - t0 < BK ? jhi + 1 - t0 : BK);
+    for (; t0 <= jhi; t0 += BK, cur = !cur) {
         int64_t tn = jhi + 1 - t0 < BK ? jhi + 1 - t0 : BK, t1 = t0 + BK;
         int64_t nn = jhi + 1 - t1 < BK ? jhi + 1 - t1 : BK; /* keys in the next tile (<= 0: none) */
-        tpi_avx2_transpose_tile(w->kt, kh + t0 * s->kv_pos_stride, s->kv_pos_stride, tn, hd, kh + t1 * s->kv_pos_stride,
-                       vh + t1 * s->kv_pos_stride, nn);
+        if (nn > 0)
+            tile_rows(kr[!cur], vr[!cur], k, v, s, kvl, t1, nn);
+        tpi_avx2_transpose_tile(w->kt, kr[cur], tn, hd, kr[!cur], vr[!cur], nn);
         for (int64_t i = i0; i < i1; i++) {
             /* Visible keys of query i inside this tile: [ja, jb) tile-relative. */
             int64_t ja = first_key(s, pos[i]) - t0, jb = pos[i] + 1 - t0;
@@ -79,7 +106,7 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
                     rr.m[e] = w->m + r;
                     rr.l[e] = w->l + r;
                 }
-                tile(&rr, w->kt, vh + t0 * s->kv_pos_stride, s->kv_pos_stride, ja, jb, hd, s->scale);
+                tile(&rr, w->kt, vr[cur], ja, jb, hd, s->scale);
             }
         }
     }
@@ -93,8 +120,8 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
         }
 }
 
-void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
-                       const tpi_attn_shape *s, tpi_attn_tile_fn tile)
+void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                       const float *const *v, const tpi_attn_shape *s, tpi_attn_tile_fn tile)
 {
     int64_t hd = s->head_dim;
     if (hd % 8 || hd > MAX_HEAD_DIM || s->group <= 0) {

@@ -36,10 +36,10 @@ static void scores(float *sc, const float *q, const float *kt, int64_t hd)
     _mm256_store_ps(sc + 56, a7);
 }
 
-/* o[hd] = o * corr + sum over j in [ja, jb) of p[j] * vt[j] (vt rows of
- * stride vs), in chunks of 64 dims so the chunk's accumulators stay in
+/* o[hd] = o * corr + sum over j in [ja, jb) of p[j] * vt[j] (vt[j]: key
+ * j's V row), in chunks of 64 dims so the chunk's accumulators stay in
  * registers while the keys stream by. */
-static void accumulate_pv(float *o, float corr, const float *p, const float *vt, int64_t vs, int64_t ja, int64_t jb,
+static void accumulate_pv(float *o, float corr, const float *p, const float *const *vt, int64_t ja, int64_t jb,
                           int64_t hd)
 {
     __m256 cv = _mm256_set1_ps(corr);
@@ -51,14 +51,14 @@ static void accumulate_pv(float *o, float corr, const float *p, const float *vt,
         if (nv == 8) {
             for (int64_t j = ja; j < jb; j++) {
                 __m256 pj = _mm256_broadcast_ss(p + j);
-                const float *vr = vt + j * vs + d0;
+                const float *vr = vt[j] + d0;
                 for (int e = 0; e < 8; e++)
                     acc[e] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + e * 8), acc[e]);
             }
         } else {
             for (int64_t j = ja; j < jb; j++) {
                 __m256 pj = _mm256_broadcast_ss(p + j);
-                const float *vr = vt + j * vs + d0;
+                const float *vr = vt[j] + d0;
                 for (int64_t e = 0; e < nv; e++)
                     acc[e] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + e * 8), acc[e]);
             }
@@ -73,22 +73,22 @@ static void accumulate_pv(float *o, float corr, const float *p, const float *vt,
  * tile with nothing. The next tile's K and V rows are prefetched a line per
  * 16 dims, since a decode reads each cached position once, in tiles of K and
  * V by turns, which the hardware prefetcher follows poorly. */
-void tpi_avx2_transpose_tile(float *kt, const float *k, int64_t ks, int64_t tn, int64_t hd, const float *kn,
-                             const float *vn, int64_t nn)
+void tpi_avx2_transpose_tile(float *kt, const float *const *k, int64_t tn, int64_t hd, const float *const *kn,
+                             const float *const *vn, int64_t nn)
 {
     int64_t t8 = tn / 8 * 8;
     for (int64_t j0 = 0; j0 < t8; j0 += 8)
         for (int64_t d0 = 0; d0 < hd; d0 += 8) {
             if (!(d0 & 15))
                 for (int64_t j = j0; j < j0 + 8 && j < nn; j++) {
-                    _mm_prefetch((const char *)(kn + j * ks + d0), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(vn + j * ks + d0), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(kn[j] + d0), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(vn[j] + d0), _MM_HINT_T0);
                 }
-            const float *kr = k + j0 * ks + d0;
-            __m256 r0 = _mm256_loadu_ps(kr), r1 = _mm256_loadu_ps(kr + ks), r2 = _mm256_loadu_ps(kr + 2 * ks),
-                   r3 = _mm256_loadu_ps(kr + 3 * ks), r4 = _mm256_loadu_ps(kr + 4 * ks),
-                   r5 = _mm256_loadu_ps(kr + 5 * ks), r6 = _mm256_loadu_ps(kr + 6 * ks),
-                   r7 = _mm256_loadu_ps(kr + 7 * ks);
+            const float *const *kr = k + j0;
+            __m256 r0 = _mm256_loadu_ps(kr[0] + d0), r1 = _mm256_loadu_ps(kr[1] + d0),
+                   r2 = _mm256_loadu_ps(kr[2] + d0), r3 = _mm256_loadu_ps(kr[3] + d0),
+                   r4 = _mm256_loadu_ps(kr[4] + d0), r5 = _mm256_loadu_ps(kr[5] + d0),
+                   r6 = _mm256_loadu_ps(kr[6] + d0), r7 = _mm256_loadu_ps(kr[7] + d0);
             __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1), u2 = _mm256_unpacklo_ps(r2, r3),
                    u3 = _mm256_unpackhi_ps(r2, r3), u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5),
                    u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
@@ -108,11 +108,11 @@ void tpi_avx2_transpose_tile(float *kt, const float *k, int64_t ks, int64_t tn, 
         }
     for (int64_t j = t8; j < BK; j++)
         for (int64_t d = 0; d < hd; d++)
-            kt[d * BK + j] = j < tn ? k[j * ks + d] : 0.0f;
+            kt[d * BK + j] = j < tn ? k[j][d] : 0.0f;
 }
 
 /* The 256-bit tile step, one row at a time. */
-static void avx2_tile(const tpi_attn_rows *rr, const float *kt, const float *vt, int64_t vs, int64_t ja, int64_t jb,
+static void avx2_tile(const tpi_attn_rows *rr, const float *kt, const float *const *vt, int64_t ja, int64_t jb,
                       int64_t hd, float scale_f)
 {
     float sc[BK] __attribute__((aligned(32)));
@@ -142,12 +142,12 @@ static void avx2_tile(const tpi_attn_rows *rr, const float *kt, const float *vt,
             sum = _mm256_add_ps(sum, e);
         }
         *rr->l[r] = *rr->l[r] * corr + hsum256_ps(sum);
-        accumulate_pv(rr->o[r], corr, sc, vt, vs, ja, jb, hd);
+        accumulate_pv(rr->o[r], corr, sc, vt, ja, jb, hd);
     }
 }
 
-void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
-                        const tpi_attn_shape *s)
+void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                        const float *const *v, const tpi_attn_shape *s)
 {
     tpi_cpu_attention(out, q, n, pos, k, v, s, avx2_tile);
 }

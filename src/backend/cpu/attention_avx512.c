@@ -37,7 +37,7 @@ INLINE __m512 exp512_ps(__m512 x)
 
 /* o_r[d0, d0 + 16 NV) = o_r * c_r + sum over j in [ja, jb) of p_r[j] v[j]
  * for the R rows, the last zmm covering only the lanes in `last`. */
-INLINE void pv_chunk(float *const *o, const float *c, const float (*p)[BK], const float *vt, int64_t vs, int64_t ja,
+INLINE void pv_chunk(float *const *o, const float *c, const float (*p)[BK], const float *const *vt, int64_t ja,
                      int64_t jb, int64_t d0, const int R, const int NV, __mmask16 last)
 {
     __m512 a[4][4];
@@ -46,7 +46,7 @@ INLINE void pv_chunk(float *const *o, const float *c, const float (*p)[BK], cons
             a[r][e] = _mm512_mul_ps(_mm512_maskz_loadu_ps(e == NV - 1 ? last : 0xffff, o[r] + d0 + 16 * e),
                                     _mm512_set1_ps(c[r]));
     for (int64_t j = ja; j < jb; j++) {
-        const float *vr = vt + j * vs + d0;
+        const float *vr = vt[j] + d0;
         __m512 vv[4];
         for (int e = 0; e < NV; e++)
             vv[e] = e == NV - 1 ? _mm512_maskz_loadu_ps(last, vr + 16 * e) : _mm512_loadu_ps(vr + 16 * e);
@@ -65,7 +65,7 @@ INLINE void pv_chunk(float *const *o, const float *c, const float (*p)[BK], cons
  * so with 2 and 4 rows at least 8 independent FMA chains, and each K or V
  * load serves R FMAs (4 rows: 24 of the 32 zmm registers). */
 INLINE void rows_step(const float *const *q, float *const *o, float *const *m, float *const *l, const float *kt,
-                      const float *vt, int64_t vs, int64_t ja, int64_t jb, int64_t hd, float scale, const int R)
+                      const float *const *vt, int64_t ja, int64_t jb, int64_t hd, float scale, const int R)
 {
     __m512 s[4][4];
     for (int r = 0; r < R; r++)
@@ -115,25 +115,25 @@ INLINE void rows_step(const float *const *q, float *const *o, float *const *m, f
         __mmask16 last = tail == 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
         switch (nv) {
         case 4:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 4, last);
+            pv_chunk(o, corr, p, vt, ja, jb, d0, R, 4, last);
             break;
         case 3:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 3, last);
+            pv_chunk(o, corr, p, vt, ja, jb, d0, R, 3, last);
             break;
         case 2:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 2, last);
+            pv_chunk(o, corr, p, vt, ja, jb, d0, R, 2, last);
             break;
         default:
-            pv_chunk(o, corr, p, vt, vs, ja, jb, d0, R, 1, last);
+            pv_chunk(o, corr, p, vt, ja, jb, d0, R, 1, last);
         }
     }
 }
 
 #define ROWS_FN(R)                                                                                           \
-    static void rows_##R(const tpi_attn_rows *rr, int r0, const float *kt, const float *vt, int64_t vs,       \
-                         int64_t ja, int64_t jb, int64_t hd, float scale)                                    \
+    static void rows_##R(const tpi_attn_rows *rr, int r0, const float *kt, const float *const *vt, int64_t ja, \
+                         int64_t jb, int64_t hd, float scale)                                                \
     {                                                                                                        \
-        rows_step(rr->q + r0, rr->o + r0, rr->m + r0, rr->l + r0, kt, vt, vs, ja, jb, hd, scale, R);         \
+        rows_step(rr->q + r0, rr->o + r0, rr->m + r0, rr->l + r0, kt, vt, ja, jb, hd, scale, R);             \
     }
 ROWS_FN(1)
 ROWS_FN(2)
@@ -141,26 +141,26 @@ ROWS_FN(4)
 #undef ROWS_FN
 
 /* kt is 64-byte aligned (attention.c allocates it so). */
-void tpi_avx512_attn_tile(const tpi_attn_rows *rr, const float *kt, const float *vt, int64_t vs, int64_t ja,
-                          int64_t jb, int64_t hd, float scale)
+void tpi_avx512_attn_tile(const tpi_attn_rows *rr, const float *kt, const float *const *vt, int64_t ja, int64_t jb,
+                          int64_t hd, float scale)
 {
     for (int r0 = 0; r0 < rr->n;) {
         int left = rr->n - r0;
         if (left >= 4) {
-            rows_4(rr, r0, kt, vt, vs, ja, jb, hd, scale);
+            rows_4(rr, r0, kt, vt, ja, jb, hd, scale);
             r0 += 4;
         } else if (left >= 2) {
-            rows_2(rr, r0, kt, vt, vs, ja, jb, hd, scale);
+            rows_2(rr, r0, kt, vt, ja, jb, hd, scale);
             r0 += 2;
         } else {
-            rows_1(rr, r0, kt, vt, vs, ja, jb, hd, scale);
+            rows_1(rr, r0, kt, vt, ja, jb, hd, scale);
             r0 += 1;
         }
     }
 }
 
-void tpi_avx512_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k,
-                          const float *v, const tpi_attn_shape *s)
+void tpi_avx512_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                          const float *const *v, const tpi_attn_shape *s)
 {
     tpi_cpu_attention(out, q, n, pos, k, v, s, tpi_avx512_attn_tile);
 }

@@ -21,22 +21,23 @@ typedef struct tpi_attn_rows {
 
 /* One tile's step of the online softmax for the rows: kt is the tile's K
  * transposed ([head_dim][TPI_ATTN_BK], zero past its keys, 64-byte
- * aligned), vt its first V row (rows vs floats apart), and keys [ja, jb)
- * of the tile are visible. */
-typedef void (*tpi_attn_tile_fn)(const tpi_attn_rows *r, const float *kt, const float *vt, int64_t vs, int64_t ja,
+ * aligned), vr[j] the V row of the tile's key j (keys of one tile may lie in
+ * several blocks of a paged cache), and keys [ja, jb) of the tile are
+ * visible. */
+typedef void (*tpi_attn_tile_fn)(const tpi_attn_rows *r, const float *kt, const float *const *vr, int64_t ja,
                                  int64_t jb, int64_t hd, float scale);
 
 /* tpi_backend.attention with the given tile step; head_dim a multiple of 8
  * up to 256 (else the reference runs). */
-void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
-                       const tpi_attn_shape *s, tpi_attn_tile_fn tile);
+void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                       const float *const *v, const tpi_attn_shape *s, tpi_attn_tile_fn tile);
 
-/* kt[d][j] = k[j][d] for a tile's tn keys (rows of stride ks), zero for
+/* kt[d][j] = kr[j][d] for a tile's tn keys (kr[j]: key j's row), zero for
  * j >= tn up to TPI_ATTN_BK; prefetches the next tile's nn rows of K and V
- * (kn, vn). AVX2 (attention_avx2.c). */
-void tpi_avx2_transpose_tile(float *kt, const float *k, int64_t ks, int64_t tn, int64_t hd, const float *kn,
-                             const float *vn, int64_t nn);
+ * (kn[j], vn[j]). AVX2 (attention_avx2.c). */
+void tpi_avx2_transpose_tile(float *kt, const float *const *kr, int64_t tn, int64_t hd, const float *const *kn,
+                             const float *const *vn, int64_t nn);
 
-void tpi_avx512_attn_tile(const tpi_attn_rows *r, const float *kt, const float *vt, int64_t vs, int64_t ja,
-                          int64_t jb, int64_t hd, float scale);
+void tpi_avx512_attn_tile(const tpi_attn_rows *r, const float *kt, const float *const *vr, int64_t ja, int64_t jb,
+                          int64_t hd, float scale);
 #endif

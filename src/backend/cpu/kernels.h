@@ -20,10 +20,10 @@ void tpi_avx512_matmul_multi(int count, float *const *ys, const float *x, int64_
 
 /* attention.c's driver with each set's tile step (attention_avx2.c,
  * attention_avx512.c). */
-void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
-                        const tpi_attn_shape *s);
-void tpi_avx512_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k,
-                          const float *v, const tpi_attn_shape *s);
+void tpi_avx2_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                        const float *const *v, const tpi_attn_shape *s);
+void tpi_avx512_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                          const float *const *v, const tpi_attn_shape *s);
 
 /* Element-wise kernels, the same in both sets. */
 void tpi_avx2_rmsnorm(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps);

@@ -67,8 +67,8 @@ static void ref_rope(float *x, int64_t n, int64_t stride, int64_t n_heads, int64
     }
 }
 
-static void ref_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *k, const float *v,
-                          const tpi_attn_shape *s)
+static void ref_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
+                          const float *const *v, const tpi_attn_shape *s)
 {
     int64_t qdim = s->n_heads * s->head_dim, ctx = 0;
     for (int64_t i = 0; i < n; i++)
@@ -85,7 +85,7 @@ static void ref_attention(float *out, const float *q, int64_t n, const int64_t *
                 int64_t j0 = s->window && pos[i] - s->window + 1 > 0 ? pos[i] - s->window + 1 : 0;
                 float mx = -INFINITY;
                 for (int64_t j = j0; j <= pos[i]; j++) {
-                    const float *kj = k + kvh * s->kv_head_stride + j * s->kv_pos_stride;
+                    const float *kj = tpi_attn_kv_row(k, s, kvh, j);
                     float d = 0;
                     for (int64_t e = 0; e < s->head_dim; e++)
                         d += qi[e] * kj[e];
@@ -101,7 +101,7 @@ static void ref_attention(float *out, const float *q, int64_t n, const int64_t *
                 float *oi = out + i * qdim + h * s->head_dim;
                 memset(oi, 0, (size_t)s->head_dim * sizeof *oi);
                 for (int64_t j = j0; j <= pos[i]; j++) {
-                    const float *vj = v + kvh * s->kv_head_stride + j * s->kv_pos_stride;
+                    const float *vj = tpi_attn_kv_row(v, s, kvh, j);
                     float p = sc[j] / sum;
                     for (int64_t e = 0; e < s->head_dim; e++)
                         oi[e] += p * vj[e];
