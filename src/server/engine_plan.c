@@ -187,18 +187,22 @@ static int lru_cached(srv_engine *e)
     return best;
 }
 
-/* Finds the free blocks slot i needs for its wanted tokens: from the pool,
- * then by evicting cached KV, then by sending newer sequences back to
- * prefill later (their KV given back; nothing they produced is lost).
- * Returns 1 when it may run. */
-static int find_blocks(srv_engine *e, int i)
+/* Finds the free blocks slot i needs for its wanted tokens: from the pool
+ * (less the *promised blocks older slots take in this step's forward), then
+ * by evicting cached KV, then by sending newer sequences back to prefill
+ * later (their KV given back; nothing they produced is lost). Returns 1 when
+ * it may run, its blocks added to *promised. */
+static int find_blocks(srv_engine *e, int i, int64_t *promised)
 {
     srv_slot *s = &e->slots[i];
     for (;;) {
         tpi_kv_usage u;
         tpi_kv_get_usage(e->kv, &u);
-        if (tpi_kv_blocks_needed(e->kv, i, s->want) <= u.blocks_free)
+        int64_t need = tpi_kv_blocks_needed(e->kv, i, s->want);
+        if (need <= u.blocks_free - *promised) {
+            *promised += need;
             return 1;
+        }
         int victim = lru_cached(e);
         if (victim >= 0) {
             srv_plan_add_op(e, SRV_OP_CLEAR, victim, 0, 0);
@@ -265,14 +269,15 @@ int srv_plan_step(srv_engine *e, int64_t *n_tok, int *argmax)
     }
     sort_by_age(e, idx, n);
     set_wants(e, idx, n);
+    int64_t promised = 0;
     for (int k = 0; k < n; k++) {
         srv_slot *s = &e->slots[idx[k]];
-        if (s->want && !find_blocks(e, idx[k])) {
+        if (s->want && !find_blocks(e, idx[k], &promised)) {
             s->want = 0;
             int holders = 0;
             for (int j = 0; j < e->o.parallel; j++)
                 holders += j != idx[k] && tpi_kv_len(e->kv, j) > 0;
-            if (!holders) /* alone and still short: it can never run */
+            if (!holders && !promised) /* alone and still short: it can never run */
                 srv_slot_end(e, s, 0, "engine: the KV pool is too small for this sequence", 0);
         }
     }
