@@ -19,6 +19,9 @@
 #include "server/server.h"
 
 #define WAIT_SLICE_MS 100 /* how often a waiting connection looks for a vanished client */
+/* A stream with nothing to send for this long sends an SSE comment, so a
+ * request waiting in the queue is not taken for an idle client. */
+#define KEEPALIVE_MS 5000
 #define DRAIN_MS 5000     /* how long stopping waits for open answers to be sent */
 
 typedef struct srv_call {
@@ -138,10 +141,13 @@ static int client_gone(struct MHD_Connection *conn)
 }
 
 /* Waits (mu held) until the engine sent something or the request ended; 0,
- * or -1 when the client went away (the request is then cancelled). */
-static int wait_event(srv_call *c, size_t have_text)
+ * 1 when max_ms passed first (max_ms > 0), or -1 when the client went away
+ * (the request is then cancelled). */
+static int wait_event(srv_call *c, size_t have_text, int max_ms)
 {
-    while (!c->ended && c->text_len == have_text && !c->error) {
+    for (int waited = 0; !c->ended && c->text_len == have_text && !c->error; waited += WAIT_SLICE_MS) {
+        if (max_ms > 0 && waited >= max_ms)
+            return 1;
         if (atomic_load(&c->s->engine_done)) { /* stopped before it reported: never will */
             c->ended = 1;
             c->finish = SRV_FINISH_CANCELLED;
@@ -243,10 +249,15 @@ static int stream_next(srv_call *c)
             return out_add(c, srv_sse_first(&c->meta));
     }
     pthread_mutex_lock(&c->mu);
-    if (wait_event(c, c->text_sent) < 0) {
+    int w = wait_event(c, c->text_sent, KEEPALIVE_MS);
+    if (w < 0) {
         pthread_mutex_unlock(&c->mu);
         cancel_gone(c);
         return -1;
+    }
+    if (w > 0) { /* queued or behind long prompts: an SSE comment keeps the connection from timing out */
+        pthread_mutex_unlock(&c->mu);
+        return out_add(c, strdup(": keep-alive\n\n"));
     }
     srv_resp_part p = {.text = c->text + c->text_sent, .len = c->text_len - c->text_sent, .lp = c->lp,
                        .n_lp = c->n_lp, .finish = c->finish, .prompt_tokens = c->prompt_tokens,
@@ -312,7 +323,7 @@ static enum MHD_Result answer_whole(srv_call *c)
 {
     pthread_mutex_lock(&c->mu);
     while (!c->ended && !c->error)
-        if (wait_event(c, c->text_len) < 0) {
+        if (wait_event(c, c->text_len, 0) < 0) {
             pthread_mutex_unlock(&c->mu);
             cancel_gone(c);
             return MHD_NO; /* nobody to answer */

@@ -71,8 +71,8 @@ int tok_added_load(tok_added *a, const cJSON *list, const char *what, tpi_error 
             rc = tpi_json_get_int(it, "id", &id, 1, sub, err);
         if (rc)
             return rc;
-        if (id < 0 || id >= INT32_MAX)
-            return tpi_err(err, TPI_EFORMAT, "%s: id %lld out of range", sub, (long long)id);
+        if (id < 0 || id >= TOK_ID_LIMIT)
+            return tpi_err(err, TPI_EFORMAT, "%s: id %lld is outside [0, 2^24) (tpinfer's limit)", sub, (long long)id);
         if (!*content)
             return tpi_err(err, TPI_EFORMAT, "%s: empty \"content\"", sub);
         if (!tok_utf8_valid(content, strlen(content)))

@@ -127,8 +127,9 @@ int tok_bpe_load(tok_bpe *m, const cJSON *model, const char *what, tpi_error *er
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         int64_t id;
-        if (tpi_json_as_int(it, 0, INT32_MAX - 1, &id))
-            return tpi_err(err, TPI_EFORMAT, "%s: vocab[\"%s\"] must be an id in [0, 2^31-1)", what, it->string);
+        if (tpi_json_as_int(it, 0, TOK_ID_LIMIT - 1, &id))
+            return tpi_err(err, TPI_EFORMAT, "%s: vocab[\"%s\"] must be an id in [0, 2^24) (tpinfer's limit)", what,
+                           it->string);
         if (tok_strmap_put(&m->vocab, it->string, strlen(it->string), (int32_t)id))
             return oom(err);
     }

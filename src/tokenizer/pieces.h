@@ -6,6 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Token ids are below 2^24: tables indexed by id are allocated whole, and
+ * the largest real vocabularies hold about 2^18 tokens, so a sparse id like
+ * 2e9 is refused rather than turned into a 16 GB table. */
+#define TOK_ID_LIMIT (1 << 24)
+
 typedef struct tok_buf {
     char *p;
     size_t len, cap;
