@@ -103,8 +103,7 @@ static int parse_args(serve_args *a, int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!a->o.api_key)
-        a->o.api_key = getenv("TPI_API_KEY");
+    a->o.api_key = opts_api_key(a->o.api_key);
     a->o.model_dir = a->dir;
     return engine_resolve(&a->engine, "serve");
 }

@@ -143,3 +143,10 @@ int engine_load(const engine_opts *e, tpi_model **m, const char *dir, const char
                 e->kernels_from, want, info.kernels);
     return 0;
 }
+
+const char *opts_api_key(const char *flag_value)
+{
+    static const char *const vars[] = {"TPI_API_KEY", NULL};
+    const char *from;
+    return pick(flag_value, "--api-key", vars, &from);
+}

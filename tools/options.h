@@ -67,6 +67,8 @@ int engine_load(const engine_opts *e, tpi_model **m, const char *dir, const char
 
 /* 1 when an MPI launcher (mpirun, mpiexec, srun with PMIx) started us. */
 int opts_launched(void);
+/* serve's API key: --api-key's value, else $TPI_API_KEY, else NULL. */
+const char *opts_api_key(const char *flag_value);
 /* Sets GOMP_SPINCOUNT and re-executes unless the user chose a spin policy;
  * returns when nothing is to be done or the re-execution failed. */
 void opts_prefer_short_spin(char **argv);
