@@ -1,5 +1,7 @@
 #include "core/vec.h"
 
+#include <string.h>
+
 /* GCC's -O2 leaves the plain loop scalar (addss); this runs sixteen floats
  * per step in SSE registers. aligned(4): the pointers need only be float
  * aligned. */
@@ -20,4 +22,15 @@ void tpi_add_f32(float *out, const float *a, const float *b, int64_t n)
     }
     for (; i < n; i++)
         out[i] = a[i] + b[i];
+}
+
+int tpi_all_finite_f32(const float *x, int64_t n)
+{
+    uint32_t special = 0;
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &x[j], sizeof u);
+        special |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !special;
 }

@@ -6,5 +6,9 @@
 
 /* out[i] = a[i] + b[i] for i < n; out may be a or b. */
 void tpi_add_f32(float *out, const float *a, const float *b, int64_t n);
+/* 1 when no value of x [n] is NaN or infinite: the exponent bits, all ones
+ * for both, are read as bits so that no compiler flag folds the test away;
+ * one branch-free pass. */
+int tpi_all_finite_f32(const float *x, int64_t n);
 
 #endif

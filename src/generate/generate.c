@@ -16,6 +16,7 @@
 #include "generate/gen_text.h"
 #include "generate/sampler.h"
 #include "model/model.h"
+#include "core/vec.h"
 
 /* The longest context a generation takes, as config.json's
  * max_position_embeddings: a context bounds the KV cache and the history of
@@ -303,20 +304,6 @@ static int decide_stop(tpi_gen_state *st, int64_t s, int32_t tok, int *reason, t
     return 0;
 }
 
-/* 1 when no value of x [n] is NaN or infinite: the exponent bits, all ones
- * for both, are read as bits so that no compiler flag folds the test away;
- * one branch-free pass. */
-static int row_finite(const float *x, int64_t n)
-{
-    uint32_t special = 0;
-    for (int64_t j = 0; j < n; j++) {
-        uint32_t u;
-        memcpy(&u, &x[j], sizeof u);
-        special |= (u & 0x7f800000u) == 0x7f800000u;
-    }
-    return !special;
-}
-
 /* The error of a step whose logits for sequence s are not finite; every rank
  * writes the same message (the step is the index of the token it chose). */
 static int nonfinite_err(const tpi_gen_state *st, int64_t s, tpi_error *err)
@@ -338,7 +325,7 @@ static int choose_tokens(tpi_gen_state *st, int32_t *bad_seq, tpi_error *err)
         if (st->reason[s])
             continue;
         const float *logits = st->argmax_only ? NULL : st->logits + row * st->vocab;
-        if (st->argmax_only ? st->next[row] < 0 : !row_finite(logits, st->vocab)) {
+        if (st->argmax_only ? st->next[row] < 0 : !tpi_all_finite_f32(logits, st->vocab)) {
             *bad_seq = (int32_t)s;
             return nonfinite_err(st, s, err);
         }

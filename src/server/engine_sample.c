@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "server/engine_int.h"
+#include "core/vec.h"
 
 void srv_apply_penalties(float *w, int64_t vocab, const int32_t *gen, int64_t n, double presence,
                          double frequency, int32_t *count)
@@ -171,24 +172,13 @@ void srv_slot_end(srv_engine *e, srv_slot *s, int finish, const char *msg, int k
     free(r);
 }
 
-static int row_finite(const float *x, int64_t n)
-{
-    uint32_t special = 0;
-    for (int64_t j = 0; j < n; j++) {
-        uint32_t u;
-        memcpy(&u, &x[j], sizeof u);
-        special |= (u & 0x7f800000u) == 0x7f800000u;
-    }
-    return !special;
-}
-
 /* The next token of slot s from its row of logits (NULL: the argmax
  * forward's pick). Returns -1 for non-finite logits. */
 static int32_t pick(srv_engine *e, srv_slot *s, const float *row, int32_t argmax_pick)
 {
     if (!row)
         return argmax_pick;
-    if (!row_finite(row, e->vocab))
+    if (!tpi_all_finite_f32(row, e->vocab))
         return -1;
     const srv_params *p = &s->req->p;
     const float *x = row;
