@@ -2,7 +2,6 @@
  * queued on rank 0 from any thread; every rank runs srv_engine_run, in which
  * rank 0 plans each step (engine_plan.c), broadcasts the plan, every rank
  * runs the forward, and rank 0 samples and reports (engine_sample.c). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +24,7 @@ const double srv_ttft_bounds[SRV_TTFT_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 
  * srv_engine_stop may not signal (it is async-signal-safe). */
 #define SRV_IDLE_WAIT_NS 5000000L
 
-static int check_opts(const srv_engine_opts *o, const tpi_model_info *info, tpi_error *err)
+static int check_opts(const srv_engine_opts *o, tpi_error *err)
 {
     if (o->parallel < 1 || o->parallel > 4096)
         return tpi_err(err, TPI_EINVAL, "engine: parallel must be in [1, 4096], found %d", o->parallel);
@@ -43,7 +42,6 @@ static int check_opts(const srv_engine_opts *o, const tpi_model_info *info, tpi_
     if (o->n_eos < 0 || o->n_eos > 16 || (o->n_eos && !o->eos_ids))
         return tpi_err(err, TPI_EINVAL, "engine: n_eos must be in [0, 16] with eos_ids holding as many, found %d",
                        o->n_eos);
-    (void)info;
     return 0;
 }
 
@@ -114,7 +112,7 @@ int srv_engine_create(srv_engine **out, tpi_model *m, const tpi_tokenizer *tok, 
     *out = NULL;
     tpi_model_info info;
     tpi_model_get_info(m, &info);
-    int rc = check_opts(o, &info, err);
+    int rc = check_opts(o, err);
     if (rc)
         return rc;
     srv_engine *e = calloc(1, sizeof *e);
