@@ -67,7 +67,11 @@ sflags=$("$pkgconfig" --static --cflags --libs tpinfer | sed 's/-ltpinfer\b/-l:l
 # shellcheck disable=SC2086
 if run "cc against the static library" "$cc" ${TPI_INSTALL_CFLAGS:-} -o "$tmp/tp_demo_static" "$demo_src" $sflags; then
     ldd "$tmp/tp_demo_static" | grep -q libtpinfer && fail "tp_demo_static loads libtpinfer.so"
-    run "tp_demo_static as one rank" timeout 60 "$tmp/tp_demo_static" "$tmp/tiny" &&
+    # LeakSanitizer's stop-the-world tracer crashed once here under load ("Tracer caught signal
+    # 11"), a failure of the tool, not a leak; this run checks the static link, and the other
+    # tests check for leaks.
+    run "tp_demo_static as one rank" env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        timeout 60 "$tmp/tp_demo_static" "$tmp/tiny" &&
         { grep -q "rank 0 of 1 holds" "$tmp/out" || fail "tp_demo_static output: $(cat "$tmp/out")"; }
 fi
 
