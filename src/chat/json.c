@@ -516,6 +516,16 @@ static int jin_number(json_in *j, jv *out)
 
 static int jin_value(json_in *j, jv *out);
 
+
+/* After an item of a list or object: 1 past a ',', 0 past `close`, -1 for
+ * anything else. */
+static int jin_next(json_in *j, char close)
+{
+    jin_ws(j);
+    if (j->pos < j->n && (j->s[j->pos] == ',' || j->s[j->pos] == close))
+        return j->s[j->pos++] == ',';
+    return -1;
+}
 static int jin_array(json_in *j, jv *out)
 {
     size_t n = 0, cap = 0;
@@ -538,16 +548,11 @@ static int jin_array(json_in *j, jv *out)
             int rc = jin_value(j, &items[n++]);
             if (rc)
                 return rc;
-            jin_ws(j);
-            if (j->pos < j->n && j->s[j->pos] == ',') {
-                j->pos++;
-                continue;
-            }
-            if (j->pos < j->n && j->s[j->pos] == ']') {
-                j->pos++;
+            int more = jin_next(j, ']');
+            if (more < 0)
+                return jin_fail(j, "expected ',' or ']'");
+            if (!more)
                 break;
-            }
-            return jin_fail(j, "expected ',' or ']'");
         }
     }
     jj_list *l = jj_list_new(j->c, 0);
@@ -584,16 +589,11 @@ static int jin_object(json_in *j, jv *out)
                 rc = jj_dict_set(j->c, d, k, v); /* a repeated key keeps its first place, last value (as Python) */
             if (rc)
                 return rc;
-            jin_ws(j);
-            if (j->pos < j->n && j->s[j->pos] == ',') {
-                j->pos++;
-                continue;
-            }
-            if (j->pos < j->n && j->s[j->pos] == '}') {
-                j->pos++;
+            int more = jin_next(j, '}');
+            if (more < 0)
+                return jin_fail(j, "expected ',' or '}'");
+            if (!more)
                 break;
-            }
-            return jin_fail(j, "expected ',' or '}'");
         }
     }
     *out = (jv){.t = JV_DICT, .u.d = d};
