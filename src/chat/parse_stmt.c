@@ -10,6 +10,20 @@
 
 static int parse_body(parser *P, const char *const *ends, nodes *body, int open_line);
 
+/* The body of a block statement into n->items, then its end tag
+ * ({% endset %}, {% endwith %}, ...) through the closing %}. */
+static int parse_closed_body(parser *P, const char *const *ends, jj_node *n, int open_line)
+{
+    nodes body = {0};
+    int rc = parse_body(P, ends, &body, open_line);
+    if (!rc) {
+        P->pos++;
+        rc = jp_expect_end(P);
+    }
+    n->items = body.v, n->n = body.n;
+    return rc;
+}
+
 static int parse_names(parser *P, const char ***names, size_t *n)
 {
     int paren = jp_is_op(jp_cur(P), "(");
@@ -133,17 +147,9 @@ static int parse_set(parser *P, jj_node *n, int open_line)
     if (jp_is_op(jp_cur(P), "|"))
         return jp_fail(P, TPI_EUNSUPPORTED, "filters on a block set are not supported%.*s", "", 0);
     static const char *const ends[] = {"endset", NULL};
-    nodes body = {0};
     n->kind = JN_SET_BLOCK;
     rc = jp_expect_end(P);
-    if (!rc)
-        rc = parse_body(P, ends, &body, open_line);
-    if (!rc) {
-        P->pos++;
-        rc = jp_expect_end(P);
-    }
-    n->items = body.v, n->n = body.n;
-    return rc;
+    return rc ? rc : parse_closed_body(P, ends, n, open_line);
 }
 
 static int parse_macro(parser *P, jj_node *n, int open_line)
@@ -212,14 +218,7 @@ static int parse_with(parser *P, jj_node *n, int open_line)
         memcpy(n->args.kw_names, names, k * sizeof *names);
     n->args.kw = vals.v, n->args.n_kw = k;
     static const char *const ends[] = {"endwith", NULL};
-    nodes body = {0};
-    rc = parse_body(P, ends, &body, open_line);
-    if (!rc) {
-        P->pos++;
-        rc = jp_expect_end(P);
-    }
-    n->items = body.v, n->n = body.n;
-    return rc;
+    return parse_closed_body(P, ends, n, open_line);
 }
 
 /* {% filter f | g(x) %}...{% endfilter %}: the chain in a, applied to JJ_FILTER_BODY. */
@@ -236,15 +235,7 @@ static int parse_filter_block(parser *P, jj_node *n, int open_line)
     if (!rc)
         rc = jp_expect_end(P);
     static const char *const ends[] = {"endfilter", NULL};
-    nodes body = {0};
-    if (!rc)
-        rc = parse_body(P, ends, &body, open_line);
-    if (!rc) {
-        P->pos++;
-        rc = jp_expect_end(P);
-    }
-    n->items = body.v, n->n = body.n;
-    return rc;
+    return rc ? rc : parse_closed_body(P, ends, n, open_line);
 }
 
 /* A {% ... %} statement; the keyword is current. */
