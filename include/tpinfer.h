@@ -147,6 +147,17 @@ typedef struct tpi_load_opts {
      * the machine (MemAvailable, the cgroup limit), > 0: this many bytes for
      * the library's KV caches and activations on each rank, -1: no check. */
     int64_t mem_limit_bytes;
+    /* NULL or "": weights as stored. "q8_0", "q4_0" or "q4_k": every rank
+     * quantizes its slice of each matrix of a safetensors checkpoint to that
+     * GGUF block type while loading (as `tpinfer convert --type` would), and
+     * computes on the blocks. An unknown name is TPI_EINVAL; a GGUF file
+     * refuses it (it is quantized already). */
+    const char *quant;
+    /* 1: the prefill GEMM of BF16 weights rounds activations to bf16 and runs
+     * on the bf16 dot product (AVX512_BF16), as transformers computes a bf16
+     * model; 0: fp32 activations (transformers' fp32 numbers). Ignored where
+     * the CPU lacks AVX512_BF16 (tpi_model_info.kernels says which runs). */
+    int bf16_activations;
 } tpi_load_opts;
 
 typedef struct tpi_model_info {

@@ -9,11 +9,17 @@
 #include "tpinfer.h"
 
 /* A weight matrix [out_features, in_features] (transformers' nn.Linear
- * layout), row-major, in its stored dtype. */
+ * layout), row-major, in its stored dtype. A block (quantized) type's row is
+ * whole blocks: x's column 0 is the row's column k_off, and the row holds
+ * ceil((k_off + cols) / block) blocks; the columns outside [k_off, k_off +
+ * cols) multiply zeros. That lets a rank's slice of a row-parallel weight
+ * (o_proj, down_proj) keep the file's blocks when its columns do not start or
+ * end on a block boundary. */
 typedef struct tpi_weight {
     tpi_dtype dtype;
     int64_t rows, cols;
-    const void *data;  /* rows * cols elements; may point into a file mapping */
+    int64_t k_off;     /* block types only; 0 for float types */
+    const void *data;  /* rows * cols elements (float types), or rows of whole blocks; may point into a file mapping */
     void *owned;       /* non-NULL when data was copied (strided slice, misaligned) */
     void *packed;      /* backend-private repacked copy, or NULL */
     int64_t packed_bytes;

@@ -1,18 +1,56 @@
 #include "core/dtype.h"
 
+#include "core/quant.h"
+
+/* Indexed by tpi_dtype. */
+static const struct {
+    const char *name;
+    int64_t block, bytes;
+} dtypes[TPI_N_DTYPES] = {
+    [TPI_F32] = {"F32", 1, 4},
+    [TPI_BF16] = {"BF16", 1, 2},
+    [TPI_F16] = {"F16", 1, 2},
+    [TPI_Q8_0] = {"Q8_0", TPI_QK8_0, sizeof(tpi_block_q8_0)},
+    [TPI_Q4_0] = {"Q4_0", TPI_QK4_0, sizeof(tpi_block_q4_0)},
+    [TPI_Q4_K] = {"Q4_K", TPI_QK_K, sizeof(tpi_block_q4_k)},
+    [TPI_Q6_K] = {"Q6_K", TPI_QK_K, sizeof(tpi_block_q6_k)},
+};
+
+static int known(tpi_dtype t)
+{
+    return (unsigned)t < TPI_N_DTYPES;
+}
+
 size_t tpi_dtype_size(tpi_dtype t)
 {
-    return t == TPI_F32 ? 4 : 2;
+    return known(t) && dtypes[t].block == 1 ? (size_t)dtypes[t].bytes : 0;
+}
+
+int tpi_dtype_is_quant(tpi_dtype t)
+{
+    return known(t) && dtypes[t].block > 1;
+}
+
+int64_t tpi_dtype_block(tpi_dtype t)
+{
+    return known(t) ? dtypes[t].block : 1;
+}
+
+int64_t tpi_dtype_block_bytes(tpi_dtype t)
+{
+    return known(t) ? dtypes[t].bytes : 0;
+}
+
+int64_t tpi_dtype_row_bytes(tpi_dtype t, int64_t n)
+{
+    if (!known(t) || n < 0 || n % dtypes[t].block)
+        return -1;
+    return n / dtypes[t].block * dtypes[t].bytes;
 }
 
 const char *tpi_dtype_name(tpi_dtype t)
 {
-    switch (t) {
-    case TPI_F32: return "F32";
-    case TPI_BF16: return "BF16";
-    case TPI_F16: return "F16";
-    }
-    return "?";
+    return known(t) ? dtypes[t].name : "?";
 }
 
 int tpi_dtype_parse(const char *s, tpi_dtype *out)
@@ -80,6 +118,10 @@ uint16_t tpi_f32_to_f16(float f)
 
 void tpi_to_f32(float *dst, const void *src, tpi_dtype t, size_t n)
 {
+    if (tpi_dtype_is_quant(t)) {
+        tpi_dequant_row(t, src, dst, (int64_t)n);
+        return;
+    }
     if (t == TPI_F32) {
         memcpy(dst, src, n * 4);
         return;
