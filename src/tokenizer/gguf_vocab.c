@@ -118,13 +118,19 @@ static int add_vocab(const tok_gguf_vocab *v, cJSON *model, cJSON *added, tpi_er
     return rc;
 }
 
-/* A token id key: absent leaves *id; outside the vocabulary is an error. */
+/* A token id key: absent leaves *id; -1 (as a u32, 0xFFFFFFFF) is "none"
+ * as llama.cpp writes it (LLAMA_TOKEN_NULL); outside the vocabulary is an
+ * error. */
 static int id_key(const tok_gguf_vocab *v, const char *key, int32_t *id, tpi_error *err)
 {
     int64_t x;
     int rc = tpi_gguf_get_i64(v->g, key, &x, err);
     if (rc)
         return rc > 0 ? 0 : rc;
+    if (x == -1 || x == 0xFFFFFFFF) {
+        *id = -1;
+        return 0;
+    }
     if (x < 0 || x >= v->n)
         return tpi_err(err, TPI_EFORMAT, "%s: %s is %lld, outside the %lld tokens of tokenizer.ggml.tokens", v->path,
                        key, (long long)x, (long long)v->n);
