@@ -263,6 +263,43 @@ static int special_ids(tpi_tokenizer *t, const tok_gguf_vocab *v, const kind_def
     return 0;
 }
 
+/* Every id of the file decodes: a repeated token string keeps only its last
+ * id in the vocabulary (as a dict), so the earlier ids get their string
+ * here, and the vocabulary size is the file's token count. */
+static int fill_holes(tpi_tokenizer *t, const tok_gguf_vocab *v, tpi_error *err)
+{
+    if (t->n_vocab < v->n) {
+        const char **pieces = realloc(t->pieces, (size_t)v->n * sizeof *pieces);
+        if (pieces)
+            t->pieces = pieces;
+        uint8_t *special = realloc(t->special, (size_t)v->n);
+        if (!pieces || !special)
+            return oom(v->path, err);
+        t->special = special;
+        memset(pieces + t->n_vocab, 0, (size_t)(v->n - t->n_vocab) * sizeof *pieces);
+        memset(special + t->n_vocab, 0, (size_t)(v->n - t->n_vocab));
+        t->n_vocab = v->n;
+    }
+    size_t bytes = 0;
+    for (int64_t i = 0; i < v->n; i++)
+        bytes += t->pieces[i] ? 0 : (size_t)tok_gguf_token(v, i).len + 1;
+    if (!bytes)
+        return 0;
+    if (!(t->extra_pieces = malloc(bytes)))
+        return oom(v->path, err);
+    char *p = t->extra_pieces;
+    for (int64_t i = 0; i < v->n; i++) {
+        if (t->pieces[i])
+            continue;
+        tpi_gguf_str s = tok_gguf_token(v, i);
+        memcpy(p, s.s, (size_t)s.len);
+        p[s.len] = 0;
+        t->pieces[i] = p;
+        p += s.len + 1;
+    }
+    return 0;
+}
+
 int tok_gguf_load(tpi_tokenizer *t, const char *path, tpi_error *err)
 {
     tpi_gguf *g = NULL;
@@ -278,6 +315,8 @@ int tok_gguf_load(tpi_tokenizer *t, const char *path, tpi_error *err)
         rc = build_json(&v, &root, &def, err);
     if (!rc)
         rc = tok_load_root(t, root, path, err);
+    if (!rc)
+        rc = fill_holes(t, &v, err);
     if (!rc)
         rc = special_ids(t, &v, &def, err);
     cJSON_Delete(root);
