@@ -495,6 +495,28 @@ static void test_model_refusals(void **s)
         tpi_gguf_close(g);
     }
     expect_load_error(path, TPI_EFORMAT, "tensor \"blk.0.ffn_norm.weight\" is missing", NULL);
+    /* a NaN fp16 scale in a Q8_0 block, found by check_weights */
+    size_t bytes = 0;
+    uint8_t *raw = tu_read_file(mini("mini-q8_0.gguf"), &bytes);
+    tpi_gguf *g = open_ok(mini("mini-q8_0.gguf"));
+    const tpi_gguf_tensor *v = tpi_gguf_find_tensor(g, "blk.1.attn_v.weight");
+    size_t at = (size_t)(v->data - (const uint8_t *)g->maps[0]) + 2 * (256 / 32) * 34 + 3 * 34; /* row 2, block 3 */
+    raw[at] = 0x00, raw[at + 1] = 0x7e;
+    tu_write_file(path, raw, bytes);
+    tpi_gguf_close(g);
+    free(raw);
+    tpi_load_opts check = {.check_weights = 1};
+    tpi_model *bad = NULL;
+    tpi_error e2 = {0};
+    assert_int_equal(tpi_model_load(&bad, path, &check, &e2), TPI_ENONFINITE);
+    printf("  %s\n", e2.msg);
+    assert_non_null(strstr(e2.msg, "blk.1.attn_v.weight: row 2, block 3 has a NaN scale"));
+    /* the most ranks, from the metadata alone */
+    int64_t max_ranks = 0;
+    const char *by = NULL;
+    assert_int_equal(tpi_model_max_ranks(mini("mini-f32.gguf"), NULL, &max_ranks, &by, &e2), 0);
+    assert_int_equal(max_ranks, 8);
+    assert_string_equal(by, "num_attention_heads");
     /* --quant of a GGUF */
     tpi_model *m = NULL;
     tpi_error err = {0};

@@ -186,7 +186,9 @@ static int slice_blocks(tpi_model *m, const tpi_slice *s, const tpi_st_tensor *t
         w->data = w->owned = buf;
     }
     m->weight_bytes += s->n_rows * row_bytes;
-    return m->check_weights ? check_blocks(s, w, row_bytes, err) : 0;
+    tpi_slice named = *s;
+    snprintf(named.name, sizeof named.name, "%s", file_name(m, s->name));
+    return m->check_weights ? check_blocks(&named, w, row_bytes, err) : 0;
 }
 
 /* --quant: the rank's slice, widened row by row and quantized to blocks of
@@ -237,6 +239,7 @@ static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_erro
     if (m->check_weights) { /* on the stored values, before any quantizing */
         for (int64_t r = 0; r < nr && !rc; r++) {
             tpi_slice row = *s;
+            snprintf(row.name, sizeof row.name, "%s", file_name(m, s->name));
             row.row0 = s->row0 + r;
             row.n_rows = 1;
             rc = check_slice(&row, first + (size_t)r * (size_t)s->cols * es, t->dtype, err);
@@ -271,7 +274,9 @@ static int load_vector(tpi_model *m, const tpi_slice *s, float **out, tpi_error 
         return rc;
     int64_t count = s->n_rows;
     const uint8_t *first = t->data + (size_t)s->row0 * tpi_dtype_size(t->dtype);
-    if (m->check_weights && (rc = check_slice(s, first, t->dtype, err)))
+    tpi_slice named = *s;
+    snprintf(named.name, sizeof named.name, "%s", file_name(m, s->name));
+    if (m->check_weights && (rc = check_slice(&named, first, t->dtype, err)))
         return rc;
     float *v = malloc((size_t)(count > 0 ? count : 1) * sizeof *v);
     if (!v)
