@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/quant.h"
 #include "model/model.h"
 #include "tp/shard.h"
@@ -184,6 +185,7 @@ static int slice_blocks(tpi_model *m, const tpi_slice *s, const tpi_st_tensor *t
         for (int64_t r = 0; r < s->n_rows; r++)
             memcpy(buf + r * row_bytes, first + r * full, (size_t)row_bytes);
         w->data = w->owned = buf;
+        tpi_file_release(t->data + (size_t)s->row0 * (size_t)full, (size_t)(s->n_rows * full));
     }
     m->weight_bytes += s->n_rows * row_bytes;
     tpi_slice named = *s;
@@ -217,6 +219,7 @@ static int quantize_slice(tpi_model *m, const tpi_slice *s, const uint8_t *first
     }
     w->dtype = q;
     w->data = w->owned = buf;
+    tpi_file_release(first - (size_t)s->col0 * es, (size_t)(s->n_rows * s->cols) * es);
     m->weight_bytes += s->n_rows * row_bytes;
     return 0;
 }
@@ -259,6 +262,7 @@ static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_erro
         for (int64_t r = 0; r < nr; r++)
             memcpy(buf + (size_t)r * (size_t)nc * es, first + (size_t)r * (size_t)s->cols * es, (size_t)nc * es);
         w->data = w->owned = buf;
+        tpi_file_release(t->data + (size_t)s->row0 * (size_t)s->cols * es, (size_t)(nr * s->cols) * es);
     }
     m->weight_bytes += nr * nc * (int64_t)es;
     return 0;
