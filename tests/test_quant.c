@@ -247,13 +247,13 @@ static void expect_close(const float *got, const double *want, size_t n, double 
 static void dequant_act(tpi_dtype t, const float *x, int64_t cols, int64_t k_off, int64_t nb, float *out)
 {
     int64_t bs = tpi_dtype_block(t);
-    uint8_t *a = xmalloc((size_t)nb * tpi_qact_block_bytes(t));
+    uint8_t *a = xmalloc(tpi_qact_row_bytes(t, nb));
     tpi_qact_quantize(t, x, cols, k_off, nb, a);
     for (int64_t b = 0; b < nb; b++)
         for (int64_t j = 0; j < bs; j++) {
             if (bs == 32) {
-                const tpi_q8a *q = (const tpi_q8a *)a + b;
-                out[b * bs + j] = q->d * q->qs[j];
+                const tpi_q8a8 *q = (const tpi_q8a8 *)a + b / 8;
+                out[b * bs + j] = q->d[b % 8] * q->qs[32 * (b % 8) + j];
             } else {
                 const tpi_q8k *q = (const tpi_q8k *)a + b;
                 out[b * bs + j] = q->d * q->qs[j];

@@ -52,7 +52,7 @@ static uint8_t *scratch(size_t bytes)
 
 static int same_format(tpi_dtype a, tpi_dtype b)
 {
-    return tpi_qact_block_bytes(a) == tpi_qact_block_bytes(b);
+    return tpi_qact_row_bytes(a, 8) == tpi_qact_row_bytes(b, 8);
 }
 
 /* The activation copies the weights need (one per format, k_off and block
@@ -67,7 +67,7 @@ static int plan_acts(int count, const tpi_weight *const *ws, int64_t n, qm_act *
         while (j < na && !(same_format(acts[j].t, ws[i]->dtype) && acts[j].k_off == ws[i]->k_off && acts[j].nb == nb))
             j++;
         if (j == na) {
-            size_t rb = (size_t)nb * tpi_qact_block_bytes(ws[i]->dtype);
+            size_t rb = tpi_qact_row_bytes(ws[i]->dtype, nb);
             acts[na++] = (qm_act){.t = ws[i]->dtype, .k_off = ws[i]->k_off, .nb = nb, .row_bytes = rb, .offset = off};
             off += (size_t)n * rb;
         }
@@ -100,7 +100,7 @@ static void run_unit(const qm_out *outs, int count, int64_t n, int64_t u)
         int m = n - g < 4 ? (int)(n - g) : 4;
         const uint8_t *a = o->act + (size_t)g * o->act_row_bytes;
         for (int64_t r = r0; r < r1; r++)
-            o->dot(o->nb, o->w + (size_t)r * o->row_bytes, a, o->nb, m, o->y + g * o->O + r, o->O);
+            o->dot(o->nb, o->w + (size_t)r * o->row_bytes, a, o->act_row_bytes, m, o->y + g * o->O + r, o->O);
     }
 }
 

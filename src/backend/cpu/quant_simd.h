@@ -38,65 +38,103 @@ QINLINE __m256i loadu(const void *p)
     return _mm256_loadu_si256((const __m256i *)p);
 }
 
-/* ---- Q8_0: sum(w * a) = sum(|w| * (sign(w) * a)) ---- */
-QINLINE void q8_0_step(const tpi_block_q8_0 *w, const tpi_q8a *a, int64_t as, const int m, __m256 *acc)
+/* Activation row r of a (rows a_stride bytes apart). */
+#define AROW(type, a, r, as) ((const type *)(const void *)((const uint8_t *)(a) + (size_t)(r) * (as)))
+
+/* The fp16 scales (at each block's start) of cnt <= 8 blocks `stride` bytes
+ * apart, as 8 floats, zeros past cnt. */
+QINLINE __m256 scales8(const uint8_t *w, size_t stride, const int cnt)
 {
-    __m256i q = loadu(w->qs), u = _mm256_sign_epi8(q, q);
-    __m256 dw = _mm256_set1_ps(h2f(w->d));
+    uint16_t h[8];
+    for (int j = 0; j < 8; j++) {
+        h[j] = 0;
+        if (j < cnt)
+            memcpy(&h[j], w + j * stride, 2);
+    }
+    return _mm256_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4],
+                                          (short)h[5], (short)h[6], (short)h[7]));
+}
+
+/* Block j's 32 weights as unsigned bytes u and the signs they put on the
+ * activations: Q8_0 multiplies |w| by sign(w) * a, Q4_0 its nibbles q (the
+ * -8 is in dsum) by a. */
+QINLINE __m256i q8_0_u(const tpi_block_q8_0 *w, __m256i *q)
+{
+    *q = loadu(w->qs);
+    return _mm256_sign_epi8(*q, *q);
+}
+
+QINLINE __m256i q4_0_u(const tpi_block_q4_0 *w)
+{
+    /* the 16 bytes in both halves, the high half shifted to its high nibbles */
+    __m256i q2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)w->qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(q2, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(15));
+}
+
+/* cnt <= 8 blocks of 32 against one tpi_q8a8 of each of m rows: the eight
+ * weight scales times each row's eight, once; then per block an integer dot,
+ * and an FMA with that block's scale picked out of the eight (vpermps).
+ * Rows use C chains (acc[c][r], c = block % C): one row alone would wait on
+ * the FMA's latency every block. */
+QINLINE void group32(tpi_dtype t, const uint8_t *w, const uint8_t *a, size_t as, const int m, const int cnt,
+                     const int C, __m256 acc[4][4])
+{
+    size_t stride = t == TPI_Q8_0 ? sizeof(tpi_block_q8_0) : sizeof(tpi_block_q4_0);
+    __m256 dw = scales8(w, stride, cnt), s[4];
     for (int r = 0; r < m; r++) {
-        const tpi_q8a *ar = a + r * as;
-        __m256i t = DOT_U8S8(_mm256_setzero_si256(), u, _mm256_sign_epi8(loadu(ar->qs), q));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, _mm256_set1_ps(ar->d)), acc[r]);
+        const tpi_q8a8 *ar = AROW(tpi_q8a8, a, r, as);
+        s[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(ar->d));
+        if (t == TPI_Q4_0)
+            acc[0][r] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ar->dsum), acc[0][r]);
+    }
+    for (int j = 0; j < cnt; j++) {
+        __m256i q, u;
+        if (t == TPI_Q8_0)
+            u = q8_0_u((const tpi_block_q8_0 *)(const void *)(w + j * stride), &q);
+        else
+            u = q4_0_u((const tpi_block_q4_0 *)(const void *)(w + j * stride));
+        __m256i idx = _mm256_set1_epi32(j);
+        for (int r = 0; r < m; r++) {
+            __m256i av = loadu(AROW(tpi_q8a8, a, r, as)->qs + 32 * j);
+            if (t == TPI_Q8_0)
+                av = _mm256_sign_epi8(av, q);
+            __m256i d = DOT_U8S8(_mm256_setzero_si256(), u, av);
+            acc[j % C][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_permutevar8x32_ps(s[r], idx), acc[j % C][r]);
+        }
     }
 }
 
-QINLINE void q8_0_rows(int64_t nb, const void *wv, const void *av, int64_t as, const int m, float *y, int64_t ys)
+QINLINE void rows32(tpi_dtype t, int64_t nb, const void *wv, const void *av, size_t as, const int m, float *y,
+                    int64_t ys)
 {
-    const tpi_block_q8_0 *w = wv;
-    const tpi_q8a *a = av;
-    __m256 acc0[4], acc1[4]; /* two chains: the FMA's latency is longer than a block's work */
-    for (int r = 0; r < m; r++)
-        acc0[r] = acc1[r] = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        q8_0_step(w + b, a + b, as, m, acc0);
-        q8_0_step(w + b + 1, a + b + 1, as, m, acc1);
-    }
-    if (b < nb)
-        q8_0_step(w + b, a + b, as, m, acc0);
-    for (int r = 0; r < m; r++)
-        y[r * ys] = hsum(_mm256_add_ps(acc0[r], acc1[r]));
-}
-
-/* ---- Q4_0: sum((q - 8) * a) = sum(q * a) - 8 * sum(a); the 8 lanes start at -sum(a) ---- */
-QINLINE void q4_0_step(const tpi_block_q4_0 *w, const tpi_q8a *a, int64_t as, const int m, __m256 *acc)
-{
-    __m128i q = _mm_loadu_si128((const __m128i *)w->qs);
-    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
-    __m256 dw = _mm256_set1_ps(h2f(w->d));
+    const int C = m == 1 ? 4 : m == 2 ? 2 : 1;
+    size_t stride = t == TPI_Q8_0 ? sizeof(tpi_block_q8_0) : sizeof(tpi_block_q4_0);
+    const uint8_t *w = wv, *a = av;
+    __m256 acc[4][4];
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < m; r++)
+            acc[c][r] = _mm256_setzero_ps();
+    int64_t g = 0;
+    for (; g + 8 <= nb; g += 8)
+        group32(t, w + g * stride, a + g / 8 * sizeof(tpi_q8a8), as, m, 8, C, acc);
+    if (g < nb)
+        group32(t, w + g * stride, a + g / 8 * sizeof(tpi_q8a8), as, m, (int)(nb - g), 1, acc);
     for (int r = 0; r < m; r++) {
-        const tpi_q8a *ar = a + r * as;
-        __m256i t = DOT_U8S8(_mm256_set1_epi32(-ar->sum), u, loadu(ar->qs));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, _mm256_set1_ps(ar->d)), acc[r]);
+        __m256 sum = acc[0][r];
+        for (int c = 1; c < C; c++)
+            sum = _mm256_add_ps(sum, acc[c][r]);
+        y[r * ys] = hsum(sum);
     }
 }
 
-QINLINE void q4_0_rows(int64_t nb, const void *wv, const void *av, int64_t as, const int m, float *y, int64_t ys)
+QINLINE void q8_0_rows(int64_t nb, const void *w, const void *a, size_t as, const int m, float *y, int64_t ys)
 {
-    const tpi_block_q4_0 *w = wv;
-    const tpi_q8a *a = av;
-    __m256 acc0[4], acc1[4];
-    for (int r = 0; r < m; r++)
-        acc0[r] = acc1[r] = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        q4_0_step(w + b, a + b, as, m, acc0);
-        q4_0_step(w + b + 1, a + b + 1, as, m, acc1);
-    }
-    if (b < nb)
-        q4_0_step(w + b, a + b, as, m, acc0);
-    for (int r = 0; r < m; r++)
-        y[r * ys] = hsum(_mm256_add_ps(acc0[r], acc1[r]));
+    rows32(TPI_Q8_0, nb, w, a, as, m, y, ys);
+}
+
+QINLINE void q4_0_rows(int64_t nb, const void *w, const void *a, size_t as, const int m, float *y, int64_t ys)
+{
+    rows32(TPI_Q4_0, nb, w, a, as, m, y, ys);
 }
 
 /* ---- Q4_K: d * sum_j sc_j * sum(q * a) - dmin * sum_j m_j * (sums of a) ---- */
@@ -114,7 +152,7 @@ QINLINE void q4_k_scales(const uint8_t *p, uint64_t *sc, uint64_t *mn)
     *mn = (uint64_t)m_hi << 32 | m_lo;
 }
 
-QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, int64_t as, const int m, __m256 *acc)
+QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, size_t as, const int m, __m256 *acc)
 {
     uint64_t sc8, m8;
     q4_k_scales(w->scales, &sc8, &m8);
@@ -131,14 +169,14 @@ QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, int64_t as, co
         __m256i s_lo = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * c)));
         __m256i s_hi = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
         for (int r = 0; r < m; r++) {
-            const int8_t *aq = a[r * as].qs + 64 * c;
+            const int8_t *aq = AROW(tpi_q8k, a, r, as)->qs + 64 * c;
             it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(lo, loadu(aq)), s_lo);
             it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(hi, loadu(aq + 32)), s_hi);
         }
     }
     float d = h2f(w->d), dmin = h2f(w->dmin);
     for (int r = 0; r < m; r++) {
-        const tpi_q8k *ar = a + r * as;
+        const tpi_q8k *ar = AROW(tpi_q8k, a, r, as);
         __m256i mi = _mm256_madd_epi16(loadu(ar->bsums), mdup);
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(it[r]), _mm256_set1_ps(d * ar->d), acc[r]);
         acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mi), _mm256_set1_ps(dmin * ar->d), acc[r]);
@@ -146,7 +184,7 @@ QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, int64_t as, co
 }
 
 /* ---- Q6_K: d * sum_g sc_g * (sum(q * a) - 32 * sum(a)) over groups of 16 ---- */
-QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, int64_t as, const int m, __m256 *acc)
+QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, size_t as, const int m, __m256 *acc)
 {
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256i it[4];
@@ -172,7 +210,7 @@ QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, int64_t as, co
                                            _mm_set1_epi16((short)(0x0100 + 0x0404 * k)));
             __m256i sk = _mm256_shuffle_epi8(s16, ctl);
             for (int r = 0; r < m; r++) {
-                const int8_t *aq = a[r * as].qs + 128 * h + 32 * k;
+                const int8_t *aq = AROW(tpi_q8k, a, r, as)->qs + 128 * h + 32 * k;
                 it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(q[k], loadu(aq)), sk);
             }
         }
@@ -180,7 +218,7 @@ QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, int64_t as, co
     __m256i sall = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
     float d = h2f(w->d);
     for (int r = 0; r < m; r++) {
-        const tpi_q8k *ar = a + r * as;
+        const tpi_q8k *ar = AROW(tpi_q8k, a, r, as);
         __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(loadu(ar->bsums), sall), 5);
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(it[r], off)), _mm256_set1_ps(d * ar->d),
                                  acc[r]);
@@ -188,7 +226,7 @@ QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, int64_t as, co
 }
 
 #define K_ROWS(name, wtype, atype)                                                                         \
-    QINLINE void name##_rows(int64_t nb, const void *wv, const void *av, int64_t as, const int m, float *y,  \
+    QINLINE void name##_rows(int64_t nb, const void *wv, const void *av, size_t as, const int m, float *y,   \
                              int64_t ys)                                                                   \
     {                                                                                                      \
         const wtype *w = wv;                                                                               \
@@ -207,7 +245,7 @@ K_ROWS(q6_k, tpi_block_q6_k, tpi_q8k)
 /* One entry per type: the row count becomes a constant in each case, so the
  * loops over rows unroll and the accumulators stay in registers. */
 #define Q_ENTRY(name)                                                                                      \
-    static void QS(name)(int64_t nb, const void *w, const void *a, int64_t as, int m, float *y, int64_t ys) \
+    static void QS(name)(int64_t nb, const void *w, const void *a, size_t as, int m, float *y, int64_t ys)  \
     {                                                                                                      \
         switch (m) {                                                                                       \
         case 1: name##_rows(nb, w, a, as, 1, y, ys); break;                                                \
