@@ -31,15 +31,21 @@ static void gather(float *v, const float *x, int64_t cols, int64_t k_off, int64_
         v[j] = c0 + j >= 0 && c0 + j < cols ? x[c0 + j] : 0.0f;
 }
 
-/* q[j] = round(v[j] / d) with d = max|v| / 127; returns d. */
+/* q[j] = round(v[j] / d) with d = max|v| / 127; returns d. Rounds half to
+ * even by adding and subtracting 1.5 * 2^23 (|v / d| <= 127), which the
+ * compiler vectorizes where roundf would be a call per element: a prefill
+ * quantizes every activation of every matmul. */
 static float quant8(const float *v, int8_t *q, int n)
 {
+    const float magic = 12582912.0f;
     float amax = 0;
+    for (int j = 0; j < n; j++) {
+        float a = fabsf(v[j]);
+        amax = a > amax ? a : amax;
+    }
+    float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
     for (int j = 0; j < n; j++)
-        amax = fmaxf(amax, fabsf(v[j]));
-    float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
-    for (int j = 0; j < n; j++)
-        q[j] = (int8_t)roundf(v[j] * id);
+        q[j] = (int8_t)(int)(v[j] * id + magic - magic);
     return d;
 }
 

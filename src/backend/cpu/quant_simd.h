@@ -160,9 +160,12 @@ QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, size_t as, con
     __m128i mv = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
     __m256i mdup = _mm256_set_m128i(_mm_unpackhi_epi16(mv, mv), _mm_unpacklo_epi16(mv, mv));
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256i it[4];
-    for (int r = 0; r < m; r++)
-        it[r] = _mm256_setzero_si256();
+    /* C integer chains per row: vpdpwssd's latency is several cycles */
+    const int C = m == 1 ? 4 : m == 2 ? 2 : 1;
+    __m256i it[4][4];
+    for (int k = 0; k < C; k++)
+        for (int r = 0; r < m; r++)
+            it[k][r] = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
         __m256i q = loadu(w->qs + 32 * c);
         __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -170,15 +173,17 @@ QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, size_t as, con
         __m256i s_hi = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
         for (int r = 0; r < m; r++) {
             const int8_t *aq = AROW(tpi_q8k, a, r, as)->qs + 64 * c;
-            it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(lo, loadu(aq)), s_lo);
-            it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(hi, loadu(aq + 32)), s_hi);
+            it[(2 * c) % C][r] = DOT_PAIRS(it[(2 * c) % C][r], _mm256_maddubs_epi16(lo, loadu(aq)), s_lo);
+            it[(2 * c + 1) % C][r] = DOT_PAIRS(it[(2 * c + 1) % C][r], _mm256_maddubs_epi16(hi, loadu(aq + 32)), s_hi);
         }
     }
     float d = h2f(w->d), dmin = h2f(w->dmin);
     for (int r = 0; r < m; r++) {
         const tpi_q8k *ar = AROW(tpi_q8k, a, r, as);
-        __m256i mi = _mm256_madd_epi16(loadu(ar->bsums), mdup);
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(it[r]), _mm256_set1_ps(d * ar->d), acc[r]);
+        __m256i mi = _mm256_madd_epi16(loadu(ar->bsums), mdup), sum = it[0][r];
+        for (int k = 1; k < C; k++)
+            sum = _mm256_add_epi32(sum, it[k][r]);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d * ar->d), acc[r]);
         acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mi), _mm256_set1_ps(dmin * ar->d), acc[r]);
     }
 }
@@ -187,9 +192,11 @@ QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, size_t as, con
 QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, size_t as, const int m, __m256 *acc)
 {
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256i it[4];
-    for (int r = 0; r < m; r++)
-        it[r] = _mm256_setzero_si256();
+    const int C = m == 1 ? 4 : m == 2 ? 2 : 1;
+    __m256i it[4][4];
+    for (int k = 0; k < C; k++)
+        for (int r = 0; r < m; r++)
+            it[k][r] = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
         __m256i l0 = loadu(w->ql + 64 * h), l1 = loadu(w->ql + 64 * h + 32), hb = loadu(w->qh + 32 * h);
         __m256i q[4];
@@ -211,7 +218,7 @@ QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, size_t as, con
             __m256i sk = _mm256_shuffle_epi8(s16, ctl);
             for (int r = 0; r < m; r++) {
                 const int8_t *aq = AROW(tpi_q8k, a, r, as)->qs + 128 * h + 32 * k;
-                it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(q[k], loadu(aq)), sk);
+                it[k % C][r] = DOT_PAIRS(it[k % C][r], _mm256_maddubs_epi16(q[k], loadu(aq)), sk);
             }
         }
     }
@@ -219,8 +226,11 @@ QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, size_t as, con
     float d = h2f(w->d);
     for (int r = 0; r < m; r++) {
         const tpi_q8k *ar = AROW(tpi_q8k, a, r, as);
-        __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(loadu(ar->bsums), sall), 5);
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(it[r], off)), _mm256_set1_ps(d * ar->d),
+        __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(loadu(ar->bsums), sall), 5), sum = it[0][r];
+        for (int k = 1; k < C; k++)
+            sum = _mm256_add_epi32(sum, it[k][r]);
+        it[0][r] = sum;
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(it[0][r], off)), _mm256_set1_ps(d * ar->d),
                                  acc[r]);
     }
 }
