@@ -4,9 +4,10 @@
  *
  *   bench_quant [layers] [reps] [prefill_rows] [parts] [cpu]
  *
- * parts (default "dp"): d decode from memory, p prefill, k the decode dot
- * kernels alone on a weight in L2 (1 thread, per set: GB/s, the kernels'
- * own ceiling).
+ * parts (default "dp"): d decode from memory, p prefill, k the dot kernels
+ * alone, 1 thread, per set: one activation row against a weight in L2
+ * (GB/s), and eight rows at once (GOP/s, the prefill's inner step): the
+ * kernels' own ceilings.
  *
  * Decode: `layers` copies (default 8) of the three shapes 2048x2048 (q/o),
  * 5632x2048 (gate/up), 2048x5632 (down), so the weights (122 MB for Q4_0,
@@ -172,19 +173,19 @@ static void kernel_only(const char *set, tpi_qdot_fn (*pick)(tpi_dtype), int rep
         }
         printf("kernel %-6s %-4s in L2, 1 row: %.1f GB/s (%.2f ns per block)", set, tpi_dtype_name(t),
                512.0 * (double)rb / best / 1e9, best * 1e9 / 512.0 / (double)nb);
-        /* four activation rows (the same row four times): the GEMM's tile */
-        void *a4 = malloc(4 * arb);
-        for (int r = 0; r < 4; r++)
+        /* eight activation rows (the same row eight times): the GEMM's group */
+        void *a4 = malloc(8 * arb);
+        for (int r = 0; r < 8; r++)
             memcpy((uint8_t *)a4 + (size_t)r * arb, a, arb);
         best = 1e30;
         for (int r = 0; r < reps * 20; r++) {
             double t0 = now();
-            for (int o = 0; o < 128; o++)
-                dot(nb, (const uint8_t *)w.data + o * rb, a4, arb, 4, y + o, 128);
+            for (int o = 0; o < 64; o++)
+                dot(nb, (const uint8_t *)w.data + o * rb, a4, arb, 8, y + o, 64);
             double dt = now() - t0;
             best = dt < best ? dt : best;
         }
-        printf("; 4 rows: %.1f GOP/s\n", 2.0 * 4 * 128 * 2048 / best / 1e9);
+        printf("; 8 rows: %.1f GOP/s\n", 2.0 * 8 * 64 * 2048 / best / 1e9);
         free(a4);
         free(a);
         free((void *)w.data);

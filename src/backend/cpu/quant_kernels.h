@@ -43,7 +43,7 @@ void tpi_qact_quantize(tpi_dtype t, const float *x, int64_t cols, int64_t k_off,
 int64_t tpi_qweight_blocks(const tpi_weight *w);
 
 /* y[r * y_stride] = dot(weight row w of nb blocks, activation row r) for r <
- * m (1..4); activation row r starts a_stride bytes after row r - 1. */
+ * m (1..TPI_QMM_GROUP); activation row r starts a_stride bytes after row r - 1. */
 typedef void (*tpi_qdot_fn)(int64_t nb, const void *w, const void *a, size_t a_stride, int m, float *y,
                             int64_t y_stride);
 

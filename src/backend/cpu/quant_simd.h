@@ -9,8 +9,9 @@
  * AVX2 forms sum byte pairs into int16 with saturation, so every u * s pair
  * here stays below 2^15: Q8_0 multiplies |w| (<= 128) by sign(w) * a
  * (|a| <= 127), the 4- and 6-bit quants are unsigned and < 64.
- * Each kernel takes m = 1..4 activation rows against one weight row, so a
- * prefill unpacks each weight block once for four rows. Integer sums are
+ * Each kernel takes m = 1..8 activation rows against one weight row, so a
+ * prefill unpacks each weight block once for QMAX_ROWS rows (the set's
+ * choice: 4 with AVX2's 16 registers, 8 with AVX-512's 32). Integer sums are
  * exact; they are scaled and accumulated in fp32 per block. */
 #include <immintrin.h>
 #include <string.h>
@@ -19,6 +20,10 @@
 #include "core/quant.h"
 
 #define QINLINE static inline __attribute__((always_inline))
+
+#if QMAX_ROWS != 4 && QMAX_ROWS != 8
+#error "QMAX_ROWS is 4 or 8"
+#endif
 
 QINLINE float hsum(__m256 v)
 {
@@ -77,10 +82,10 @@ QINLINE __m256i q4_0_u(const tpi_block_q4_0 *w)
  * Rows use C chains (acc[c][r], c = block % C): one row alone would wait on
  * the FMA's latency every block. */
 QINLINE void group32(tpi_dtype t, const uint8_t *w, const uint8_t *a, size_t as, const int m, const int cnt,
-                     const int C, __m256 acc[4][4])
+                     const int C, __m256 acc[4][QMAX_ROWS])
 {
     size_t stride = t == TPI_Q8_0 ? sizeof(tpi_block_q8_0) : sizeof(tpi_block_q4_0);
-    __m256 dw = scales8(w, stride, cnt), s[4];
+    __m256 dw = scales8(w, stride, cnt), s[QMAX_ROWS];
     for (int r = 0; r < m; r++) {
         const tpi_q8a8 *ar = AROW(tpi_q8a8, a, r, as);
         s[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(ar->d));
@@ -110,7 +115,7 @@ QINLINE void rows32(tpi_dtype t, int64_t nb, const void *wv, const void *av, siz
     const int C = m == 1 ? 4 : m == 2 ? 2 : 1;
     size_t stride = t == TPI_Q8_0 ? sizeof(tpi_block_q8_0) : sizeof(tpi_block_q4_0);
     const uint8_t *w = wv, *a = av;
-    __m256 acc[4][4];
+    __m256 acc[4][QMAX_ROWS];
     for (int c = 0; c < C; c++)
         for (int r = 0; r < m; r++)
             acc[c][r] = _mm256_setzero_ps();
@@ -162,7 +167,7 @@ QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, size_t as, con
     const __m256i m4 = _mm256_set1_epi8(15);
     /* C integer chains per row: vpdpwssd's latency is several cycles */
     const int C = m == 1 ? 4 : m == 2 ? 2 : 1;
-    __m256i it[4][4];
+    __m256i it[4][QMAX_ROWS];
     for (int k = 0; k < C; k++)
         for (int r = 0; r < m; r++)
             it[k][r] = _mm256_setzero_si256();
@@ -193,7 +198,7 @@ QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, size_t as, con
 {
     const __m256i m4 = _mm256_set1_epi8(15);
     const int C = m == 1 ? 4 : m == 2 ? 2 : 1;
-    __m256i it[4][4];
+    __m256i it[4][QMAX_ROWS];
     for (int k = 0; k < C; k++)
         for (int r = 0; r < m; r++)
             it[k][r] = _mm256_setzero_si256();
@@ -241,7 +246,7 @@ QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, size_t as, con
     {                                                                                                      \
         const wtype *w = wv;                                                                               \
         const atype *a = av;                                                                               \
-        __m256 acc[4];                                                                                     \
+        __m256 acc[QMAX_ROWS];                                                                             \
         for (int r = 0; r < m; r++)                                                                        \
             acc[r] = _mm256_setzero_ps();                                                                  \
         for (int64_t b = 0; b < nb; b++)                                                                   \
@@ -253,15 +258,26 @@ K_ROWS(q4_k, tpi_block_q4_k, tpi_q8k)
 K_ROWS(q6_k, tpi_block_q6_k, tpi_q8k)
 
 /* One entry per type: the row count becomes a constant in each case, so the
- * loops over rows unroll and the accumulators stay in registers. */
+ * loops over rows unroll and the accumulators stay in registers. Up to
+ * QMAX_ROWS rows in one pass (the set's register file holds that many
+ * rows' accumulators); more go in two passes. */
 #define Q_ENTRY(name)                                                                                      \
     static void QS(name)(int64_t nb, const void *w, const void *a, size_t as, int m, float *y, int64_t ys)  \
     {                                                                                                      \
+        if (m > QMAX_ROWS) {                                                                               \
+            QS(name)(nb, w, a, as, QMAX_ROWS, y, ys);                                                      \
+            QS(name)(nb, w, (const uint8_t *)a + QMAX_ROWS * as, as, m - QMAX_ROWS, y + QMAX_ROWS * ys, ys); \
+            return;                                                                                        \
+        }                                                                                                  \
         switch (m) {                                                                                       \
         case 1: name##_rows(nb, w, a, as, 1, y, ys); break;                                                \
         case 2: name##_rows(nb, w, a, as, 2, y, ys); break;                                                \
         case 3: name##_rows(nb, w, a, as, 3, y, ys); break;                                                \
-        default: name##_rows(nb, w, a, as, 4, y, ys); break;                                               \
+        case 4: name##_rows(nb, w, a, as, 4, y, ys); break;                                                \
+        case 5: name##_rows(nb, w, a, as, 5 < QMAX_ROWS ? 5 : QMAX_ROWS, y, ys); break;                    \
+        case 6: name##_rows(nb, w, a, as, 6 < QMAX_ROWS ? 6 : QMAX_ROWS, y, ys); break;                    \
+        case 7: name##_rows(nb, w, a, as, 7 < QMAX_ROWS ? 7 : QMAX_ROWS, y, ys); break;                    \
+        default: name##_rows(nb, w, a, as, QMAX_ROWS, y, ys); break;                                       \
         }                                                                                                  \
     }
 Q_ENTRY(q8_0)
