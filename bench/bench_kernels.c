@@ -4,7 +4,8 @@
  *
  *   bench_kernels [batch] [reps] [parts]
  *
- * parts picks the sections (default "pda"): p prefill matmul (with sgemm),
+ * parts picks the sections (default "pda"): p prefill matmul (with sgemm; g
+ * without),
  * d decode GEMV, a attention and the elementwise ops, k decode attention
  * with the KV cache in memory.
  * Prints: OpenBLAS sgemm GFLOP/s (1 and 2 threads) on the prefill shapes,
@@ -258,15 +259,16 @@ static int prefill_rows(const tpi_backend *be, const char *label, tpi_dtype dt, 
 
 /* p: our prefill matmul on the layer at seq m, per weight dtype, beside
  * OpenBLAS sgemm on the same weights in f32. Returns nonzero on failure. */
-static int bench_prefill(const tpi_backend *be, int64_t m, const float *x, float *y, const double *peak)
+static int bench_prefill(const tpi_backend *be, int64_t m, const float *x, float *y, const double *peak, int with_sgemm)
 {
     float *wf[N_SHAPES];
     for (int s = 0; s < N_SHAPES; s++) {
         wf[s] = xmalloc((size_t)shapes[s].rows * (size_t)shapes[s].cols * sizeof(float));
         fill(wf[s], (size_t)shapes[s].rows * (size_t)shapes[s].cols, 0.05f);
     }
-    double sg[3];
-    sgemm_ceiling(m, x, wf, y, sg);
+    double sg[3] = {0, NAN, NAN};
+    if (with_sgemm)
+        sgemm_ceiling(m, x, wf, y, sg);
     settle();
     printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of the FMA peak and of sgemm at the same threads)\n",
            (long long)m);
@@ -539,8 +541,8 @@ int main(int argc, char **argv)
     float *q = xmalloc((size_t)SEQ * qd * 4), *att = xmalloc((size_t)SEQ * qd * 4);
     fill(q, (size_t)SEQ * qd, 1.0f);
     int rc = 0;
-    if (strchr(parts, 'p'))
-        rc = bench_prefill(be, m, x, y, peak);
+    if (strchr(parts, 'p') || strchr(parts, 'g'))
+        rc = bench_prefill(be, m, x, y, peak, strchr(parts, 'p') != NULL);
     if (!rc && strchr(parts, 'd'))
         rc = bench_decode(be, sets, bw, bw_bytes, x, y);
     if (!rc && strchr(parts, 'a'))

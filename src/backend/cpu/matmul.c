@@ -46,7 +46,7 @@ static void pack(void *dst, const tpi_weight *w)
     size_t es = tpi_dtype_size(w->dtype);
     int64_t K = w->cols, np = n_panels(w->rows);
     const uint8_t *src = w->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (np * NR * K >= TPI_PAR_MIN_PACK_ELEMS)
     for (int64_t p = 0; p < np; p++) {
         uint8_t *d = (uint8_t *)dst + (size_t)p * NR * (size_t)K * es;
         for (int j = 0; j < NR; j++) {
@@ -225,8 +225,10 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
     for (int i = 0; i < count; i++)
         *(ks->bf16_dot && outs[i].dt == TPI_BF16 ? &any16 : &any32) = 1;
     uint32_t *ap16 = (uint32_t *)(ap + nb * MR * K);
-    int64_t Kp = (K + 1) / 2;
-#pragma omp parallel
+    int64_t Kp = (K + 1) / 2, flops = 0;
+    for (int i = 0; i < count; i++)
+        flops += 2 * n * K * outs[i].O;
+#pragma omp parallel if (flops >= TPI_PAR_MIN_GEMM_FLOPS)
     {
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < nb; b++) {
@@ -292,13 +294,16 @@ static void gemv_unit(const mm_out *outs, int count, const float *xi, int64_t i,
  * kernels' last prefetches fetch (gemv_avx512.c), and takes no atomic. */
 static void gemv(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, const cpu_kernels *gk)
 {
+    int64_t bytes = 0; /* streamed per group of rows */
+    for (int i = 0; i < count; i++)
+        bytes += outs[i].np * NR * K * (int64_t)tpi_dtype_size(outs[i].dt);
     for (int64_t i = 0; i < n; i += TPI_GEMV_MAX_ROWS) {
         int64_t m = n - i < TPI_GEMV_MAX_ROWS ? n - i : TPI_GEMV_MAX_ROWS;
         /* units of up to four panels of one weight, as wide as the kernels go */
         const int64_t per = m > gk->pair_rows ? 1 : gk->quad ? 4 : 2;
         int64_t nu = n_units(outs, count, per);
         const float *xi = x + i * K;
-#pragma omp parallel
+#pragma omp parallel if (bytes >= TPI_PAR_MIN_GEMV_BYTES)
         {
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
             int64_t fixed = nu * TPI_GEMV_FIXED_QUARTERS / 4 / nt;
