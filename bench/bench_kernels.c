@@ -4,7 +4,8 @@
  *
  *   bench_kernels [batch] [reps] [parts]
  *
- * parts picks the sections (default "pda"): p prefill matmul (with sgemm),
+ * parts picks the sections (default "pda"): p prefill matmul (with sgemm; g
+ * without),
  * d decode GEMV, a attention and the elementwise ops, k decode attention
  * with the KV cache in memory.
  * Prints: OpenBLAS sgemm GFLOP/s (1 and 2 threads) on the prefill shapes,
@@ -46,6 +47,9 @@ static const struct {
 #define N_SHAPES 7
 
 static int reps = 5;
+/* The vdpbf16ps peak on 1 and 2 threads ([1], [2]; 0 where the CPU lacks
+ * it): the bf16-dot GEMM's ceiling. */
+static double bf16_peak[3];
 
 static void *xmalloc(size_t n)
 {
@@ -202,9 +206,15 @@ static void bench_ceilings(const float *bw, size_t bw_bytes, double peak[3])
     peak[2] = g2 > 0 ? g2 : f2;
     for (int k = 0; k < 2; k++) {
         peak_kind kind = k ? PEAK_INT8_DOT : PEAK_BF16_DOT;
-        if (peak_name(kind))
-            printf("%s dot-product peak (%s): 1 thread %.1f %s, 2 threads %.1f\n", k ? "int8" : "bf16",
-                   peak_name(kind), peak_best(kind, 1, reps), k ? "GOP/s" : "GFLOP/s", peak_best(kind, 2, reps));
+        if (!peak_name(kind))
+            continue;
+        double p1 = peak_best(kind, 1, reps), p2 = peak_best(kind, 2, reps);
+        printf("%s dot-product peak (%s): 1 thread %.1f %s, 2 threads %.1f\n", k ? "int8" : "bf16", peak_name(kind),
+               p1, k ? "GOP/s" : "GFLOP/s", p2);
+        if (!k) {
+            bf16_peak[1] = p1;
+            bf16_peak[2] = p2;
+        }
     }
 }
 
@@ -222,8 +232,8 @@ static void sgemm_ceiling(int64_t m, const float *x, float *const *wf, float *y,
 
 /* One weight dtype's rows of the prefill table, at 1 and 2 threads.
  * Returns nonzero when packing the weights runs out of memory. */
-static int prefill_rows(const tpi_backend *be, tpi_dtype dt, int64_t m, const float *x, float *const *wf, float *y,
-                        const double *peak, const double *sg)
+static int prefill_rows(const tpi_backend *be, const char *label, tpi_dtype dt, int64_t m, const float *x,
+                        float *const *wf, float *y, const double *peak, const double *sg)
 {
     tpi_weight w[N_SHAPES];
     for (int s = 0; s < N_SHAPES; s++) {
@@ -237,7 +247,7 @@ static int prefill_rows(const tpi_backend *be, tpi_dtype dt, int64_t m, const fl
         double per[N_SHAPES];
         our_layer(be, t, m, x, w, y, per); /* warm-up */
         double g = our_layer(be, t, m, x, w, y, per);
-        printf("%-5s %3d", tpi_dtype_name(dt), t);
+        printf("%-9s %3d", label, t);
         for (int s = 0; s < N_SHAPES; s++)
             printf(" %7.1f", per[s]);
         printf(" %8.1f %6.1f%% %6.1f%%\n", g, 100.0 * g / peak[t], 100.0 * g / sg[t]);
@@ -249,26 +259,34 @@ static int prefill_rows(const tpi_backend *be, tpi_dtype dt, int64_t m, const fl
 
 /* p: our prefill matmul on the layer at seq m, per weight dtype, beside
  * OpenBLAS sgemm on the same weights in f32. Returns nonzero on failure. */
-static int bench_prefill(const tpi_backend *be, int64_t m, const float *x, float *y, const double *peak)
+static int bench_prefill(const tpi_backend *be, int64_t m, const float *x, float *y, const double *peak, int with_sgemm)
 {
     float *wf[N_SHAPES];
     for (int s = 0; s < N_SHAPES; s++) {
         wf[s] = xmalloc((size_t)shapes[s].rows * (size_t)shapes[s].cols * sizeof(float));
         fill(wf[s], (size_t)shapes[s].rows * (size_t)shapes[s].cols, 0.05f);
     }
-    double sg[3];
-    sgemm_ceiling(m, x, wf, y, sg);
+    double sg[3] = {0, NAN, NAN};
+    if (with_sgemm)
+        sgemm_ceiling(m, x, wf, y, sg);
     settle();
     printf("\nprefill matmul, x [%lld, in] @ W^T, GFLOP/s (%% of the FMA peak and of sgemm at the same threads)\n",
            (long long)m);
-    printf("%-5s %3s", "dtype", "thr");
+    printf("%-9s %3s", "dtype", "thr");
     for (int s = 0; s < N_SHAPES; s++)
         printf(" %7s", shapes[s].name);
     printf(" %8s %7s %7s\n", "layer", "%FMA", "%sgemm");
     static const tpi_dtype dts[] = {TPI_BF16, TPI_F16, TPI_F32};
     int rc = 0;
     for (int d = 0; d < 3 && !rc; d++)
-        rc = prefill_rows(be, dts[d], m, x, wf, y, peak, sg);
+        rc = prefill_rows(be, tpi_dtype_name(dts[d]), dts[d], m, x, wf, y, peak, sg);
+    /* bf16 weights on bf16 activations (tpi_load_opts.bf16_activations):
+     * its %FMA column is its share of the vdpbf16ps peak */
+    const tpi_backend *bfd = tpi_backend_cpu_bf16(be);
+    if (!rc && bfd != be && bf16_peak[1] > 0) {
+        printf("bf16-dot rows: %%FMA is the %% of the vdpbf16ps peak\n");
+        rc = prefill_rows(bfd, "bf16-dot", TPI_BF16, m, x, wf, y, bf16_peak, sg);
+    }
     for (int s = 0; s < N_SHAPES; s++)
         free(wf[s]);
     return rc;
@@ -523,8 +541,8 @@ int main(int argc, char **argv)
     float *q = xmalloc((size_t)SEQ * qd * 4), *att = xmalloc((size_t)SEQ * qd * 4);
     fill(q, (size_t)SEQ * qd, 1.0f);
     int rc = 0;
-    if (strchr(parts, 'p'))
-        rc = bench_prefill(be, m, x, y, peak);
+    if (strchr(parts, 'p') || strchr(parts, 'g'))
+        rc = bench_prefill(be, m, x, y, peak, strchr(parts, 'p') != NULL);
     if (!rc && strchr(parts, 'd'))
         rc = bench_decode(be, sets, bw, bw_bytes, x, y);
     if (!rc && strchr(parts, 'a'))

@@ -156,7 +156,8 @@ typedef struct tpi_load_opts {
     /* 1: the prefill GEMM of BF16 weights rounds activations to bf16 and runs
      * on the bf16 dot product (AVX512_BF16), as transformers computes a bf16
      * model; 0: fp32 activations (transformers' fp32 numbers). Ignored where
-     * the CPU lacks AVX512_BF16 (tpi_model_info.kernels says which runs). */
+     * the CPU lacks AVX512_BF16 (tpi_model_info.kernels says which runs).
+     * Another value is TPI_EINVAL; the same on every rank (checked). */
     int bf16_activations;
 } tpi_load_opts;
 
@@ -176,7 +177,9 @@ typedef struct tpi_model_info {
      * the embedding table, of which a token reads one row (unless it is tied
      * to the lm_head, which reads it whole). */
     int64_t streamed_bytes;
-    const char *kernels;      /* the CPU kernel set in use: "ref", "avx2" or "avx512" */
+    /* the CPU kernel set in use: "ref", "avx2", "avx512", or "avx512+bf16"
+     * (bf16_activations on a CPU with AVX512_BF16) */
+    const char *kernels;
     int n_threads;            /* kernel threads of this rank */
     int64_t prefill_chunk;    /* tokens per pass of a forward */
 } tpi_model_info;

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/tuning.h"
 #include "testutil.h"
 
 #define TOL 1e-5
@@ -189,16 +190,20 @@ static void test_matmul_multi(void **state)
     }
 }
 
-/* Thread counts that do not divide the panels evenly, and a single thread. */
+/* Thread counts that do not divide the panels evenly, and a single thread,
+ * on work large enough to wake the threads (tuning.h's thresholds: below
+ * them every region runs on one thread). */
 static void test_matmul_threads(void **state)
 {
     (void)state;
     static const int threads[] = {1, 3};
+    assert_true(400 / 16 * 16 * 1000 * 2 >= TPI_PAR_MIN_GEMV_BYTES);
+    assert_true(2 * 50 * 600 * 200 >= TPI_PAR_MIN_GEMM_FLOPS && 2 * 9 * 1300 * 330 >= TPI_PAR_MIN_GEMM_FLOPS);
     for (size_t t = 0; t < 2; t++) {
         omp_set_num_threads(threads[t]);
-        matmul_case(TPI_BF16, 70, 300, 1, 1);
-        matmul_case(TPI_BF16, 70, 300, 50, 1);
-        matmul_case(TPI_F16, 33, 130, 9, 0);
+        matmul_case(TPI_BF16, 410, 1000, 1, 1);
+        matmul_case(TPI_BF16, 200, 600, 50, 1);
+        matmul_case(TPI_F16, 330, 1300, 9, 0);
     }
     omp_set_num_threads(2);
 }
@@ -456,8 +461,10 @@ static void test_attention_threads(void **state)
     omp_set_num_threads(1);
     attn_case(64, 4, 0, 8, 0, 80, 0, 0);
     omp_set_num_threads(3);
+    /* both above the threshold that wakes the threads (4 FLOPs per key, dim and head) */
+    assert_true(4 * 80 * 81 / 2 * 8 * 64 >= TPI_PAR_MIN_ATTN_FLOPS && 4 * 501 * 8 * 64 >= TPI_PAR_MIN_ATTN_FLOPS);
     attn_case(64, 4, 0, 8, 0, 80, 0, 0);
-    attn_case(64, 4, 0, 8, 200, 1, 0, 0);
+    attn_case(64, 4, 0, 8, 500, 1, 0, 0);
     omp_set_num_threads(2);
 }
 

@@ -131,6 +131,8 @@ static void test_bad_options(void **state)
     expect_einval(&(tpi_load_opts){.prefill_chunk = -1}, "prefill_chunk");
     expect_einval(&(tpi_load_opts){.n_threads = -2}, "n_threads");
     expect_einval(&(tpi_load_opts){.local_ranks = -1}, "local_ranks");
+    expect_einval(&(tpi_load_opts){.bf16_activations = 2},
+                  "bf16_activations: expected 0 (fp32 activations) or 1 (bf16), found 2");
 }
 
 /* tpi_comm_opts, and the public collectives on a world of one (a NULL

@@ -47,6 +47,7 @@ int engine_flag(engine_opts *e, int c, const char *arg)
     case OPT_MEM_LIMIT: e->mem_limit = arg; return 1;
     case OPT_COMM_TIMEOUT: e->comm_timeout = arg; return 1;
     case OPT_QUANT: e->quant = arg; return 1;
+    case OPT_BF16_ACTIVATIONS: e->bf16_activations = arg; return 1;
     default: return 0;
     }
 }
@@ -110,6 +111,9 @@ int engine_resolve(engine_opts *e, const char *cmd)
     if (e->quant && strcmp(e->quant, "q8_0") && strcmp(e->quant, "q4_0") && strcmp(e->quant, "q4_k"))
         return cli_bad_value(cmd, "--quant", "q8_0, q4_0 or q4_k", e->quant);
     e->load.quant = e->quant;
+    if (e->bf16_activations && strcmp(e->bf16_activations, "0") && strcmp(e->bf16_activations, "1"))
+        return cli_bad_value(cmd, "--bf16-activations", "0 (fp32 activations) or 1 (bf16)", e->bf16_activations);
+    e->load.bf16_activations = e->bf16_activations && !strcmp(e->bf16_activations, "1");
     if (e->allreduce) {
         if (strcmp(e->allreduce, "auto") && strcmp(e->allreduce, "mpi"))
             return cli_bad_value(cmd, "--allreduce", "auto or mpi", e->allreduce);
@@ -141,10 +145,14 @@ int engine_load(const engine_opts *e, tpi_model **m, const char *dir, const char
         return rc;
     tpi_model_info info;
     tpi_model_get_info(*m, &info);
-    const char *want = e->load.kernels;
-    if (want && *want && strcmp(want, "auto") && strcmp(want, info.kernels))
+    const char *want = e->load.kernels, *plus = strchr(info.kernels, '+');
+    size_t set_len = plus ? (size_t)(plus - info.kernels) : strlen(info.kernels); /* "avx512" of "avx512+bf16" */
+    if (want && *want && strcmp(want, "auto") && (strlen(want) != set_len || strncmp(want, info.kernels, set_len)))
         fprintf(stderr, "tpinfer %s: %s=%s: this processor lacks those instructions; using %s\n", cmd,
                 e->kernels_from, want, info.kernels);
+    if (e->load.bf16_activations && !plus)
+        fprintf(stderr, "tpinfer %s: --bf16-activations 1: the %s kernels have no bf16 dot product (AVX512_BF16); "
+                "using fp32 activations\n", cmd, info.kernels);
     return 0;
 }
 

@@ -17,6 +17,7 @@ enum {
     OPT_MEM_LIMIT,
     OPT_COMM_TIMEOUT,
     OPT_QUANT,
+    OPT_BF16_ACTIVATIONS,
 };
 
 /* The engine flags, for the option table of a command that loads a model. */
@@ -26,7 +27,8 @@ enum {
         {"prefill-chunk", required_argument, 0, OPT_PREFILL_CHUNK},                                            \
         {"allreduce", required_argument, 0, OPT_ALLREDUCE},                                                    \
         {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}, \
-        {"comm-timeout", required_argument, 0, OPT_COMM_TIMEOUT}, {"quant", required_argument, 0, OPT_QUANT}
+        {"comm-timeout", required_argument, 0, OPT_COMM_TIMEOUT}, {"quant", required_argument, 0, OPT_QUANT},     \
+        {"bf16-activations", required_argument, 0, OPT_BF16_ACTIVATIONS}
 
 #define ENGINE_USAGE                                                                                           \
     "      --tp-plan FILE       tensor-parallel plan (JSON pattern -> style)\n"                                \
@@ -42,12 +44,15 @@ enum {
     "                           that does not arrive, naming it (0: never; default $TPI_COMM_TIMEOUT,\n"     \
     "                           else 60)\n"                                                                     \
     "      --quant TYPE         quantize a safetensors checkpoint while loading, each rank its own\n"        \
-    "                           slice: q8_0, q4_0 or q4_k (a .gguf file is used as stored)\n"
+    "                           slice: q8_0, q4_0 or q4_k (a .gguf file is used as stored)\n"        \
+    "      --bf16-activations B 1: prompts of bf16 weights run on bf16 activations and the bf16 dot\n"       \
+    "                           product (AVX512_BF16; ignored without it); 0: fp32 (default)\n"
 
 /* What a flag gave (NULL: not given), then the options it and the
  * environment resolve to. */
 typedef struct engine_opts {
     const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce, *mem_limit, *comm_timeout, *quant;
+    const char *bf16_activations;
     int check_weights; /* --check-weights given */
     tpi_comm_opts comm;
     tpi_load_opts load;

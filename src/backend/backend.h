@@ -87,7 +87,12 @@ const tpi_backend *tpi_backend_cpu(void);
  * "ref", "avx2" or "avx512"; a set this processor cannot run gives the
  * fastest it can. An unknown name is TPI_EINVAL (and *out the fastest). */
 int tpi_backend_cpu_select(const char *set, const tpi_backend **out);
-/* The name of the set a CPU backend belongs to: "ref", "avx2" or "avx512". */
+/* The set be with bf16 weights' prefill GEMM on bf16 activations and the
+ * bf16 dot product (tpi_load_opts.bf16_activations): the AVX-512 set's
+ * variant where the processor has AVX512_BF16, else be itself. */
+const tpi_backend *tpi_backend_cpu_bf16(const tpi_backend *be);
+/* The name of the set a CPU backend belongs to: "ref", "avx2", "avx512" or
+ * "avx512+bf16". */
 const char *tpi_backend_cpu_set(const tpi_backend *be);
 void tpi_backend_set_threads(int n);
 #endif

@@ -113,6 +113,11 @@ static int check_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
 {
     if (tpi_backend_cpu_select(o->kernels, &m->be))
         return tpi_err(err, TPI_EINVAL, "kernels: expected auto, ref, avx2 or avx512, found \"%s\"", o->kernels);
+    if (o->bf16_activations != 0 && o->bf16_activations != 1)
+        return tpi_err(err, TPI_EINVAL, "bf16_activations: expected 0 (fp32 activations) or 1 (bf16), found %d",
+                       o->bf16_activations);
+    if (o->bf16_activations)
+        m->be = tpi_backend_cpu_bf16(m->be);
     if (o->n_threads < 0)
         return tpi_err(err, TPI_EINVAL, "n_threads: expected 0 (the default) or more, found %d", o->n_threads);
     if (o->local_ranks < 0)
@@ -138,8 +143,9 @@ static int agree_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
     int rc = check_opts(m, o, err);
     int32_t chunk = rc ? 0 : (int32_t)(o->prefill_chunk ? o->prefill_chunk : TPI_PREFILL_CHUNK_DEFAULT);
     int32_t check = o->check_weights != 0;
-    int32_t agree[5] = {rc != 0, chunk, -chunk, check, -check}; /* max of each */
-    if (tpi_comm_allreduce_max_i32(m->comm, agree, 5))
+    int32_t bf16 = o->bf16_activations != 0;
+    int32_t agree[7] = {rc != 0, chunk, -chunk, check, -check, bf16, -bf16}; /* max of each */
+    if (tpi_comm_allreduce_max_i32(m->comm, agree, 7))
         return tpi_err(err, TPI_ECOMM, "agreeing on the load options failed (a rank died?)");
     if (rc)
         return rc;
@@ -152,6 +158,9 @@ static int agree_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
      * would never join */
     if (agree[3] != -agree[4])
         return tpi_err(err, TPI_EINVAL, "check_weights: some ranks were given 1, others 0");
+    /* the ranks' partial sums would be rounded differently */
+    if (agree[5] != -agree[6])
+        return tpi_err(err, TPI_EINVAL, "bf16_activations: some ranks were given 1, others 0");
     m->check_weights = check;
     m->mem_limit = o->mem_limit_bytes;
     m->prefill_chunk = chunk;

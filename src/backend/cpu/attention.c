@@ -120,6 +120,16 @@ static void run_item(float *out, const float *q, const int64_t *pos, const float
         }
 }
 
+/* The FLOPs of a call (scores and the weighted sum, 4 per key and dim),
+ * which decide whether it pays to wake the threads (tuning.h). */
+static int64_t attn_flops(int64_t n, const int64_t *pos, const tpi_attn_shape *s)
+{
+    int64_t keys = 0;
+    for (int64_t i = 0; i < n; i++)
+        keys += s->window > 0 && pos[i] + 1 > s->window ? s->window : pos[i] + 1;
+    return 4 * keys * s->n_heads * s->head_dim;
+}
+
 void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos, const float *const *k,
                        const float *const *v, const tpi_attn_shape *s, tpi_attn_tile_fn tile)
 {
@@ -137,7 +147,7 @@ void tpi_cpu_attention(float *out, const float *q, int64_t n, const int64_t *pos
     int64_t max_rows = BQ * (s->group < s->n_heads ? s->group : s->n_heads);
     int64_t n_items = n_kv * n_qb;
     int fail = 0;
-#pragma omp parallel if (n_items > 1)
+#pragma omp parallel if (n_items > 1 && attn_flops(n, pos, s) >= TPI_PAR_MIN_ATTN_FLOPS)
     {
         item_scratch w;
         /* 64-byte aligned: the 512-bit tile step reads them a line per zmm;

@@ -17,6 +17,11 @@ void tpi_avx2_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
 void tpi_avx2_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
 void tpi_avx512_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
 void tpi_avx512_matmul_multi(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws);
+/* cpu-avx512 with bf16 weights' prefill GEMM on bf16 activations and the
+ * bf16 dot product (gemm_bf16_avx512.c); needs AVX512_BF16 and BW too. */
+void tpi_avx512bf16_matmul(float *y, const float *x, int64_t n, const tpi_weight *w);
+void tpi_avx512bf16_matmul_multi(int count, float *const *ys, const float *x, int64_t n,
+                                 const tpi_weight *const *ws);
 
 /* attention.c's driver with each set's tile step (attention_avx2.c,
  * attention_avx512.c). */

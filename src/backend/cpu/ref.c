@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/tuning.h"
 
 static float weight_at(const tpi_weight *w, int64_t r, int64_t c)
 {
@@ -27,7 +28,7 @@ static void ref_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
         tpi_qmatmul_ref(y, x, n, w);
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (w->rows * n * w->cols >= TPI_PAR_MIN_REF_OPS)
     for (int64_t o = 0; o < w->rows; o++) {
         for (int64_t i = 0; i < n; i++) {
             const float *xi = x + i * w->cols;
@@ -41,7 +42,7 @@ static void ref_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
 
 static void ref_rmsnorm(float *y, const float *x, const float *g, int64_t n, int64_t dim, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * dim >= TPI_PAR_MIN_REF_OPS)
     for (int64_t i = 0; i < n; i++) {
         const float *xi = x + i * dim;
         float *yi = y + i * dim;
@@ -58,7 +59,7 @@ static void ref_rope(float *x, int64_t n, int64_t stride, int64_t n_heads, int64
                      const float *sin)
 {
     int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * n_heads * head_dim >= TPI_PAR_MIN_REF_OPS)
     for (int64_t i = 0; i < n; i++) {
         const float *c = cos + i * half, *s = sin + i * half;
         for (int64_t h = 0; h < n_heads; h++) {
@@ -79,7 +80,7 @@ static void ref_attention(float *out, const float *q, int64_t n, const int64_t *
     for (int64_t i = 0; i < n; i++)
         if (pos[i] + 1 > ctx)
             ctx = pos[i] + 1;
-#pragma omp parallel
+#pragma omp parallel if (2 * n * ctx * qdim >= TPI_PAR_MIN_REF_OPS)
     {
         float *sc = malloc((size_t)ctx * sizeof *sc);
 #pragma omp for collapse(2) schedule(static)
@@ -118,7 +119,7 @@ static void ref_attention(float *out, const float *q, int64_t n, const int64_t *
 
 static void ref_silu_mul(float *g, const float *u, int64_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= TPI_PAR_MIN_REF_OPS)
     for (int64_t i = 0; i < n; i++)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }

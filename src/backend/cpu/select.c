@@ -25,6 +25,9 @@ static const tpi_backend avx2 = {.name = "cpu-avx2", .matmul = tpi_avx2_matmul, 
 static const tpi_backend avx512 = {.name = "cpu-avx512", .matmul = tpi_avx512_matmul,
                                    .matmul_multi = tpi_avx512_matmul_multi, .attention = tpi_avx512_attention,
                                    AVX2_KERNELS};
+static const tpi_backend avx512bf16 = {.name = "cpu-avx512-bf16", .matmul = tpi_avx512bf16_matmul,
+                                       .matmul_multi = tpi_avx512bf16_matmul_multi,
+                                       .attention = tpi_avx512_attention, AVX2_KERNELS};
 
 /* F16C is CPUID leaf 1, ECX bit 29 (Intel SDM vol. 2A, table 3-10), read
  * directly because clang's __builtin_cpu_supports does not know "f16c". */
@@ -53,6 +56,18 @@ int tpi_cpu_has_avx512_vnni(void)
            __builtin_cpu_supports("avx512bw");
 }
 
+/* gemm_bf16_avx512.c's vpermw is AVX512BW; libgcc sets the AVX-512
+ * features only where the OS saves the zmm state (XCR0). */
+static int has_avx512bf16(void)
+{
+    return has_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+}
+
+const tpi_backend *tpi_backend_cpu_bf16(const tpi_backend *be)
+{
+    return be == &avx512 && has_avx512bf16() ? &avx512bf16 : be;
+}
+
 const tpi_backend *tpi_backend_cpu(void)
 {
     return has_avx512() ? &avx512 : has_avx2() ? &avx2 : tpi_backend_cpu_ref();
@@ -77,5 +92,5 @@ int tpi_backend_cpu_select(const char *set, const tpi_backend **out)
 
 const char *tpi_backend_cpu_set(const tpi_backend *be)
 {
-    return be == &avx512 ? "avx512" : be == &avx2 ? "avx2" : "ref";
+    return be == &avx512bf16 ? "avx512+bf16" : be == &avx512 ? "avx512" : be == &avx2 ? "avx2" : "ref";
 }

@@ -3,6 +3,34 @@
 /* The CPU kernels' tuning constants, one reason each. Nothing overrides
  * them; they are fixed at build time. */
 
+/* ---- threads: every parallel region (matmul.c, attention.c, the
+ * element-wise kernels, ref.c) ---- */
+
+/* What starting a parallel region on 2 threads costs over running its body
+ * on the calling thread, in ns. bench_threads measures it: 1-8 us back to
+ * back on a 2-core VM, while the team still spins (GOMP_SPINCOUNT=2000, as
+ * the CLI sets), and 150-210 us once it has gone to sleep on a loaded
+ * machine; a decoded token leaves gaps of a few to tens of us between
+ * regions, so both happen. 20 us sits between them. */
+#define TPI_WAKE_NS 20000
+/* A region runs on the team only when its work takes one thread at least
+ * this long: with 2 threads it then saves at least the wake-up. Below, it
+ * runs on the calling thread alone (an OpenMP if clause), and a small model
+ * (stories260K: no region reaches it) runs as fast as on one thread. */
+#define TPI_PAR_MIN_NS (2 * TPI_WAKE_NS)
+/* One thread's rates, to turn each region's work into time (measured with
+ * bench_kernels on one core, rounded up so that a region is judged short
+ * rather than long): the decode GEMV streams 16 bytes of weights per ns,
+ * the prefill GEMM does 100 FLOP per ns, attention 20 FLOP per ns (scores,
+ * exp and the weighted sum), the element-wise kernels 2 floats per ns, the
+ * weight packing copies 1 element per ns, and the reference kernels (ref.c)
+ * do 1 multiply-add (or element) per ns. */
+#define TPI_PAR_MIN_GEMV_BYTES (16 * (int64_t)TPI_PAR_MIN_NS)
+#define TPI_PAR_MIN_GEMM_FLOPS (100 * (int64_t)TPI_PAR_MIN_NS)
+#define TPI_PAR_MIN_ATTN_FLOPS (20 * (int64_t)TPI_PAR_MIN_NS)
+#define TPI_PAR_MIN_PACK_ELEMS ((int64_t)TPI_PAR_MIN_NS)
+#define TPI_PAR_MIN_REF_OPS ((int64_t)TPI_PAR_MIN_NS)
+
 /* ---- matmul (matmul.c) ---- */
 
 /* Prefill GEMM: k per slice, so that a 16 x 512 bf16 weight slice (16 KB)
@@ -53,9 +81,9 @@
 
 /* ---- element-wise kernels (rmsnorm_avx2.c, rope_avx2.c, silu_avx2.c) ---- */
 
-/* Below this many floats a kernel runs on one thread: starting a parallel
- * region costs microseconds, more than a decode row's work. */
-#define TPI_PARALLEL_MIN_FLOATS 16384
+/* Below this many floats a kernel runs on one thread (TPI_PAR_MIN_NS at 2
+ * floats per ns): a decode row's work is far less than a wake-up. */
+#define TPI_PARALLEL_MIN_FLOATS (2 * (int64_t)TPI_PAR_MIN_NS)
 /* Floats per SiLU-gating work unit. */
 #define TPI_SILU_CHUNK 4096
 #endif
