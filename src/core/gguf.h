@@ -46,6 +46,7 @@ typedef struct tpi_gguf_kv {
     const uint8_t *value;
     tpi_gguf_type arr_type;
     int64_t arr_n;
+    const uint8_t **arr_strs; /* string arrays: each element's length prefix (owned) */
 } tpi_gguf_kv;
 
 typedef struct tpi_gguf_tensor {
@@ -54,7 +55,7 @@ typedef struct tpi_gguf_tensor {
     int type_ok;             /* 1 when ggml_type is one tpinfer computes with (dtype set) */
     tpi_dtype dtype;
     int n_dims;
-    int64_t ne[TPI_GGUF_MAX_DIMS]; /* ggml order: ne[0] is the innermost (columns) */
+    int64_t ne[TPI_GGUF_MAX_DIMS]; /* ggml order: ne[0] is the innermost (columns); 1 past n_dims */
     int64_t numel;
     uint64_t bytes;
     const uint8_t *data;     /* inside its file's mapping, aligned as the file says */
@@ -72,6 +73,7 @@ typedef struct tpi_gguf {
     tpi_gguf_tensor *tensors; /* all files' tensors, in file order */
     int64_t n_tensors;
     tpi_gguf_tensor **by_name; /* sorted by name */
+    uint32_t alignment;      /* general.alignment, 32 when absent */
 } tpi_gguf;
 
 /* The ggml type name ("Q5_K", "IQ2_XS", "F32"...) of a type number, or "unknown". */
