@@ -1,5 +1,6 @@
 /* Loading: tokenizer.json (required) and tokenizer_config.json /
- * generation_config.json (optional) from one directory. */
+ * generation_config.json (optional) from one directory; a .gguf path goes to
+ * gguf_vocab.c, which builds the same tokenizer.json in memory. */
 #include "tokenizer/tokenizer.h"
 
 #include <stdio.h>
@@ -8,7 +9,9 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/gguf.h"
 #include "core/json.h"
+#include "tokenizer/gguf_vocab.h"
 
 static int oom(tpi_error *err)
 {
@@ -45,7 +48,7 @@ static int config_token(const tpi_tokenizer *t, const cJSON *cfg, const char *ke
     return 0;
 }
 
-static void add_eos(tpi_tokenizer *t, int32_t id)
+void tok_add_eos(tpi_tokenizer *t, int32_t id)
 {
     for (int i = 0; i < t->n_eos; i++)
         if (t->eos[i] == id)
@@ -101,7 +104,7 @@ static int load_config(tpi_tokenizer *t, const char *dir, tpi_error *err)
             }
         }
     }
-    add_eos(t, eos);
+    tok_add_eos(t, eos);
     cJSON_Delete(cfg);
     free(path);
     if (rc || !(path = tpi_path_join(dir, "generation_config.json")))
@@ -110,9 +113,9 @@ static int load_config(tpi_tokenizer *t, const char *dir, tpi_error *err)
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "eos_token_id"), *it;
         int64_t id;
         if (cJSON_IsArray(v)) {
-            cJSON_ArrayForEach(it, v) if (!tpi_json_as_int(it, 0, t->n_vocab - 1, &id)) add_eos(t, (int32_t)id);
+            cJSON_ArrayForEach(it, v) if (!tpi_json_as_int(it, 0, t->n_vocab - 1, &id)) tok_add_eos(t, (int32_t)id);
         } else if (v && !tpi_json_as_int(v, 0, t->n_vocab - 1, &id))
-            add_eos(t, (int32_t)id);
+            tok_add_eos(t, (int32_t)id);
         cJSON_Delete(cfg);
     }
     free(path);
@@ -186,35 +189,45 @@ static int load_json(tpi_tokenizer *t, const cJSON *root, const char *path, tpi_
     return build_pieces(t, err);
 }
 
-int tpi_tokenizer_load(tpi_tokenizer **out, const char *dir, tpi_error *err)
+int tok_load_root(tpi_tokenizer *t, const cJSON *root, const char *what, tpi_error *err)
 {
-    *out = NULL;
-    tpi_tokenizer *t = calloc(1, sizeof *t);
-    char *path = tpi_path_join(dir, "tokenizer.json");
-    if (!t || !path) {
-        free(t);
-        free(path);
-        return oom(err);
+    int rc = load_json(t, root, what, err);
+    /* Checked after load: post-processor ids must be tokens. */
+    for (size_t i = 0; !rc && i < t->post.prefix.n + t->post.suffix.n; i++) {
+        int32_t id = i < t->post.prefix.n ? t->post.prefix.v[i] : t->post.suffix.v[i - t->post.prefix.n];
+        if (id >= t->n_vocab)
+            rc = tpi_err(err, TPI_EFORMAT, "%s: post_processor: id %d is not in the vocabulary (size %lld)", what,
+                         (int)id, (long long)t->n_vocab);
     }
-    t->bos = -1;
+    return rc;
+}
+
+static int load_dir(tpi_tokenizer *t, const char *dir, tpi_error *err)
+{
+    char *path = tpi_path_join(dir, "tokenizer.json");
+    if (!path)
+        return oom(err);
     cJSON *root = NULL;
     int rc;
     if (!tpi_file_exists(path))
         rc = tpi_err(err, TPI_EIO, "%s: not found (a tokenizer directory needs tokenizer.json)", path);
-    else if (!(rc = tpi_json_load_file(path, &root, err))) {
-        rc = load_json(t, root, path, err);
-        /* Checked after load: post-processor ids must be tokens. */
-        for (size_t i = 0; !rc && i < t->post.prefix.n + t->post.suffix.n; i++) {
-            int32_t id = i < t->post.prefix.n ? t->post.prefix.v[i] : t->post.suffix.v[i - t->post.prefix.n];
-            if (id >= t->n_vocab)
-                rc = tpi_err(err, TPI_EFORMAT, "%s: post_processor: id %d is not in the vocabulary (size %lld)",
-                             path, (int)id, (long long)t->n_vocab);
-        }
-    }
+    else if (!(rc = tpi_json_load_file(path, &root, err)))
+        rc = tok_load_root(t, root, path, err);
     cJSON_Delete(root);
     free(path);
-    if (!rc)
-        rc = load_config(t, dir, err);
+    return rc ? rc : load_config(t, dir, err);
+}
+
+int tpi_tokenizer_load(tpi_tokenizer **out, const char *dir, tpi_error *err)
+{
+    *out = NULL;
+    if (!dir)
+        return tpi_err(err, TPI_EINVAL, "tokenizer: no model path");
+    tpi_tokenizer *t = calloc(1, sizeof *t);
+    if (!t)
+        return oom(err);
+    t->bos = -1;
+    int rc = tpi_gguf_is_path(dir) ? tok_gguf_load(t, dir, err) : load_dir(t, dir, err);
     if (rc) {
         tpi_tokenizer_free(t);
         return rc;

@@ -27,6 +27,11 @@ struct tpi_tokenizer {
     int n_eos;
 };
 
+/* Loads tokenizer.json's content (root) into t (zeroed, bos -1); `what`
+ * names the source in messages. */
+int tok_load_root(tpi_tokenizer *t, const cJSON *root, const char *what, tpi_error *err);
+/* Adds id to the eos ids unless present or full (id < 0: nothing). */
+void tok_add_eos(tpi_tokenizer *t, int32_t id);
 /* Decodes ids into a NUL-terminated text in out (replacing its content). */
 int tok_detokenize(const tpi_tokenizer *t, const int32_t *ids, size_t n, int skip_special, tok_buf *out,
                    tpi_error *err);

@@ -1,0 +1,15 @@
+# The tokenizer of GGUF files (src/tokenizer/gguf_*.c).
+tpi_test(test_gguf_tokenizer SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_tokenizer.c LIBS tpi_tokenizer tpi_core)
+
+# The tokenize command on a lone .gguf file (only where the shared model is).
+set(gguf_tok_model ${TPI_SHARED_DEFAULT}/models/stories260K/stories260K.gguf)
+if(EXISTS ${gguf_tok_model})
+  add_test(NAME cli_tokenize_gguf COMMAND $<TARGET_FILE:tpinfer_cli> tokenize -m ${gguf_tok_model} "Hello")
+  set_tests_properties(cli_tokenize_gguf PROPERTIES PASS_REGULAR_EXPRESSION "^1,346,306,414\n<s>\n▁He\nll\no\n$")
+  add_test(NAME cli_tokenize_gguf_decode
+           COMMAND $<TARGET_FILE:tpinfer_cli> tokenize -m ${gguf_tok_model} --decode 1,346,306,414 --skip-special)
+  set_tests_properties(cli_tokenize_gguf_decode PROPERTIES PASS_REGULAR_EXPRESSION "^Hello\n$")
+  add_test(NAME cli_tokenize_gguf_missing
+           COMMAND sh -c "$0 tokenize -m /nonexistent/x.gguf hi 2>&1; echo exit=$?" $<TARGET_FILE:tpinfer_cli>)
+  set_tests_properties(cli_tokenize_gguf_missing PROPERTIES PASS_REGULAR_EXPRESSION "/nonexistent/x.gguf.*exit=1")
+endif()
