@@ -47,6 +47,8 @@ static void arch_keys(tpi_gguf_writer *w, const tpi_config *c, const char *a)
     tpi_gguf_w_f32(w, KEY("attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
     tpi_gguf_w_u32(w, KEY("rope.dimension_count"), (uint32_t)c->head_dim);
     tpi_gguf_w_f32(w, KEY("rope.freq_base"), (float)c->rope_theta);
+    if (c->sliding_window) /* Mistral's; llama.cpp's llama ignores it, tpinfer's loader reads it */
+        tpi_gguf_w_u32(w, KEY("attention.sliding_window"), (uint32_t)c->sliding_window);
     if (c->rope_kind == TPI_ROPE_LINEAR) {
         tpi_gguf_w_str(w, KEY("rope.scaling.type"), "linear");
         tpi_gguf_w_f32(w, KEY("rope.scaling.factor"), (float)c->rope_factor);
