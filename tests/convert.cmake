@@ -27,3 +27,11 @@ set_tests_properties(convert_cli_unquantizable PROPERTIES TIMEOUT 60 PASS_REGULA
 # a K type falls back to Q4_0 where 256 does not divide the columns, but 172 fits no block
 tpi_convert_cli(convert_cli_k_unquantizable "tensor blk.0.ffn_down.weight .*has 172 columns, not a multiple of Q4_0's block of 32 elements: it cannot be stored as Q4_K.*exit=1"
                 -m ${stories} --type q4_k --out ${CMAKE_CURRENT_BINARY_DIR}/cv-k.gguf)
+
+# tpinfer-bench's llama-bench table (bench/llama_table.c): pp512 and tg128 at
+# 1x1, 1x2 and 2x1, one RESULT line each.
+if(TARGET tpinfer_bench)
+  add_test(NAME bench_llama_table COMMAND sh -c "'$<TARGET_FILE:tpinfer_bench>' -m '${CMAKE_CURRENT_BINARY_DIR}/cli-tiny' --llama-table --reps 1 2>/dev/null | grep '^RESULT' | cut -d' ' -f1-4")
+  set_tests_properties(bench_llama_table PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 300 PASS_REGULAR_EXPRESSION
+    "^RESULT 1 1 pp512\nRESULT 1 1 tg128\nRESULT 1 2 pp512\nRESULT 1 2 tg128\nRESULT 2 1 pp512\nRESULT 2 1 tg128\n$")
+endif()
