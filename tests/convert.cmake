@@ -30,7 +30,7 @@ tpi_convert_cli(convert_cli_k_unquantizable "tensor blk.0.ffn_down.weight .*has 
 
 # tpinfer-bench's llama-bench table (bench/llama_table.c): pp512 and tg128 at
 # 1x1, 1x2 and 2x1, one RESULT line each.
-if(TARGET tpinfer_bench)
+if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
   add_test(NAME bench_llama_table COMMAND sh -c "'$<TARGET_FILE:tpinfer_bench>' -m '${CMAKE_CURRENT_BINARY_DIR}/cli-tiny' --llama-table --reps 1 2>/dev/null | grep '^RESULT' | cut -d' ' -f1-4")
   set_tests_properties(bench_llama_table PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 300 PASS_REGULAR_EXPRESSION
     "^RESULT 1 1 pp512\nRESULT 1 1 tg128\nRESULT 1 2 pp512\nRESULT 1 2 tg128\nRESULT 2 1 pp512\nRESULT 2 1 tg128\n$")
