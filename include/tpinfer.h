@@ -168,6 +168,10 @@ typedef struct tpi_model_info {
     int32_t eos_ids[8];
     int n_eos;
     int64_t weight_bytes;     /* bytes of weights this rank holds */
+    /* Of weight_bytes, those read in place from the file mapping (the page
+     * cache shares them) and those copied or converted into this rank's own
+     * memory (strided slices, --quant); and the model files' size. */
+    int64_t mapped_bytes, copied_bytes, file_bytes;
     /* Bytes of weights this rank reads per decoded token: all it holds but
      * the embedding table, of which a token reads one row (unless it is tied
      * to the lm_head, which reads it whole). */

@@ -189,6 +189,15 @@ int tpi_ckpt_open(tpi_ckpt **out, const char *dir, tpi_error *err)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
     }
     int rc;
+    if (tpi_gguf_is_path(dir)) {
+        rc = tpi_ckpt_open_gguf(c, dir, err);
+        if (rc) {
+            tpi_ckpt_free(c);
+            return rc;
+        }
+        *out = c;
+        return 0;
+    }
     char *single = tpi_path_join(dir, "model.safetensors");
     c->index_path = tpi_path_join(dir, "model.safetensors.index.json");
     if (!single || !c->index_path) {
@@ -205,6 +214,8 @@ int tpi_ckpt_open(tpi_ckpt **out, const char *dir, tpi_error *err)
                          dir);
     }
     free(single);
+    for (int i = 0; !rc && i < c->n_files; i++)
+        c->file_bytes += c->files[i]->map_bytes;
     if (rc) {
         tpi_ckpt_free(c);
         return rc;
@@ -218,7 +229,8 @@ void tpi_ckpt_free(tpi_ckpt *c)
     if (!c)
         return;
     for (int i = 0; i < c->n_files; i++)
-        tpi_st_close(c->files[i]);
+        tpi_st_close(c->files[i]); /* a GGUF's list has no map of its own */
+    tpi_gguf_close(c->gguf);
     free(c->files);
     free(c->entries);
     free(c->index_path);

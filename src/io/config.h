@@ -41,6 +41,9 @@ typedef struct tpi_config {
     int qk_norm;   /* per-head RMSNorm of q and k before RoPE (Qwen3) */
     int64_t sliding_window;   /* 0: none */
     int64_t max_window_layers; /* Qwen2: layers >= this use the window; else 0 */
+    /* q/k rows as llama.cpp writes a Llama GGUF: each head's rotation pairs
+     * are adjacent (x[2i], x[2i+1]) instead of transformers' halves */
+    int rope_interleaved;
     int32_t bos_id;           /* -1: none */
     int32_t eos_ids[TPI_MAX_EOS];
     int n_eos;
@@ -52,6 +55,13 @@ typedef struct tpi_config {
  * is a size past the limits above, a product of sizes past them, a token id
  * outside the vocabulary and a non-positive rope or norm constant. */
 int tpi_config_load(tpi_config *cfg, const char *dir, tpi_error *err);
+struct tpi_gguf;
+/* The same from a GGUF file's metadata (io/gguf_config.c): ARCH.* keys for
+ * general.architecture llama, qwen2 or qwen3, the vocabulary from
+ * token_embd.weight's shape, tie when output.weight is absent, biases when
+ * blk.0's bias tensors are present, bos/eos from tokenizer.ggml.*. A missing
+ * key is TPI_ECONFIG naming it. */
+int tpi_config_from_gguf(tpi_config *cfg, const struct tpi_gguf *g, tpi_error *err);
 /* Window for layer l (0 = full causal). */
 int64_t tpi_config_window(const tpi_config *cfg, int64_t layer);
 #endif

@@ -137,20 +137,47 @@ static int allreduce(tpi_model *m, float *buf, int64_t n, int split, tpi_error *
     return 0;
 }
 
-/* Rows of the embedding this rank holds; others stay zero until the all-reduce. */
+/* Rows of the embedding this rank holds; others stay zero until the all-reduce.
+ * A block-typed row is dequantized; --quant pads it to whole blocks, so it
+ * may hold more than hidden_size values. */
 static int embed(tpi_model *m, const int32_t *ids, run_state *s, tpi_error *err)
 {
     int64_t H = m->cfg.hidden_size, e0 = m->sh.embed0, ne = m->sh.n_embed;
-    size_t row_bytes = (size_t)H * tpi_dtype_size(m->embed.dtype);
+    int64_t block = tpi_dtype_block(m->embed.dtype), padded = (H + block - 1) / block * block;
+    size_t row_bytes = (size_t)tpi_dtype_row_bytes(m->embed.dtype, padded);
+    float *wide = padded != H ? malloc((size_t)padded * sizeof *wide) : NULL;
+    if (padded != H && !wide)
+        return tpi_err(err, TPI_ENOMEM, "out of memory for an embedding row");
     for (int64_t t = 0; t < s->n_tok; t++) {
         float *xt = s->x + t * H;
-        if (ids[t] >= e0 && ids[t] < e0 + ne)
-            tpi_to_f32(xt, (const uint8_t *)m->embed.data + (size_t)(ids[t] - e0) * row_bytes, m->embed.dtype,
-                       (size_t)H);
-        else
+        if (ids[t] >= e0 && ids[t] < e0 + ne) {
+            const uint8_t *row = (const uint8_t *)m->embed.data + (size_t)(ids[t] - e0) * row_bytes;
+            tpi_to_f32(wide ? wide : xt, row, m->embed.dtype, (size_t)padded);
+            if (wide)
+                memcpy(xt, wide, (size_t)H * sizeof *xt);
+        } else {
             memset(xt, 0, (size_t)H * sizeof *xt);
+        }
     }
+    free(wide);
     return allreduce(m, s->x, s->n_tok * H, ne != m->cfg.vocab_size, err);
+}
+
+/* llama.cpp stores a Llama GGUF's q/k rows so that each head rotates
+ * adjacent pairs (x[2i], x[2i+1]); gathering them into halves (x[i],
+ * x[i + half]) turns that into transformers' rotate-half form, which the
+ * kernels and the KV cache use. A permutation: exact. */
+static void deinterleave_heads(float *x, int64_t n_heads, int64_t hd, float *tmp)
+{
+    int64_t half = hd / 2;
+    for (int64_t h = 0; h < n_heads; h++) {
+        float *v = x + h * hd;
+        for (int64_t i = 0; i < half; i++) {
+            tmp[i] = v[2 * i];
+            tmp[i + half] = v[2 * i + 1];
+        }
+        memcpy(v, tmp, (size_t)hd * sizeof *v);
+    }
 }
 
 static void rope_tables(const tpi_model *m, run_state *s)
@@ -210,6 +237,10 @@ static int attention_block(tpi_model *m, tpi_kv *kv, int64_t l, const int64_t *n
     if (c->qk_norm) { /* Qwen3: RMSNorm over each head before RoPE */
         be->rmsnorm(s->q, s->q, L->q_norm, n * sh->n_q_heads, hd, (float)c->rms_norm_eps);
         be->rmsnorm(s->k, s->k, L->k_norm, n * sh->n_kv_heads, hd, (float)c->rms_norm_eps);
+    }
+    if (c->rope_interleaved && qd) { /* s->att is free until attend() */
+        deinterleave_heads(s->q, n * sh->n_q_heads, hd, s->att);
+        deinterleave_heads(s->k, n * sh->n_kv_heads, hd, s->att);
     }
     be->rope(s->q, n, qd, sh->n_q_heads, hd, s->cos, s->sin);
     be->rope(s->k, n, kd, sh->n_kv_heads, hd, s->cos, s->sin);

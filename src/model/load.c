@@ -7,12 +7,29 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/quant.h"
 #include "model/model.h"
 #include "tp/shard.h"
 
 static const char *ckpt_name(const tpi_model *m)
 {
     return m->ckpt->index_path ? m->ckpt->index_path : m->ckpt->files[0]->path;
+}
+
+/* The name the checkpoint gives a tensor, for messages: GGUF's
+ * (blk.0.attn_q.weight) or transformers'. */
+static const char *file_name(const tpi_model *m, const char *hf_name)
+{
+    static _Thread_local char buf[160];
+    if (!m->ckpt->gguf)
+        return hf_name;
+    tpi_gguf_name_of(buf, sizeof buf, hf_name);
+    return buf;
+}
+
+static const char *implied_by(const tpi_model *m)
+{
+    return m->ckpt->gguf ? "the GGUF metadata implies" : "config.json implies";
 }
 
 /* Finds the tensor of slice `s` and checks it has the whole shape config.json
@@ -26,20 +43,25 @@ static int lookup(tpi_model *m, const tpi_slice *s, const tpi_st_tensor **out, t
     else
         snprintf(want, sizeof want, "[%lld, %lld]", (long long)s->rows, (long long)s->cols);
     if (tpi_ckpt_find(m->ckpt, s->name, out, &f))
-        return tpi_err(err, TPI_EFORMAT, "%s: tensor \"%s\" is missing (config.json implies shape %s)",
-                       ckpt_name(m), s->name, want);
+        return tpi_err(err, TPI_EFORMAT, "%s: tensor \"%s\" is missing (%s shape %s)", ckpt_name(m),
+                       file_name(m, s->name), implied_by(m), want);
     const tpi_st_tensor *t = *out;
     if (!t->dtype_ok)
-        return tpi_err(err, TPI_EUNSUPPORTED, "%s: tensor \"%s\" has dtype %s (supported: F32, BF16, F16)", f->path,
-                       s->name, t->dtype_name);
+        return tpi_err(err, TPI_EUNSUPPORTED, "%s: tensor \"%s\" has %s %s (supported: %s)", f->path,
+                       file_name(m, s->name), m->ckpt->gguf ? "type" : "dtype", t->dtype_name,
+                       m->ckpt->gguf ? "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K" : "F32, BF16, F16");
+    if (tpi_dtype_is_quant(t->dtype) && (s->n_dims == 1 || t->n_dims != 2))
+        return tpi_err(err, TPI_EUNSUPPORTED, "%s: tensor \"%s\" has type %s (expected F32, F16 or BF16 for a "
+                       "vector)", f->path, file_name(m, s->name), t->dtype_name);
     int ok = t->n_dims == s->n_dims && t->shape[0] == s->rows && (s->n_dims == 1 || t->shape[1] == s->cols);
     if (!ok) {
         char got[128] = "[";
         for (int i = 0; i < t->n_dims; i++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
         strncat(got, "]", sizeof got - strlen(got) - 1);
-        return tpi_err(err, TPI_EFORMAT, "%s: tensor \"%s\" has shape %s but config.json implies %s", f->path,
-                       s->name, got, want);
+        return tpi_err(err, TPI_EFORMAT, "%s: tensor \"%s\" has shape %s but %s %s%s", f->path,
+                       file_name(m, s->name), got, implied_by(m), want,
+                       m->ckpt->gguf ? " (as [rows, cols], ggml's ne reversed)" : "");
     }
     return 0;
 }
@@ -116,21 +138,117 @@ static int check_slice(const tpi_slice *s, const uint8_t *data, tpi_dtype dt, tp
                    (long long)(r * s->cols + c), (long long)r, (long long)c, what);
 }
 
+/* check_weights for a block type: every fp16 scale of the slice's blocks
+ * (a NaN or infinite scale poisons its whole block). */
+static int check_blocks(const tpi_slice *s, const tpi_weight *w, int64_t row_bytes, tpi_error *err)
+{
+    static const struct { tpi_dtype t; int off[2], n; } scales[] = {
+        {TPI_Q8_0, {0, 0}, 1}, {TPI_Q4_0, {0, 0}, 1}, {TPI_Q4_K, {0, 2}, 2}, {TPI_Q6_K, {208, 0}, 1},
+    };
+    int64_t bb = tpi_dtype_block_bytes(w->dtype), nb = row_bytes / bb;
+    for (size_t k = 0; k < sizeof scales / sizeof scales[0]; k++) {
+        if (scales[k].t != w->dtype)
+            continue;
+        for (int64_t r = 0; r < w->rows; r++)
+            for (int64_t b = 0; b < nb; b++)
+                for (int j = 0; j < scales[k].n; j++) {
+                    uint16_t h;
+                    memcpy(&h, (const uint8_t *)w->data + r * row_bytes + b * bb + scales[k].off[j], 2);
+                    if ((h & 0x7c00) == 0x7c00)
+                        return tpi_err(err, TPI_ENONFINITE, "%s: row %lld, block %lld has a %s scale", s->name,
+                                       (long long)(s->row0 + r), (long long)(b + (s->col0 + w->k_off) /
+                                       tpi_dtype_block(w->dtype)), h & 0x3ff ? "NaN" : "infinite");
+                }
+    }
+    return 0;
+}
+
+/* A slice of a block-typed tensor: whole rows stay in the mapping; a slice of
+ * columns (row-parallel) copies the blocks covering them, and k_off says
+ * where its first column lies in its first block. */
+static int slice_blocks(tpi_model *m, const tpi_slice *s, const tpi_st_tensor *t, tpi_weight *w, tpi_error *err)
+{
+    int64_t block = tpi_dtype_block(t->dtype), bb = tpi_dtype_block_bytes(t->dtype);
+    int64_t full = tpi_dtype_row_bytes(t->dtype, s->cols);
+    int64_t b0 = s->col0 / block, b1 = (s->col0 + s->n_cols + block - 1) / block;
+    int64_t row_bytes = (b1 - b0) * bb;
+    const uint8_t *first = t->data + (size_t)s->row0 * (size_t)full + (size_t)(b0 * bb);
+    w->k_off = s->col0 - b0 * block;
+    if (row_bytes == full) {
+        w->data = first;
+        m->mapped_bytes += s->n_rows * row_bytes;
+    } else {
+        uint8_t *buf = malloc((size_t)(s->n_rows * row_bytes) + 1);
+        if (!buf)
+            return tpi_err(err, TPI_ENOMEM, "out of memory copying a slice of tensor \"%s\"", s->name);
+        for (int64_t r = 0; r < s->n_rows; r++)
+            memcpy(buf + r * row_bytes, first + r * full, (size_t)row_bytes);
+        w->data = w->owned = buf;
+    }
+    m->weight_bytes += s->n_rows * row_bytes;
+    return m->check_weights ? check_blocks(s, w, row_bytes, err) : 0;
+}
+
+/* --quant: the rank's slice, widened row by row and quantized to blocks of
+ * m->quant, its columns zero-padded to whole blocks (k_off 0). */
+static int quantize_slice(tpi_model *m, const tpi_slice *s, const uint8_t *first, size_t es, tpi_weight *w,
+                          tpi_error *err)
+{
+    tpi_dtype q = (tpi_dtype)m->quant;
+    int64_t block = tpi_dtype_block(q), padded = (s->n_cols + block - 1) / block * block;
+    int64_t row_bytes = tpi_dtype_row_bytes(q, padded);
+    float *row = calloc((size_t)padded + 1, sizeof *row);
+    uint8_t *buf = malloc((size_t)(s->n_rows * row_bytes) + 1);
+    int rc = 0;
+    if (!row || !buf)
+        rc = tpi_err(err, TPI_ENOMEM, "out of memory quantizing tensor \"%s\"", s->name);
+    for (int64_t r = 0; r < s->n_rows && !rc; r++) {
+        tpi_to_f32(row, first + (size_t)r * (size_t)s->cols * es, w->dtype, (size_t)s->n_cols);
+        if (tpi_quant_row(q, row, buf + r * row_bytes, padded))
+            rc = tpi_err(err, TPI_EUNSUPPORTED, "quant: quantizing tensor \"%s\" to %s is not available",
+                         s->name, tpi_dtype_name(q));
+    }
+    free(row);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    w->dtype = q;
+    w->data = w->owned = buf;
+    m->weight_bytes += s->n_rows * row_bytes;
+    return 0;
+}
+
 static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_error *err)
 {
     const tpi_st_tensor *t;
     int rc = lookup(m, s, &t, err);
     if (rc)
         return rc;
-    size_t es = tpi_dtype_size(t->dtype);
     int64_t nr = s->n_rows, nc = s->n_cols;
     memset(w, 0, sizeof *w);
     w->dtype = t->dtype;
     w->rows = nr;
     w->cols = nc;
+    if (tpi_dtype_is_quant(t->dtype))
+        return slice_blocks(m, s, t, w, err);
+    size_t es = tpi_dtype_size(t->dtype);
     const uint8_t *first = t->data + ((size_t)s->row0 * (size_t)s->cols + (size_t)s->col0) * es;
+    if (m->check_weights) { /* on the stored values, before any quantizing */
+        for (int64_t r = 0; r < nr && !rc; r++) {
+            tpi_slice row = *s;
+            row.row0 = s->row0 + r;
+            row.n_rows = 1;
+            rc = check_slice(&row, first + (size_t)r * (size_t)s->cols * es, t->dtype, err);
+        }
+        if (rc)
+            return rc;
+    }
+    if (m->quant >= 0)
+        return quantize_slice(m, s, first, es, w, err);
     if (nc == s->cols && (uintptr_t)first % es == 0) {
         w->data = first;
+        m->mapped_bytes += nr * nc * (int64_t)es;
     } else {
         uint8_t *buf = malloc((size_t)nr * (size_t)nc * es + 1);
         if (!buf)
@@ -140,7 +258,7 @@ static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_erro
         w->data = w->owned = buf;
     }
     m->weight_bytes += nr * nc * (int64_t)es;
-    return m->check_weights ? check_slice(s, w->data, w->dtype, err) : 0;
+    return 0;
 }
 
 /* A vector slice widened to float32 (norm weights and biases are tiny;
@@ -257,10 +375,30 @@ static int prepare(tpi_model *m, tpi_error *err)
     return 0;
 }
 
+/* MLP features are dealt in units of down_proj's block (the largest of any
+ * layer's, all being powers of two), so that each rank's columns of it are
+ * whole blocks of the file, or of --quant's type. */
+static int64_t ff_unit(const tpi_model *m)
+{
+    if (m->quant >= 0)
+        return tpi_dtype_block((tpi_dtype)m->quant);
+    int64_t unit = 0;
+    for (int64_t l = 0; l < m->cfg.n_layers; l++) {
+        char name[160];
+        const tpi_st_tensor *t;
+        const tpi_st_file *f;
+        tpi_weight_name(name, sizeof name, TPI_W_DOWN, l);
+        if (!tpi_ckpt_find(m->ckpt, name, &t, &f) && t->dtype_ok && tpi_dtype_block(t->dtype) > unit)
+            unit = tpi_dtype_block(t->dtype);
+    }
+    return unit;
+}
+
 int tpi_model_load_weights(tpi_model *m, tpi_error *err)
 {
     tpi_shard_blocks blocks;
     int rc = tpi_plan_blocks(m->plan, &m->cfg, &blocks, err);
+    blocks.ff_unit = ff_unit(m);
     if (!rc)
         rc = tpi_shard_init(&m->sh, &m->cfg, &blocks, m->comm->size, m->comm->rank, err);
     if (rc)

@@ -37,6 +37,49 @@ static void rope_inv_freq(const tpi_config *c, double *f)
     }
 }
 
+/* Llama 3 GGUFs carry their RoPE scaling as per-frequency divisors in the
+ * tensor rope_freqs.weight (llama.cpp's rope "freq_factors"). */
+static int rope_freq_factors(tpi_model *m, tpi_error *err)
+{
+    const tpi_st_tensor *t;
+    const tpi_st_file *f;
+    int64_t half = m->cfg.head_dim / 2;
+    if (!m->ckpt->gguf || tpi_ckpt_find(m->ckpt, "rope_freqs.weight", &t, &f))
+        return 0;
+    if (t->dtype != TPI_F32 || !t->dtype_ok || t->numel != half)
+        return tpi_err(err, TPI_EFORMAT, "%s: tensor \"rope_freqs.weight\" is %s of %lld elements (expected F32 of "
+                       "head_dim / 2 = %lld)", f->path, t->dtype_name, (long long)t->numel, (long long)half);
+    for (int64_t i = 0; i < half; i++) {
+        float d;
+        memcpy(&d, t->data + 4 * i, 4);
+        if (!(d > 0) || d > 1e30f)
+            return tpi_err(err, TPI_EFORMAT, "%s: tensor \"rope_freqs.weight\" element %lld is %g (expected a "
+                           "positive divisor)", f->path, (long long)i, d);
+        m->inv_freq[i] /= d;
+    }
+    return 0;
+}
+
+/* Config, plan and checkpoint of a model directory or a .gguf file (whose
+ * metadata is its config; its plan is the built-in one unless a file is
+ * given). */
+static int open_model(tpi_model *m, const char *dir, const char *plan_file, tpi_error *err)
+{
+    int rc;
+    if (!tpi_gguf_is_path(dir)) {
+        if ((rc = tpi_config_load(&m->cfg, dir, err)) ||
+            (rc = tpi_plan_resolve(&m->plan, dir, plan_file, &m->cfg, err)))
+            return rc;
+        return tpi_ckpt_open(&m->ckpt, dir, err);
+    }
+    if (m->quant >= 0)
+        return tpi_err(err, TPI_EINVAL, "quant: %s is a GGUF file, whose weights are stored as they are computed "
+                       "with; --quant quantizes a safetensors checkpoint", dir);
+    if ((rc = tpi_ckpt_open(&m->ckpt, dir, err)) || (rc = tpi_config_from_gguf(&m->cfg, m->ckpt->gguf, err)))
+        return rc;
+    return plan_file ? tpi_plan_resolve(&m->plan, dir, plan_file, &m->cfg, err) : tpi_plan_auto(&m->plan, &m->cfg, err);
+}
+
 /* Kernel threads of this rank: the caller's count, else the machine's cores
  * shared by the ranks on it (DESIGN.md "Process model"). */
 static int thread_count(const tpi_load_opts *o, const tpi_comm *comm)
@@ -46,6 +89,23 @@ static int thread_count(const tpi_load_opts *o, const tpi_comm *comm)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long t = cores / (o->local_ranks > 0 ? o->local_ranks : tpi_comm_size(comm));
     return t < 1 ? 1 : (int)t;
+}
+
+/* tpi_load_opts.quant: -1 for none, else the block type. */
+static int parse_quant(const char *s, int *out)
+{
+    static const struct { const char *name; tpi_dtype t; } types[] = {
+        {"q8_0", TPI_Q8_0}, {"q4_0", TPI_Q4_0}, {"q4_k", TPI_Q4_K},
+    };
+    *out = -1;
+    if (!s || !*s)
+        return 0;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(s, types[i].name)) {
+            *out = (int)types[i].t;
+            return 0;
+        }
+    return -1;
 }
 
 /* The options this rank can check alone. */
@@ -61,6 +121,8 @@ static int check_opts(tpi_model *m, const tpi_load_opts *o, tpi_error *err)
         return tpi_err(err, TPI_EINVAL,
                        "prefill_chunk: expected 0 (the default, %d) or a positive number of tokens, found %lld",
                        TPI_PREFILL_CHUNK_DEFAULT, (long long)o->prefill_chunk);
+    if (parse_quant(o->quant, &m->quant))
+        return tpi_err(err, TPI_EINVAL, "quant: expected q8_0, q4_0 or q4_k (or none), found \"%s\"", o->quant);
     if (o->mem_limit_bytes < -1)
         return tpi_err(err, TPI_EINVAL, "mem_limit_bytes: expected 0 (measure the machine), -1 (no check) or a "
                        "positive number of bytes, found %lld", (long long)o->mem_limit_bytes);
@@ -144,11 +206,7 @@ int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, 
     if (!rc)
         rc = agree_opts(m, opts, err);
     if (!rc)
-        rc = tpi_config_load(&m->cfg, dir, err);
-    if (!rc)
-        rc = tpi_plan_resolve(&m->plan, dir, opts->tp_plan_file, &m->cfg, err);
-    if (!rc)
-        rc = tpi_ckpt_open(&m->ckpt, dir, err);
+        rc = open_model(m, dir, opts->tp_plan_file, err);
     if (!rc)
         rc = tpi_model_load_weights(m, err);
     if (m->check_weights)
@@ -159,6 +217,8 @@ int tpi_model_load(tpi_model **out, const char *dir, const tpi_load_opts *opts, 
             rc = tpi_err(err, TPI_ENOMEM, "out of memory");
         else
             rope_inv_freq(&m->cfg, m->inv_freq);
+        if (m->inv_freq)
+            rc = rope_freq_factors(m, err);
     }
     if (rc) {
         tpi_model_free(m);
@@ -176,9 +236,20 @@ int tpi_model_max_ranks(const char *dir, const char *tp_plan_file, int64_t *max_
     tpi_config cfg;
     tpi_plan *plan = NULL;
     tpi_shard_blocks blocks;
-    int rc = tpi_config_load(&cfg, dir, err);
-    if (!rc)
-        rc = tpi_plan_resolve(&plan, dir, tp_plan_file, &cfg, err);
+    int rc;
+    if (tpi_gguf_is_path(dir)) {
+        tpi_gguf *g = NULL;
+        rc = tpi_gguf_open(&g, dir, err);
+        if (!rc)
+            rc = tpi_config_from_gguf(&cfg, g, err);
+        tpi_gguf_close(g);
+        if (!rc)
+            rc = tp_plan_file ? tpi_plan_resolve(&plan, dir, tp_plan_file, &cfg, err) : tpi_plan_auto(&plan, &cfg, err);
+    } else {
+        rc = tpi_config_load(&cfg, dir, err);
+        if (!rc)
+            rc = tpi_plan_resolve(&plan, dir, tp_plan_file, &cfg, err);
+    }
     if (!rc)
         rc = tpi_plan_blocks(plan, &cfg, &blocks, err);
     if (!rc)
@@ -233,9 +304,14 @@ void tpi_model_get_info(const tpi_model *m, tpi_model_info *info)
     memcpy(info->eos_ids, c->eos_ids, sizeof info->eos_ids);
     info->intermediate_size = c->intermediate_size;
     info->weight_bytes = m->weight_bytes;
+    info->mapped_bytes = m->mapped_bytes;
+    info->copied_bytes = m->weight_bytes - m->mapped_bytes;
+    info->file_bytes = m->ckpt ? (int64_t)m->ckpt->file_bytes : 0;
     info->streamed_bytes = m->weight_bytes;
+    int64_t block = tpi_dtype_block(m->embed.dtype);
     if (m->embed.data != m->lm_head.data)
-        info->streamed_bytes -= m->embed.rows * m->embed.cols * (int64_t)tpi_dtype_size(m->embed.dtype);
+        info->streamed_bytes -= m->embed.rows * tpi_dtype_row_bytes(m->embed.dtype,
+                                                                    (m->embed.cols + block - 1) / block * block);
     info->kernels = tpi_backend_cpu_set(m->be);
     info->n_threads = m->n_threads;
     info->prefill_chunk = m->prefill_chunk;

@@ -35,6 +35,8 @@ struct tpi_model {
     tpi_layer_weights *layers;
     double *inv_freq;      /* [head_dim / 2] */
     int64_t weight_bytes;
+    int64_t mapped_bytes;  /* of weight_bytes, those read in place from the file mapping */
+    int quant;             /* tpi_load_opts.quant: -1 none, else the tpi_dtype to quantize to */
     struct tpi_run_state *state; /* activations kept between forwards (forward.c) */
     int64_t prefill_chunk;       /* tokens per pass of a forward (forward.c); tpi_load_opts sets it */
     int n_threads;               /* kernel threads of this rank */

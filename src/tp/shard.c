@@ -143,7 +143,8 @@ int tpi_shard_init(tpi_shard *sh, const tpi_config *c, const tpi_shard_blocks *b
     int ms = sh->mlp_split ? size : 1, mr = sh->mlp_split ? rank : 0;
     tpi_shard_deal(c->n_heads, 1, as, ar, &sh->q_head0, &sh->n_q_heads);
     tpi_shard_kv_heads(c->n_heads, c->n_kv_heads, sh->q_head0, sh->n_q_heads, &sh->kv_head0, &sh->n_kv_heads);
-    tpi_shard_deal(c->intermediate_size, TPI_FF_UNIT, ms, mr, &sh->ff0, &sh->n_ff);
+    int64_t unit = blocks->ff_unit > TPI_FF_UNIT ? blocks->ff_unit : TPI_FF_UNIT;
+    tpi_shard_deal(c->intermediate_size, unit, ms, mr, &sh->ff0, &sh->n_ff);
     tpi_shard_vocab(c->vocab_size, blocks->embed && size > 1, size, rank, &sh->embed0, &sh->n_embed);
     tpi_shard_vocab(c->vocab_size, sh->vocab_split, size, rank, &sh->vocab0, &sh->n_vocab);
     return 0;

@@ -79,6 +79,10 @@ typedef struct tpi_shard_blocks {
     int attn, mlp;
     int embed;   /* the embedding by token id range */
     int lm_head; /* lm_head by vocabulary (logits gathered) */
+    /* MLP features are dealt in units of this many (0: TPI_FF_UNIT): the
+     * block of a quantized down_proj, so that each rank's columns of it are
+     * whole blocks (the last rank's run may end short) */
+    int64_t ff_unit;
 } tpi_shard_blocks;
 
 /* What this rank holds of each split dimension: [x0, x0 + n_x). */

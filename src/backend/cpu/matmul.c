@@ -20,6 +20,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul_packed.h"
+#include "backend/cpu/quant_kernels.h"
 #include "backend/cpu/tuning.h"
 #include "core/mem.h"
 
@@ -75,6 +76,9 @@ static void pack(void *dst, const tpi_weight *w)
 
 int tpi_cpu_prepare_weight(tpi_weight *w)
 {
+    /* block types are computed where they lie (quant_matmul.c) */
+    if (tpi_dtype_is_quant(w->dtype))
+        return 0;
     size_t bytes = packed_size(w);
     /* streamed whole once per decode token: on 2 MB pages (core/mem.c) */
     void *p = tpi_alloc_stream(bytes);
@@ -141,6 +145,7 @@ typedef struct cpu_kernels {
     tpi_panel_fn (*pair)(tpi_dtype dt, int rows);
     tpi_panel_fn (*quad)(tpi_dtype dt, int rows); /* NULL: pairs only */
     tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
+    tpi_qdot_fn (*qdot)(tpi_dtype dt);            /* block-type weights' dot kernels */
 } cpu_kernels;
 
 /* One GEMM work unit: row blocks [b0, b1) of the packed x (ap) against
@@ -209,9 +214,16 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
     }
 }
 
-static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL},
+/* The AVX-512 set's quantized kernels need VNNI (and BW, VL) beyond its
+ * AVX-512F; without them it uses AVX2's. */
+static tpi_qdot_fn avx512_qdot(tpi_dtype dt)
+{
+    return tpi_cpu_has_avx512_vnni() ? tpi_avx512_qdot(dt) : tpi_avx2_qdot(dt);
+}
+
+static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL, tpi_avx2_qdot},
                          avx512_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
-                                           tpi_avx512_gemm_pair_fn};
+                                           tpi_avx512_gemm_pair_fn, avx512_qdot};
 
 /* One work unit of the GEMV: up to `per` panels of one weight, from unit u. */
 static void gemv_unit(const mm_out *outs, int count, const float *xi, int64_t i, int64_t m, int64_t K,
@@ -296,6 +308,23 @@ static void matmul_multi(int count, float *const *ys, const float *x, int64_t n,
     if (count > TPI_MATMUL_MAX) {
         matmul_multi(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX, gk);
         count = TPI_MATMUL_MAX;
+    }
+    /* block-type weights (a call may mix them: Q4_K_M's q/k in Q4_K, v in
+     * Q6_K) go to the quantized driver, float ones on below */
+    float *fys[TPI_MATMUL_MAX], *qys[TPI_MATMUL_MAX];
+    const tpi_weight *fws[TPI_MATMUL_MAX], *qws[TPI_MATMUL_MAX];
+    int nf = 0, nq = 0;
+    for (int i = 0; i < count; i++) {
+        if (tpi_dtype_is_quant(ws[i]->dtype))
+            qys[nq] = ys[i], qws[nq++] = ws[i];
+        else
+            fys[nf] = ys[i], fws[nf++] = ws[i];
+    }
+    if (nq) {
+        tpi_qmatmul(nq, qys, x, n, qws, gk->qdot);
+        if (!nf)
+            return;
+        count = nf, ys = fys, ws = fws;
     }
     int64_t K = ws[0]->cols;
     mm_out outs[TPI_MATMUL_MAX];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/quant_kernels.h"
 
 static float weight_at(const tpi_weight *w, int64_t r, int64_t c)
 {
@@ -22,6 +23,10 @@ static float weight_at(const tpi_weight *w, int64_t r, int64_t c)
 
 static void ref_matmul(float *y, const float *x, int64_t n, const tpi_weight *w)
 {
+    if (tpi_dtype_is_quant(w->dtype)) {
+        tpi_qmatmul_ref(y, x, n, w);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < w->rows; o++) {
         for (int64_t i = 0; i < n; i++) {

@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant_kernels.h"
 
 /* Both sets share the packed weights, the GEMM and every other kernel; the
  * AVX-512 set differs only in the GEMV and GEMM micro-kernels inside its
@@ -43,6 +44,13 @@ static int has_avx2(void)
 static int has_avx512(void)
 {
     return has_avx2() && __builtin_cpu_supports("avx512f");
+}
+
+/* quant_avx512.c's vpdpbusd/vpdpwssd on ymm registers, and its byte ops */
+int tpi_cpu_has_avx512_vnni(void)
+{
+    return has_avx512() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw");
 }
 
 const tpi_backend *tpi_backend_cpu(void)

@@ -30,6 +30,17 @@
  * it, and every distance is slower than the hardware prefetcher alone. */
 #define TPI_GEMV512_PREFETCH 2048
 
+/* ---- quantized matmul (quant_matmul.c) ---- */
+
+/* Weight rows per work unit: 16 rows of 2048 Q8_0 columns are 35 KB, which
+ * stay in L2 while the prefill's groups of four activation rows pass; a
+ * 2048-row weight is 128 units, enough for the dynamic schedule to even out
+ * threads. */
+#define TPI_QMM_ROWS 16
+/* Below this many weight bytes read (bytes x groups of four rows) a call
+ * runs on one thread: waking the threads costs microseconds. */
+#define TPI_QMM_PARALLEL_MIN_BYTES (256 * 1024)
+
 /* ---- attention (attention.c) ---- */
 
 /* Queries per work item: items of one KV head and this many queries share

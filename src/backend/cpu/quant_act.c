@@ -1,0 +1,90 @@
+/* Quantizes activation rows to the 8-bit blocks the quantized matmul
+ * kernels read (quant_kernels.h), in plain C for every kernel set. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/quant_kernels.h"
+#include "core/quant.h"
+
+size_t tpi_qact_block_bytes(tpi_dtype t)
+{
+    switch (t) {
+    case TPI_Q8_0:
+    case TPI_Q4_0: return sizeof(tpi_q8a);
+    case TPI_Q4_K:
+    case TPI_Q6_K: return sizeof(tpi_q8k);
+    default: return 0;
+    }
+}
+
+int64_t tpi_qweight_blocks(const tpi_weight *w)
+{
+    int64_t bs = tpi_dtype_block(w->dtype);
+    return (w->k_off + w->cols + bs - 1) / bs;
+}
+
+/* Block b's bs values of the row placed at k_off, zeros outside [0, cols). */
+static void gather(float *v, const float *x, int64_t cols, int64_t k_off, int64_t b, int bs)
+{
+    int64_t c0 = b * bs - k_off;
+    for (int j = 0; j < bs; j++)
+        v[j] = c0 + j >= 0 && c0 + j < cols ? x[c0 + j] : 0.0f;
+}
+
+/* q[j] = round(v[j] / d) with d = max|v| / 127; returns d. */
+static float quant8(const float *v, int8_t *q, int n)
+{
+    float amax = 0;
+    for (int j = 0; j < n; j++)
+        amax = fmaxf(amax, fabsf(v[j]));
+    float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
+    for (int j = 0; j < n; j++)
+        q[j] = (int8_t)roundf(v[j] * id);
+    return d;
+}
+
+static void quant_q8a(const float *x, int64_t cols, int64_t k_off, int64_t nb, tpi_q8a *a)
+{
+    float v[32];
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t c0 = b * 32 - k_off;
+        const float *src = v;
+        if (c0 >= 0 && c0 + 32 <= cols)
+            src = x + c0;
+        else
+            gather(v, x, cols, k_off, b, 32);
+        a[b].d = quant8(src, a[b].qs, 32);
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++)
+            s += a[b].qs[j];
+        a[b].sum = s;
+    }
+}
+
+static void quant_q8k(const float *x, int64_t cols, int64_t k_off, int64_t nb, tpi_q8k *a)
+{
+    float v[256];
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t c0 = b * 256 - k_off;
+        const float *src = v;
+        if (c0 >= 0 && c0 + 256 <= cols)
+            src = x + c0;
+        else
+            gather(v, x, cols, k_off, b, 256);
+        a[b].d = quant8(src, a[b].qs, 256);
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++)
+                s += a[b].qs[16 * g + j];
+            a[b].bsums[g] = (int16_t)s;
+        }
+    }
+}
+
+void tpi_qact_quantize(tpi_dtype t, const float *x, int64_t cols, int64_t k_off, int64_t nb, void *dst)
+{
+    if (t == TPI_Q8_0 || t == TPI_Q4_0)
+        quant_q8a(x, cols, k_off, nb, dst);
+    else
+        quant_q8k(x, cols, k_off, nb, dst);
+}

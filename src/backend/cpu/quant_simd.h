@@ -1,0 +1,233 @@
+/* The quantized dot kernels' body, compiled twice: by quant_avx2.c and by
+ * quant_avx512.c, which define
+ *   QS(name)               the set's name for name,
+ *   DOT_U8S8(acc, u, s)    acc (8 x int32) + the sums of each 4 products of
+ *                          u (unsigned bytes) and s (signed bytes),
+ *   DOT_PAIRS(acc, p, w)   acc + the sums of each 2 products of p and w
+ *                          (16 x int16),
+ * with AVX2's vpmaddubsw/vpmaddwd or AVX-512 VNNI's vpdpbusd/vpdpwssd. The
+ * AVX2 forms sum byte pairs into int16 with saturation, so every u * s pair
+ * here stays below 2^15: Q8_0 multiplies |w| (<= 128) by sign(w) * a
+ * (|a| <= 127), the 4- and 6-bit quants are unsigned and < 64.
+ * Each kernel takes m = 1..4 activation rows against one weight row, so a
+ * prefill unpacks each weight block once for four rows. Integer sums are
+ * exact; they are scaled and accumulated in fp32 per block. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "backend/cpu/quant_kernels.h"
+#include "core/quant.h"
+
+#define QINLINE static inline __attribute__((always_inline))
+
+QINLINE float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+QINLINE float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+QINLINE __m256i loadu(const void *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* ---- Q8_0: sum(w * a) = sum(|w| * (sign(w) * a)) ---- */
+QINLINE void q8_0_step(const tpi_block_q8_0 *w, const tpi_q8a *a, int64_t as, const int m, __m256 *acc)
+{
+    __m256i q = loadu(w->qs), u = _mm256_sign_epi8(q, q);
+    __m256 dw = _mm256_set1_ps(h2f(w->d));
+    for (int r = 0; r < m; r++) {
+        const tpi_q8a *ar = a + r * as;
+        __m256i t = DOT_U8S8(_mm256_setzero_si256(), u, _mm256_sign_epi8(loadu(ar->qs), q));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, _mm256_set1_ps(ar->d)), acc[r]);
+    }
+}
+
+QINLINE void q8_0_rows(int64_t nb, const void *wv, const void *av, int64_t as, const int m, float *y, int64_t ys)
+{
+    const tpi_block_q8_0 *w = wv;
+    const tpi_q8a *a = av;
+    __m256 acc0[4], acc1[4]; /* two chains: the FMA's latency is longer than a block's work */
+    for (int r = 0; r < m; r++)
+        acc0[r] = acc1[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        q8_0_step(w + b, a + b, as, m, acc0);
+        q8_0_step(w + b + 1, a + b + 1, as, m, acc1);
+    }
+    if (b < nb)
+        q8_0_step(w + b, a + b, as, m, acc0);
+    for (int r = 0; r < m; r++)
+        y[r * ys] = hsum(_mm256_add_ps(acc0[r], acc1[r]));
+}
+
+/* ---- Q4_0: sum((q - 8) * a) = sum(q * a) - 8 * sum(a); the 8 lanes start at -sum(a) ---- */
+QINLINE void q4_0_step(const tpi_block_q4_0 *w, const tpi_q8a *a, int64_t as, const int m, __m256 *acc)
+{
+    __m128i q = _mm_loadu_si128((const __m128i *)w->qs);
+    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
+    __m256 dw = _mm256_set1_ps(h2f(w->d));
+    for (int r = 0; r < m; r++) {
+        const tpi_q8a *ar = a + r * as;
+        __m256i t = DOT_U8S8(_mm256_set1_epi32(-ar->sum), u, loadu(ar->qs));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dw, _mm256_set1_ps(ar->d)), acc[r]);
+    }
+}
+
+QINLINE void q4_0_rows(int64_t nb, const void *wv, const void *av, int64_t as, const int m, float *y, int64_t ys)
+{
+    const tpi_block_q4_0 *w = wv;
+    const tpi_q8a *a = av;
+    __m256 acc0[4], acc1[4];
+    for (int r = 0; r < m; r++)
+        acc0[r] = acc1[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        q4_0_step(w + b, a + b, as, m, acc0);
+        q4_0_step(w + b + 1, a + b + 1, as, m, acc1);
+    }
+    if (b < nb)
+        q4_0_step(w + b, a + b, as, m, acc0);
+    for (int r = 0; r < m; r++)
+        y[r * ys] = hsum(_mm256_add_ps(acc0[r], acc1[r]));
+}
+
+/* ---- Q4_K: d * sum_j sc_j * sum(q * a) - dmin * sum_j m_j * (sums of a) ---- */
+
+/* The 8 scales and 8 mins of 6 bits, unpacked from their 12 bytes four at a
+ * time (core/quant.c's scale_min_k4 per byte). */
+QINLINE void q4_k_scales(const uint8_t *p, uint64_t *sc, uint64_t *mn)
+{
+    uint32_t u[3];
+    memcpy(u, p, 12);
+    uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+    uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4;
+    uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4;
+    *sc = (uint64_t)sc_hi << 32 | sc_lo;
+    *mn = (uint64_t)m_hi << 32 | m_lo;
+}
+
+QINLINE void q4_k_step(const tpi_block_q4_k *w, const tpi_q8k *a, int64_t as, const int m, __m256 *acc)
+{
+    uint64_t sc8, m8;
+    q4_k_scales(w->scales, &sc8, &m8);
+    __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+    __m128i mv = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
+    __m256i mdup = _mm256_set_m128i(_mm_unpackhi_epi16(mv, mv), _mm_unpacklo_epi16(mv, mv));
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256i it[4];
+    for (int r = 0; r < m; r++)
+        it[r] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i q = loadu(w->qs + 32 * c);
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        __m256i s_lo = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * c)));
+        __m256i s_hi = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
+        for (int r = 0; r < m; r++) {
+            const int8_t *aq = a[r * as].qs + 64 * c;
+            it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(lo, loadu(aq)), s_lo);
+            it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(hi, loadu(aq + 32)), s_hi);
+        }
+    }
+    float d = h2f(w->d), dmin = h2f(w->dmin);
+    for (int r = 0; r < m; r++) {
+        const tpi_q8k *ar = a + r * as;
+        __m256i mi = _mm256_madd_epi16(loadu(ar->bsums), mdup);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(it[r]), _mm256_set1_ps(d * ar->d), acc[r]);
+        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mi), _mm256_set1_ps(dmin * ar->d), acc[r]);
+    }
+}
+
+/* ---- Q6_K: d * sum_g sc_g * (sum(q * a) - 32 * sum(a)) over groups of 16 ---- */
+QINLINE void q6_k_step(const tpi_block_q6_k *w, const tpi_q8k *a, int64_t as, const int m, __m256 *acc)
+{
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256i it[4];
+    for (int r = 0; r < m; r++)
+        it[r] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        __m256i l0 = loadu(w->ql + 64 * h), l1 = loadu(w->ql + 64 * h + 32), hb = loadu(w->qh + 32 * h);
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0c)), 2));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char)0xc0)), 2));
+        /* scales of this half's 8 groups as int16 in both 128-bit lanes;
+         * q[k]'s low lane is group 2k, its high lane group 2k + 1 */
+        __m128i s8 = _mm_loadl_epi64((const __m128i *)(w->scales + 8 * h));
+        __m256i s16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(s8));
+        for (int k = 0; k < 4; k++) {
+            __m256i ctl = _mm256_set_m128i(_mm_set1_epi16((short)(0x0302 + 0x0404 * k)),
+                                           _mm_set1_epi16((short)(0x0100 + 0x0404 * k)));
+            __m256i sk = _mm256_shuffle_epi8(s16, ctl);
+            for (int r = 0; r < m; r++) {
+                const int8_t *aq = a[r * as].qs + 128 * h + 32 * k;
+                it[r] = DOT_PAIRS(it[r], _mm256_maddubs_epi16(q[k], loadu(aq)), sk);
+            }
+        }
+    }
+    __m256i sall = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+    float d = h2f(w->d);
+    for (int r = 0; r < m; r++) {
+        const tpi_q8k *ar = a + r * as;
+        __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(loadu(ar->bsums), sall), 5);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(it[r], off)), _mm256_set1_ps(d * ar->d),
+                                 acc[r]);
+    }
+}
+
+#define K_ROWS(name, wtype, atype)                                                                         \
+    QINLINE void name##_rows(int64_t nb, const void *wv, const void *av, int64_t as, const int m, float *y,  \
+                             int64_t ys)                                                                   \
+    {                                                                                                      \
+        const wtype *w = wv;                                                                               \
+        const atype *a = av;                                                                               \
+        __m256 acc[4];                                                                                     \
+        for (int r = 0; r < m; r++)                                                                        \
+            acc[r] = _mm256_setzero_ps();                                                                  \
+        for (int64_t b = 0; b < nb; b++)                                                                   \
+            name##_step(w + b, a + b, as, m, acc);                                                         \
+        for (int r = 0; r < m; r++)                                                                        \
+            y[r * ys] = hsum(acc[r]);                                                                      \
+    }
+K_ROWS(q4_k, tpi_block_q4_k, tpi_q8k)
+K_ROWS(q6_k, tpi_block_q6_k, tpi_q8k)
+
+/* One entry per type: the row count becomes a constant in each case, so the
+ * loops over rows unroll and the accumulators stay in registers. */
+#define Q_ENTRY(name)                                                                                      \
+    static void QS(name)(int64_t nb, const void *w, const void *a, int64_t as, int m, float *y, int64_t ys) \
+    {                                                                                                      \
+        switch (m) {                                                                                       \
+        case 1: name##_rows(nb, w, a, as, 1, y, ys); break;                                                \
+        case 2: name##_rows(nb, w, a, as, 2, y, ys); break;                                                \
+        case 3: name##_rows(nb, w, a, as, 3, y, ys); break;                                                \
+        default: name##_rows(nb, w, a, as, 4, y, ys); break;                                               \
+        }                                                                                                  \
+    }
+Q_ENTRY(q8_0)
+Q_ENTRY(q4_0)
+Q_ENTRY(q4_k)
+Q_ENTRY(q6_k)
+
+tpi_qdot_fn QS(qdot)(tpi_dtype t)
+{
+    switch (t) {
+    case TPI_Q8_0: return QS(q8_0);
+    case TPI_Q4_0: return QS(q4_0);
+    case TPI_Q4_K: return QS(q4_k);
+    case TPI_Q6_K: return QS(q6_k);
+    default: return NULL;
+    }
+}
