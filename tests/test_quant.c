@@ -167,7 +167,7 @@ static void roundtrip_case(tpi_dtype t, int64_t n, float scale)
         }
     }
     double rel = sqrt(se / sx);
-    fprintf(stderr, "DBG %s n=%lld rel %g\n", tpi_dtype_name(t), (long long)n, rel);
+
     if (!(rel <= rms_bound(t))) {
         print_error("%s: rms error %g of rms(x) > %g\n", tpi_dtype_name(t), rel, rms_bound(t));
         fail();
@@ -179,7 +179,7 @@ static void roundtrip_case(tpi_dtype t, int64_t n, float scale)
     for (int64_t i = 0; i < n; i++)
         d2 += ((double)z[i] - y[i]) * ((double)z[i] - y[i]);
     double rel2 = sqrt(d2 / sx);
-    fprintf(stderr, "DBG2 %s rel2 %g\n", tpi_dtype_name(t), rel2);
+
     double stable = t == TPI_Q8_0 || t == TPI_Q4_0 ? 0.0 : rel / 4;
     if (!(rel2 <= stable)) {
         print_error("%s: requantizing moved the values by %g of rms(x) (> %g)\n", tpi_dtype_name(t), rel2, stable);
