@@ -336,7 +336,8 @@ typedef struct tpi_tokenizer tpi_tokenizer;
 /* Loads dir/tokenizer.json, plus dir/tokenizer_config.json (bos/eos tokens,
  * add_bos_token/add_eos_token for the Llama family) and
  * dir/generation_config.json (more eos ids) when present. `dir` is a model
- * directory or one holding only the tokenizer files. */
+ * directory or one holding only the tokenizer files, or a .gguf file whose
+ * tokenizer.ggml.* metadata (docs/TOKENIZER.md "GGUF") gives all of these. */
 TPI_API int tpi_tokenizer_load(tpi_tokenizer **out, const char *dir, tpi_error *err);
 TPI_API void tpi_tokenizer_free(tpi_tokenizer *t);
 
@@ -359,10 +360,11 @@ TPI_API const char *tpi_tokenizer_piece(const tpi_tokenizer *t, int32_t id);
 TPI_API int32_t tpi_tokenizer_token_id(const tpi_tokenizer *t, const char *piece);
 /* Number of ids: the highest id of the vocabulary or added tokens, plus one. */
 TPI_API int64_t tpi_tokenizer_vocab_size(const tpi_tokenizer *t);
-/* The bos_token of tokenizer_config.json, -1 when none. */
+/* The bos_token of tokenizer_config.json (GGUF: bos_token_id), -1 when none. */
 TPI_API int32_t tpi_tokenizer_bos(const tpi_tokenizer *t);
 /* End-of-sequence ids: tokenizer_config.json's eos_token, then
- * generation_config.json's eos_token_id; *ids owned by t. Returns the count. */
+ * generation_config.json's eos_token_id (GGUF: eos_token_id, eot_token_id,
+ * eom_token_id); *ids owned by t. Returns the count. */
 TPI_API int tpi_tokenizer_eos(const tpi_tokenizer *t, const int32_t **ids);
 /* 1 when id is an added token marked special. */
 TPI_API int tpi_tokenizer_is_special(const tpi_tokenizer *t, int32_t id);
@@ -509,7 +511,8 @@ typedef enum tpi_chat_format {
     TPI_CHAT_CHATML,
 } tpi_chat_format;
 
-/* Reads dir/tokenizer_config.json's chat_template and recognises its family;
+/* Reads dir/tokenizer_config.json's chat_template (dir a .gguf file: its
+ * tokenizer.chat_template) and recognises its family;
  * any other is TPI_EUNSUPPORTED with a message listing the supported ones. */
 TPI_API int tpi_chat_format_detect(const char *dir, tpi_chat_format *fmt, tpi_error *err);
 /* Formats a conversation (roles "system", "user", "assistant"; n_msgs
@@ -534,7 +537,8 @@ TPI_API int tpi_chat_template_parse(tpi_chat_template **out, const char *src, si
 /* Loads dir/chat_template.jinja, else chat_template.json's or
  * tokenizer_config.json's chat_template (a string, or a list of {name,
  * template}: the one named "default"). A directory with none (or only
- * named templates without a default) sets *out NULL and returns 0. */
+ * named templates without a default) sets *out NULL and returns 0. A .gguf
+ * `dir` gives its tokenizer.chat_template (absent: *out NULL). */
 TPI_API int tpi_chat_template_load(tpi_chat_template **out, const char *dir, tpi_error *err);
 TPI_API void tpi_chat_template_free(tpi_chat_template *t);
 

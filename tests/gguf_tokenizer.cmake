@@ -1,5 +1,5 @@
-# The tokenizer of GGUF files (src/tokenizer/gguf_*.c).
-tpi_test(test_gguf_tokenizer SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_tokenizer.c LIBS tpi_tokenizer tpi_core)
+# The tokenizer of GGUF files (src/tokenizer/gguf_*.c) and their chat template.
+tpi_test(test_gguf_tokenizer SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_tokenizer.c LIBS tpinfer)
 
 # The tokenize command on a lone .gguf file (only where the shared model is).
 set(gguf_tok_model ${TPI_SHARED_DEFAULT}/models/stories260K/stories260K.gguf)

@@ -3,7 +3,8 @@
  * stories260K.gguf against the same vocabulary's tokenizer.json, GGUF files
  * written here from the shared tokenizer.json files (gpt-2, llama-bpe and
  * qwen2 pre-tokenizers) against transformers' ids, merge order by score on
- * a hand-made vocabulary, and hostile metadata. */
+ * a hand-made vocabulary, hostile metadata, and tokenizer.chat_template
+ * found by the chat functions. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -567,6 +568,50 @@ static void test_hostile(void **state)
     free(dir);
 }
 
+/* ---- tokenizer.chat_template ----------------------------------------------- */
+
+static void test_chat_template(void **state)
+{
+    (void)state;
+    static const char tmpl[] = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+                               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    char *dir = tu_mkdtemp();
+    const float scores[10] = {0};
+    gw w;
+    spm_base(&w, scores, 0);
+    kv_str(&w, "tokenizer.chat_template", tmpl);
+    const char *path = gw_save(&w, dir, "chat.gguf");
+    tpi_chat_template *ct = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_chat_template_load(&ct, path, &err), 0);
+    assert_non_null(ct);
+    static const char msgs[] = "[{\"role\": \"user\", \"content\": \"hi\"}]";
+    tpi_chat_render_opts o = {.add_generation_prompt = 1};
+    char *text;
+    assert_int_equal(tpi_chat_template_render(ct, msgs, strlen(msgs), &o, &text, NULL, &err), 0);
+    assert_string_equal(text, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    free(text);
+    tpi_chat_template_free(ct);
+    tpi_chat_format fmt;
+    assert_int_equal(tpi_chat_format_detect(path, &fmt, &err), 0);
+    assert_int_equal(fmt, TPI_CHAT_CHATML);
+    /* none in the file: no template, and no format to detect */
+    char *vocab = tu_path(shared, "golden/gguf/vocab/ggml-vocab-llama-spm.gguf");
+    assert_int_equal(tpi_chat_template_load(&ct, vocab, &err), 0);
+    assert_null(ct);
+    assert_int_equal(tpi_chat_format_detect(vocab, &fmt, &err), TPI_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "no chat_template"));
+    free(vocab);
+    /* a template of another type is an error naming the key */
+    spm_base(&w, scores, 0);
+    kv_u32(&w, "tokenizer.chat_template", 7);
+    path = gw_save(&w, dir, "bad.gguf");
+    assert_int_equal(tpi_chat_template_load(&ct, path, &err), TPI_EFORMAT);
+    assert_non_null(strstr(err.msg, "tokenizer.chat_template"));
+    tu_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     shared = tu_shared_dir();
@@ -577,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_stories_gguf),    cmocka_unit_test(test_pre_gpt2),
         cmocka_unit_test(test_pre_llama3),      cmocka_unit_test(test_pre_qwen2),
         cmocka_unit_test(test_spm_score_order), cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_chat_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

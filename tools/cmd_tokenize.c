@@ -15,7 +15,7 @@ static void usage(FILE *f)
             "       tpinfer tokenize -m DIR --decode ID,ID,... [--skip-special]\n"
             "\n"
             "  -m, --model DIR     a model directory, or one holding only tokenizer.json\n"
-            "                      (and tokenizer_config.json)\n"
+            "                      (and tokenizer_config.json), or a .gguf file\n"
             "  --no-special        do not add BOS/EOS (transformers' add_special_tokens=False);\n"
             "                      special tokens written in TEXT are still recognised\n"
             "  --decode IDS        print the text of comma-separated ids instead\n"

@@ -10,6 +10,7 @@
 #include "chat/jinja.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/gguf.h"
 #include "core/json.h"
 
 struct tpi_chat_template {
@@ -116,12 +117,36 @@ static int read_source(const char *path, char **src, size_t *len, tpi_error *err
     return tpi_file_read(path, src, len, err);
 }
 
+/* A GGUF file's tokenizer.chat_template (the default one; the named
+ * tokenizer.chat_template.NAME are not read). */
+static int load_gguf(tpi_chat_template **out, const char *path, tpi_error *err)
+{
+    tpi_gguf *g = NULL;
+    tpi_gguf_str src = {0};
+    int rc = tpi_gguf_open(&g, path, err);
+    if (!rc && !(rc = tpi_gguf_get_str(g, "tokenizer.chat_template", &src, err))) {
+        char *name = malloc(strlen(path) + 32);
+        if (!name)
+            rc = tpi_err(err, TPI_ENOMEM, "%s: out of memory", path);
+        else {
+            strcpy(name, path);
+            strcat(name, ":tokenizer.chat_template");
+            rc = tpi_chat_template_parse(out, src.s, (size_t)src.len, name, err);
+            free(name);
+        }
+    }
+    tpi_gguf_close(g);
+    return rc > 0 ? 0 : rc;
+}
+
 int tpi_chat_template_load(tpi_chat_template **out, const char *dir, tpi_error *err)
 {
     static const char *const files[] = {"chat_template.jinja", "chat_template.json", "tokenizer_config.json"};
     *out = NULL;
     if (!dir)
         return tpi_err(err, TPI_EINVAL, "chat template: no model directory");
+    if (tpi_gguf_is_path(dir))
+        return load_gguf(out, dir, err);
     int rc = 0;
     for (int i = 0; i < 3 && !rc && !*out; i++) {
         char *path = tpi_path_join(dir, files[i]);

@@ -1,20 +1,65 @@
 /* Chat formats of the instruct model families tpinfer knows, recognised from
- * tokenizer_config.json's chat_template by the markers each family's template
- * writes. The texts follow those templates for a system prompt and
+ * tokenizer_config.json's chat_template (a GGUF file's tokenizer.chat_template)
+ * by the markers each family's template writes. The texts follow those templates for a system prompt and
  * alternating user/assistant turns. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "core/json.h"
 
 static const char supported[] = "llama3 (<|start_header_id|>), llama2 ([INST] with <<SYS>>), "
                                 "mistral ([INST] without <<SYS>>), chatml/qwen (<|im_start|>)";
 
+/* The family of a template source s (from `where`, named in messages). */
+static int classify(const char *s, size_t len, const char *where, tpi_chat_format *fmt, tpi_error *err)
+{
+    /* The markers are ASCII: search a NUL-terminated copy. */
+    char *c = s ? malloc(len + 1) : NULL;
+    if (s && !c)
+        return tpi_err(err, TPI_ENOMEM, "out of memory");
+    if (c) {
+        memcpy(c, s, len);
+        c[len] = 0;
+    }
+    int rc = 0;
+    if (!c)
+        rc = tpi_err(err, TPI_EUNSUPPORTED, "%s: no chat_template; chat supports the formats of %s", where,
+                     supported);
+    else if (strstr(c, "<|start_header_id|>"))
+        *fmt = TPI_CHAT_LLAMA3;
+    else if (strstr(c, "<|im_start|>"))
+        *fmt = TPI_CHAT_CHATML;
+    else if (strstr(c, "[INST]") && strstr(c, "<<SYS>>"))
+        *fmt = TPI_CHAT_LLAMA2;
+    else if (strstr(c, "[INST]"))
+        *fmt = TPI_CHAT_MISTRAL;
+    else
+        rc = tpi_err(err, TPI_EUNSUPPORTED, "%s: chat_template of an unknown family; chat supports %s", where,
+                     supported);
+    free(c);
+    return rc;
+}
+
+/* A GGUF file's tokenizer.chat_template. */
+static int detect_gguf(const char *path, tpi_chat_format *fmt, tpi_error *err)
+{
+    tpi_gguf *g = NULL;
+    tpi_gguf_str s = {0};
+    int rc = tpi_gguf_open(&g, path, err);
+    if (!rc && (rc = tpi_gguf_get_str(g, "tokenizer.chat_template", &s, err)) >= 0)
+        rc = classify(s.s, (size_t)s.len, path, fmt, err);
+    tpi_gguf_close(g);
+    return rc;
+}
+
 int tpi_chat_format_detect(const char *dir, tpi_chat_format *fmt, tpi_error *err)
 {
     *fmt = TPI_CHAT_NONE;
+    if (tpi_gguf_is_path(dir))
+        return detect_gguf(dir, fmt, err);
     size_t n = strlen(dir) + 32;
     char *path = malloc(n);
     if (!path)
@@ -37,20 +82,7 @@ int tpi_chat_format_detect(const char *dir, tpi_chat_format *fmt, tpi_error *err
         t = pick ? cJSON_GetObjectItem(pick, "template") : NULL;
     }
     const char *s = cJSON_IsString(t) ? t->valuestring : NULL;
-    if (!s)
-        rc = tpi_err(err, TPI_EUNSUPPORTED, "%s: no chat_template; chat supports the formats of %s", path,
-                     supported);
-    else if (strstr(s, "<|start_header_id|>"))
-        *fmt = TPI_CHAT_LLAMA3;
-    else if (strstr(s, "<|im_start|>"))
-        *fmt = TPI_CHAT_CHATML;
-    else if (strstr(s, "[INST]") && strstr(s, "<<SYS>>"))
-        *fmt = TPI_CHAT_LLAMA2;
-    else if (strstr(s, "[INST]"))
-        *fmt = TPI_CHAT_MISTRAL;
-    else
-        rc = tpi_err(err, TPI_EUNSUPPORTED, "%s: chat_template of an unknown family; chat supports %s", path,
-                     supported);
+    rc = classify(s, s ? strlen(s) : 0, path, fmt, err);
     cJSON_Delete(j);
     free(path);
     return rc;
