@@ -144,7 +144,7 @@ static void test_k_fallback(void **state)
     tpi_error err = {0};
     if (tpi_convert(&o, &info, &err))
         fail_msg("%s", err.msg);
-    assert_int_equal(info.n_fallback, 1 + 3 * 7); /* the embedding, 7 matrices a layer, the head */
+    assert_int_equal(info.n_fallback, 1 + 3 * 7 + 1); /* the embedding, 7 matrices a layer, the head */
     assert_non_null(strstr(info.fallback, "token_embd.weight: 64 columns, Q4_0 (not Q4_K)"));
     assert_string_equal(info.tokenizer, "gpt2 (gpt-2)");
     free(gguf);
