@@ -35,3 +35,17 @@ if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
   set_tests_properties(bench_llama_table PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 300 PASS_REGULAR_EXPRESSION
     "^RESULT 1 1 pp512\nRESULT 1 1 tg128\nRESULT 1 2 pp512\nRESULT 1 2 tg128\nRESULT 2 1 pp512\nRESULT 2 1 tg128\n$")
 endif()
+
+# tokenizer.ggml.model and .pre chosen from real tokenizers' pre-tokenizers
+find_program(TPI_PYTHON3 python3)
+if(TPI_PYTHON3)
+  foreach(pair "llama3-tokenizer|gpt2 \\(llama-bpe\\)" "qwen3-tokenizer|gpt2 \\(qwen2\\)" "gpt2-tokenizer|gpt2 \\(gpt-2\\)"
+               "mistral-7b-tokenizer|tokenizer llama\n")
+    string(REPLACE "|" ";" p "${pair}")
+    list(GET p 0 tok)
+    list(GET p 1 want)
+    add_test(NAME convert_pre_${tok} COMMAND ${TPI_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/convert_pre.py ${cvcli}
+             ${TPI_SHARED_DEFAULT}/golden/llama-gqa ${TPI_SHARED_DEFAULT}/models/${tok} ${CMAKE_CURRENT_BINARY_DIR}/cv-pre-${tok})
+    set_tests_properties(convert_pre_${tok} PROPERTIES TIMEOUT 60 PASS_REGULAR_EXPRESSION "${want}")
+  endforeach()
+endif()
