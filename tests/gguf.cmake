@@ -1,6 +1,6 @@
 # GGUF files: the reader and hostile files (test_gguf), and models loaded from
 # them against ../shared/golden/gguf at 1, 2 and 3 ranks (test_gguf_model).
-tpi_test(test_gguf SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf.c LIBS tpinfer)
+tpi_test(test_gguf SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf.c LIBS tpinfer PkgConfig::CJSON)
 tpi_test(test_gguf_model SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_model.c ${CMAKE_CURRENT_SOURCE_DIR}/golden.c
          LIBS tpinfer)
 

@@ -404,7 +404,7 @@ static void test_pre_qwen2(void **state) { (void)state; bytelevel("qwen3", "qwen
 
 enum { BASE_SCORES = 1, BASE_TYPES = 2, BASE_IDS = 4 };
 
-static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a",
+static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "▁", "a", "b", "ab", "▁a",
                                          "<0x63>", "<ctl>"};
 static const int32_t spm_types[] = {2, 3, 3, 1, 1, 1, 1, 1, 6, 3};
 
@@ -568,6 +568,28 @@ static void test_hostile(void **state)
     free(dir);
 }
 
+/* A repeated token string: the last id encodes (as a dict keeps it), every id decodes. */
+static void test_repeated_token(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    gw w;
+    gw_init(&w);
+    kv_str(&w, "tokenizer.ggml.model", "gpt2");
+    kv_strs(&w, "tokenizer.ggml.tokens", (const char *const[]){"a", "b", "ab", "a", "b"}, 5);
+    kv_strs(&w, "tokenizer.ggml.merges", (const char *const[]){"a b"}, 1);
+    tpi_tokenizer *t = load_path(gw_save(&w, dir, "dup.gguf"));
+    assert_int_equal(tpi_tokenizer_vocab_size(t), 5);
+    expect_ids(t, "aab", 0, (const int32_t[]){3, 2}, 2);
+    size_t len;
+    char *s = decode(t, (const int32_t[]){0, 1, 2, 3, 4}, 5, 0, &len);
+    assert_string_equal(s, "ababab");
+    free(s);
+    tpi_tokenizer_free(t);
+    tu_rmdir(dir);
+    free(dir);
+}
+
 /* ---- tokenizer.chat_template ----------------------------------------------- */
 
 static void test_chat_template(void **state)
@@ -622,7 +644,7 @@ int main(void)
         cmocka_unit_test(test_stories_gguf),    cmocka_unit_test(test_pre_gpt2),
         cmocka_unit_test(test_pre_llama3),      cmocka_unit_test(test_pre_qwen2),
         cmocka_unit_test(test_spm_score_order), cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_chat_template),
+        cmocka_unit_test(test_repeated_token),  cmocka_unit_test(test_chat_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

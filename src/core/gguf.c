@@ -173,6 +173,18 @@ static int read_array(cursor *c, tpi_gguf_kv *kv)
     return rc;
 }
 
+/* Appends the key being read to a message that names only a byte. */
+static int blame_key(cursor *c, const tpi_gguf_kv *kv, int rc)
+{
+    char quoted[220];
+    snprintf(quoted, sizeof quoted, "\"%.*s\"", (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.s);
+    if (c->err && rc != TPI_ENOMEM && !strstr(c->err->msg, quoted)) {
+        size_t n = strlen(c->err->msg);
+        snprintf(c->err->msg + n, sizeof c->err->msg - n, " (value of key %s)", quoted);
+    }
+    return rc;
+}
+
 static int read_kv(cursor *c, tpi_gguf_kv *kv)
 {
     uint32_t t;
@@ -186,17 +198,17 @@ static int read_kv(cursor *c, tpi_gguf_kv *kv)
         return tpi_err(c->err, TPI_EFORMAT, "%s: key \"%.*s\" contains a NUL byte", c->path, key_len, kv->key.s);
     kv->type = (tpi_gguf_type)t;
     if (t == TPI_GGUF_ARRAY)
-        return read_array(c, kv);
+        return (rc = read_array(c, kv)) ? blame_key(c, kv, rc) : 0;
     kv->value = c->p + c->at;
     if (t == TPI_GGUF_STRING) {
         tpi_gguf_str s;
-        return read_str(c, &s, "string value");
+        return (rc = read_str(c, &s, "string value")) ? blame_key(c, kv, rc) : 0;
     }
     if (!scalar_size(t))
         return tpi_err(c->err, TPI_EFORMAT, "%s: key \"%.*s\": unknown value type %u", c->path, key_len,
                        kv->key.s, t);
     if ((rc = need(c, (uint64_t)scalar_size(t), "metadata value")))
-        return rc;
+        return blame_key(c, kv, rc);
     c->at += (uint64_t)scalar_size(t);
     return 0;
 }
@@ -309,6 +321,16 @@ static int tensor_bytes(cursor *c, tpi_gguf_tensor *t)
     return 0;
 }
 
+/* Appends the tensor whose info was being read to a message naming a byte. */
+static int blame_tensor(cursor *c, const tpi_gguf_tensor *t, int rc)
+{
+    if (c->err && !strstr(c->err->msg, t->name)) {
+        size_t n = strlen(c->err->msg);
+        snprintf(c->err->msg + n, sizeof c->err->msg - n, " (info of tensor \"%s\")", t->name);
+    }
+    return rc;
+}
+
 static int read_tensor_info(cursor *c, tpi_gguf_tensor *t, uint64_t *offset)
 {
     tpi_gguf_str name;
@@ -322,7 +344,7 @@ static int read_tensor_info(cursor *c, tpi_gguf_tensor *t, uint64_t *offset)
     if (!(t->name = strndup(name.s, (size_t)name.len)))
         return tpi_err(c->err, TPI_ENOMEM, "out of memory");
     if ((rc = read_u32(c, &n_dims, "tensor dimension count")))
-        return rc;
+        return blame_tensor(c, t, rc);
     if (n_dims < 1 || n_dims > TPI_GGUF_MAX_DIMS)
         return tpi_err(c->err, TPI_EFORMAT, "%s: tensor \"%s\": %u dimensions (expected 1 to %d)", c->path,
                        t->name, n_dims, TPI_GGUF_MAX_DIMS);
@@ -338,7 +360,7 @@ static int read_tensor_info(cursor *c, tpi_gguf_tensor *t, uint64_t *offset)
         t->ne[i] = (int64_t)d;
     }
     if (rc || (rc = read_u32(c, &t->ggml_type, "tensor type")) || (rc = read_u64(c, offset, "tensor offset")))
-        return rc;
+        return blame_tensor(c, t, rc);
     if (t->ggml_type >= N_GGML_TYPES || !ggml_types[t->ggml_type].name)
         return tpi_err(c->err, TPI_EFORMAT, "%s: tensor \"%s\": unknown ggml type %u", c->path, t->name,
                        t->ggml_type);

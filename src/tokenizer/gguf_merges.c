@@ -87,7 +87,8 @@ static int split_token(const tok_gguf_vocab *v, int64_t i, double score, cands *
         }
         c->v[c->n++] = (cand){score, l, r, lchars, total - lchars, 0};
     }
-    qsort(c->v + first, c->n - first, sizeof *c->v, by_pair);
+    if (c->n - first > 1)
+        qsort(c->v + first, c->n - first, sizeof *c->v, by_pair);
     return 0;
 }
 
@@ -134,7 +135,7 @@ int tok_gguf_spm_merges(const tok_gguf_vocab *v, cJSON *merges, tpi_error *err)
     }
     for (size_t k = 0; k < c.n; k++)
         c.v[k].order = (int64_t)k;
-    if (!rc)
+    if (!rc && c.n > 1)
         qsort(c.v, c.n, sizeof *c.v, by_rank);
     for (size_t k = 0; k < c.n && !rc; k++) {
         tpi_gguf_str l = tok_gguf_token(v, c.v[k].left), r = tok_gguf_token(v, c.v[k].right);

@@ -164,49 +164,60 @@ typedef struct kind_defaults {
     int32_t bos, eos;
 } kind_defaults;
 
+/* "llama": Llama 2's tokenizer.json over the vocabulary, merges by score. */
+static int spm_model(const tok_gguf_vocab *v, cJSON *root, cJSON *model, cJSON *merges, kind_defaults *def,
+                     tpi_error *err)
+{
+    int32_t unk;
+    int space = 1, rc;
+    if (!v->scores)
+        return tpi_err(err, TPI_EFORMAT, "%s: tokenizer.ggml.scores is missing (a \"llama\" tokenizer merges by "
+                       "score)", v->path);
+    if ((rc = spm_unk(v, &unk, err)) || (rc = bool_key(v, "tokenizer.ggml.add_space_prefix", &space, err)) ||
+        (rc = tok_gguf_spm_merges(v, merges, err)))
+        return rc;
+    /* llama.cpp's SentencePiece defaults: <unk> 0, <s> 1, </s> 2. */
+    def->add_bos = 1;
+    def->bos = v->n > 1 ? 1 : -1;
+    def->eos = v->n > 2 ? 2 : -1;
+    tok_buf tmp = {0};
+    const char *unk_s = token_cstr(v, unk, &tmp);
+    rc = !unk_s || !cJSON_AddStringToObject(model, "unk_token", unk_s) ||
+         !cJSON_AddBoolToObject(model, "fuse_unk", 1) || !cJSON_AddBoolToObject(model, "byte_fallback", 1) ||
+         tok_gguf_spm_pipeline(root, space);
+    tok_buf_free(&tmp);
+    return rc ? oom(v->path, err) : 0;
+}
+
+/* "gpt2": a byte-level BPE with the file's merges, pre-tokenized by tokenizer.ggml.pre. */
+static int bpe_model(const tok_gguf_vocab *v, cJSON *root, cJSON *model, cJSON *merges, kind_defaults *def,
+                     tpi_error *err)
+{
+    tpi_gguf_str pre = {0};
+    char name[64] = "";
+    int ignore_merges = 0;
+    int rc = tpi_gguf_get_str(v->g, "tokenizer.ggml.pre", &pre, err);
+    if (rc < 0)
+        return rc;
+    snprintf(name, sizeof name, "%.*s", (int)(pre.len < 63 ? pre.len : 63), pre.s ? pre.s : "");
+    if ((rc = tok_gguf_bpe_merges(v, merges, err)) ||
+        (rc = tok_gguf_bpe_pipeline(root, v->path, pre.s ? name : NULL, &ignore_merges, &def->add_bos, err)))
+        return rc;
+    return cJSON_AddBoolToObject(model, "ignore_merges", ignore_merges) ? 0 : oom(v->path, err);
+}
+
 /* tokenizer.json's "model" (BPE) and its pipeline for tokenizer.ggml.model. */
 static int build_model(const tok_gguf_vocab *v, const char *kind, cJSON *root, kind_defaults *def, tpi_error *err)
 {
+    int llama = !strcmp(kind, "llama"), gpt2 = !strcmp(kind, "gpt2");
+    if (!llama && !gpt2)
+        return tpi_err(err, TPI_EUNSUPPORTED, "%s: tokenizer.ggml.model \"%s\" is not supported (supported: llama, "
+                       "gpt2)", v->path, kind);
     cJSON *model = cJSON_AddObjectToObject(root, "model");
     cJSON *merges = model ? cJSON_AddArrayToObject(model, "merges") : NULL;
     if (!merges || !cJSON_AddStringToObject(model, "type", "BPE"))
         return oom(v->path, err);
-    int rc;
-    if (!strcmp(kind, "llama")) {
-        int32_t unk;
-        int space = 1;
-        tok_buf tmp = {0};
-        if (!v->scores)
-            return tpi_err(err, TPI_EFORMAT, "%s: tokenizer.ggml.scores is missing (a \"llama\" tokenizer merges "
-                           "by score)", v->path);
-        if ((rc = spm_unk(v, &unk, err)) || (rc = bool_key(v, "tokenizer.ggml.add_space_prefix", &space, err)) ||
-            (rc = tok_gguf_spm_merges(v, merges, err)))
-            return rc;
-        /* llama.cpp's SentencePiece defaults: <unk> 0, <s> 1, </s> 2. */
-        def->add_bos = 1;
-        def->bos = v->n > 1 ? 1 : -1;
-        def->eos = v->n > 2 ? 2 : -1;
-        const char *unk_s = token_cstr(v, unk, &tmp);
-        rc = !unk_s || !cJSON_AddStringToObject(model, "unk_token", unk_s) ||
-             !cJSON_AddBoolToObject(model, "fuse_unk", 1) || !cJSON_AddBoolToObject(model, "byte_fallback", 1) ||
-             tok_gguf_spm_pipeline(root, space);
-        tok_buf_free(&tmp);
-        return rc ? oom(v->path, err) : 0;
-    }
-    if (!strcmp(kind, "gpt2")) {
-        tpi_gguf_str pre = {0};
-        char name[64] = "";
-        int ignore_merges = 0;
-        if ((rc = tpi_gguf_get_str(v->g, "tokenizer.ggml.pre", &pre, err)) < 0)
-            return rc;
-        snprintf(name, sizeof name, "%.*s", (int)(pre.len < 63 ? pre.len : 63), pre.s ? pre.s : "");
-        if ((rc = tok_gguf_bpe_merges(v, merges, err)) ||
-            (rc = tok_gguf_bpe_pipeline(root, v->path, pre.s ? name : NULL, &ignore_merges, &def->add_bos, err)))
-            return rc;
-        return cJSON_AddBoolToObject(model, "ignore_merges", ignore_merges) ? 0 : oom(v->path, err);
-    }
-    return tpi_err(err, TPI_EUNSUPPORTED, "%s: tokenizer.ggml.model \"%s\" is not supported (supported: llama, gpt2)",
-                   v->path, kind);
+    return llama ? spm_model(v, root, model, merges, def, err) : bpe_model(v, root, model, merges, def, err);
 }
 
 /* The tokenizer.json equivalent of the file's tokenizer.ggml.* keys. */
@@ -252,6 +263,43 @@ static int special_ids(tpi_tokenizer *t, const tok_gguf_vocab *v, const kind_def
     return 0;
 }
 
+/* Every id of the file decodes: a repeated token string keeps only its last
+ * id in the vocabulary (as a dict), so the earlier ids get their string
+ * here, and the vocabulary size is the file's token count. */
+static int fill_holes(tpi_tokenizer *t, const tok_gguf_vocab *v, tpi_error *err)
+{
+    if (t->n_vocab < v->n) {
+        const char **pieces = realloc(t->pieces, (size_t)v->n * sizeof *pieces);
+        if (pieces)
+            t->pieces = pieces;
+        uint8_t *special = realloc(t->special, (size_t)v->n);
+        if (!pieces || !special)
+            return oom(v->path, err);
+        t->special = special;
+        memset(pieces + t->n_vocab, 0, (size_t)(v->n - t->n_vocab) * sizeof *pieces);
+        memset(special + t->n_vocab, 0, (size_t)(v->n - t->n_vocab));
+        t->n_vocab = v->n;
+    }
+    size_t bytes = 0;
+    for (int64_t i = 0; i < v->n; i++)
+        bytes += t->pieces[i] ? 0 : (size_t)tok_gguf_token(v, i).len + 1;
+    if (!bytes)
+        return 0;
+    if (!(t->extra_pieces = malloc(bytes)))
+        return oom(v->path, err);
+    char *p = t->extra_pieces;
+    for (int64_t i = 0; i < v->n; i++) {
+        if (t->pieces[i])
+            continue;
+        tpi_gguf_str s = tok_gguf_token(v, i);
+        memcpy(p, s.s, (size_t)s.len);
+        p[s.len] = 0;
+        t->pieces[i] = p;
+        p += s.len + 1;
+    }
+    return 0;
+}
+
 int tok_gguf_load(tpi_tokenizer *t, const char *path, tpi_error *err)
 {
     tpi_gguf *g = NULL;
@@ -267,6 +315,8 @@ int tok_gguf_load(tpi_tokenizer *t, const char *path, tpi_error *err)
         rc = build_json(&v, &root, &def, err);
     if (!rc)
         rc = tok_load_root(t, root, path, err);
+    if (!rc)
+        rc = fill_holes(t, &v, err);
     if (!rc)
         rc = special_ids(t, &v, &def, err);
     cJSON_Delete(root);

@@ -251,6 +251,7 @@ void tpi_tokenizer_free(tpi_tokenizer *t)
     tok_post_clear(&t->post);
     free(t->pieces);
     free(t->special);
+    free(t->extra_pieces);
     free(t);
 }
 

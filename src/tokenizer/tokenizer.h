@@ -21,6 +21,7 @@ struct tpi_tokenizer {
     tok_post post;              /* ids around the text when add_special */
     const char **pieces;        /* id -> token string (into bpe.vocab / added), NULL for holes */
     uint8_t *special;           /* id -> 1 for special added tokens */
+    char *extra_pieces;         /* strings of ids the vocab map cannot hold (a GGUF's repeated tokens) */
     int64_t n_vocab;
     int32_t bos;
     int32_t eos[TOK_MAX_EOS];

@@ -262,6 +262,45 @@ def chat_template():
     write(t, "template_and_messages", b"{{ messages | tojson }}\0" + json.dumps(conv[:1]).encode())
 
 
+def gguf(kvs):
+    """A metadata-only GGUF v3 file; kvs: (key, type, value) with type 8 string,
+    4 u32, 7 bool, or ("arr", element type, list)."""
+    def s(x):
+        b = x if isinstance(x, bytes) else x.encode()
+        return struct.pack("<Q", len(b)) + b
+    def scalar(t, v):
+        return s(v) if t == 8 else struct.pack({4: "<I", 5: "<i", 6: "<f", 7: "<B"}[t], v)
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
+    for k, t, v in kvs:
+        out += s(k)
+        if isinstance(t, tuple):
+            out += struct.pack("<IIQ", 9, t[1], len(v)) + b"".join(scalar(t[1], x) for x in v)
+        else:
+            out += struct.pack("<I", t) + scalar(t, v)
+    return out + bytes(-len(out) % 32)
+
+
+def gguf_tokenizer():
+    toks = ["<unk>", "<s>", "</s>", "\u2581", "a", "b", "ab", "\u2581a", "<0x63>", "<ctl>"]
+    spm = [("tokenizer.ggml.model", 8, "llama"), ("tokenizer.ggml.tokens", ("arr", 8), toks),
+           ("tokenizer.ggml.scores", ("arr", 6), [0, 0, 0, -1, -2, -3, -5, -4, 0, 0]),
+           ("tokenizer.ggml.token_type", ("arr", 5), [2, 3, 3, 1, 1, 1, 1, 1, 6, 3]),
+           ("tokenizer.ggml.bos_token_id", 4, 1), ("tokenizer.ggml.eos_token_id", 4, 2),
+           ("tokenizer.chat_template", 8, "{% for m in messages %}{{ m.content }}{% endfor %}")]
+    write("gguf_tokenizer", "spm", gguf(spm))
+    write("gguf_tokenizer", "spm_no_space_prefix", gguf(spm + [("tokenizer.ggml.add_space_prefix", 7, 0)]))
+    write("gguf_tokenizer", "spm_bad_type", gguf(spm[:3] + [("tokenizer.ggml.token_type", ("arr", 5), [9] * 10)]))
+    bl = ["a", "b", "ab", " ", "\u0120", "\u0120a", "1", "<|end|>"]
+    for pre in ("gpt-2", "llama-bpe", "qwen2", "other"):
+        write("gguf_tokenizer", "bpe_" + pre, gguf([
+            ("tokenizer.ggml.model", 8, "gpt2"), ("tokenizer.ggml.pre", 8, pre),
+            ("tokenizer.ggml.tokens", ("arr", 8), bl),
+            ("tokenizer.ggml.token_type", ("arr", 5), [1, 1, 1, 1, 1, 1, 1, 3]),
+            ("tokenizer.ggml.merges", ("arr", 8), ["a b", "\u0120 a"]),
+            ("tokenizer.ggml.bos_token_id", 4, 7), ("tokenizer.ggml.add_bos_token", 7, 1)]))
+    write("gguf_tokenizer", "truncated", gguf(spm)[:100])
+
+
 if __name__ == "__main__":
     safetensors()
     config()
@@ -269,3 +308,4 @@ if __name__ == "__main__":
     tokenizer()
     http_request()
     chat_template()
+    gguf_tokenizer()
