@@ -48,6 +48,8 @@ static int fail(tpi_gguf_writer *w, int code, const char *msg, const char *what)
 static int put(tpi_gguf_writer *w, const void *p, size_t n)
 {
     buf *b = &w->kv;
+    if (!n) /* an empty array's elements may be NULL */
+        return 0;
     if (n > SIZE_MAX - b->len)
         return fail(w, TPI_ENOMEM, "metadata too large", NULL);
     if (b->len + n > b->cap) {
