@@ -4,6 +4,7 @@
  * tensor. Also: a model split by gguf-split's naming loads as the single
  * file does, and the block decoders reproduce gguf-py's dequantization. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,8 @@
 #include <cmocka.h>
 
 #include "core/gguf.h"
+#include "io/checkpoint.h"
+#include "io/config.h"
 #include "core/quant.h"
 #include "testutil.h"
 
@@ -492,6 +495,28 @@ static void test_model_refusals(void **s)
         tpi_gguf_close(g);
     }
     expect_load_error(path, TPI_EFORMAT, "tensor \"blk.0.ffn_norm.weight\" is missing", NULL);
+    /* a NaN fp16 scale in a Q8_0 block, found by check_weights */
+    size_t bytes = 0;
+    uint8_t *raw = tu_read_file(mini("mini-q8_0.gguf"), &bytes);
+    tpi_gguf *g = open_ok(mini("mini-q8_0.gguf"));
+    const tpi_gguf_tensor *v = tpi_gguf_find_tensor(g, "blk.1.attn_v.weight");
+    size_t at = (size_t)(v->data - (const uint8_t *)g->maps[0]) + 2 * (256 / 32) * 34 + 3 * 34; /* row 2, block 3 */
+    raw[at] = 0x00, raw[at + 1] = 0x7e;
+    tu_write_file(path, raw, bytes);
+    tpi_gguf_close(g);
+    free(raw);
+    tpi_load_opts check = {.check_weights = 1};
+    tpi_model *bad = NULL;
+    tpi_error e2 = {0};
+    assert_int_equal(tpi_model_load(&bad, path, &check, &e2), TPI_ENONFINITE);
+    printf("  %s\n", e2.msg);
+    assert_non_null(strstr(e2.msg, "blk.1.attn_v.weight: row 2, block 3 has a NaN scale"));
+    /* the most ranks, from the metadata alone */
+    int64_t max_ranks = 0;
+    const char *by = NULL;
+    assert_int_equal(tpi_model_max_ranks(mini("mini-f32.gguf"), NULL, &max_ranks, &by, &e2), 0);
+    assert_int_equal(max_ranks, 8);
+    assert_string_equal(by, "num_attention_heads");
     /* --quant of a GGUF */
     tpi_model *m = NULL;
     tpi_error err = {0};
@@ -578,6 +603,158 @@ static void test_split(void **s)
     assert_non_null(strstr(err.msg, missing));
 }
 
+
+/* ---- Hugging Face checkpoints written as llama.cpp's convert_hf_to_gguf.py
+ * writes them (F32), loaded back: the same logits ---- */
+
+static void kv_f32(buf *b, const char *key, float v)
+{
+    put_str(b, key);
+    put_u32(b, TPI_GGUF_F32);
+    put(b, &v, 4);
+}
+
+/* llama.cpp's LlamaModel.permute: within each head, rows i and i + half
+ * become rows 2i and 2i + 1 (RoPE over adjacent pairs). */
+static void permute_rows(float *w, int64_t rows, int64_t cols, int64_t hd)
+{
+    float *tmp = malloc((size_t)(hd * cols) * sizeof *tmp);
+    for (int64_t h = 0; h < rows / hd; h++) {
+        float *head = w + h * hd * cols;
+        for (int64_t i = 0; i < hd / 2; i++) {
+            memcpy(tmp + 2 * i * cols, head + i * cols, (size_t)cols * sizeof *tmp);
+            memcpy(tmp + (2 * i + 1) * cols, head + (i + hd / 2) * cols, (size_t)cols * sizeof *tmp);
+        }
+        memcpy(head, tmp, (size_t)(hd * cols) * sizeof *tmp);
+    }
+    free(tmp);
+}
+
+/* Llama 3's rope_freqs.weight: the divisor llama.cpp applies to each
+ * frequency so that it equals transformers' llama3-scaled one. */
+static float *llama3_factors(const tpi_config *c)
+{
+    int64_t half = c->head_dim / 2;
+    float *f = malloc((size_t)half * sizeof *f);
+    double old = (double)c->rope_original_max_pos, lo = old / c->rope_low_freq_factor;
+    double hi = old / c->rope_high_freq_factor;
+    for (int64_t i = 0; i < half; i++) {
+        double freq = 1.0 / pow(c->rope_theta, (double)(2 * i) / (double)c->head_dim), wl = 2 * M_PI / freq;
+        if (wl < hi) {
+            f[i] = 1;
+        } else if (wl > lo) {
+            f[i] = (float)c->rope_factor;
+        } else {
+            double sm = (old / wl - c->rope_low_freq_factor) / (c->rope_high_freq_factor - c->rope_low_freq_factor);
+            f[i] = (float)(1 / ((1 - sm) / c->rope_factor + sm));
+        }
+    }
+    return f;
+}
+
+static void hf_metadata(buf *kvs, uint64_t *n, const tpi_config *c, const char *arch)
+{
+    char key[128];
+#define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    kv_str(kvs, "general.architecture", arch);
+    kv_u32(kvs, ARCH_KEY("context_length"), (uint32_t)c->max_position_embeddings);
+    kv_u32(kvs, ARCH_KEY("embedding_length"), (uint32_t)c->hidden_size);
+    kv_u32(kvs, ARCH_KEY("block_count"), (uint32_t)c->n_layers);
+    kv_u32(kvs, ARCH_KEY("feed_forward_length"), (uint32_t)c->intermediate_size);
+    kv_u32(kvs, ARCH_KEY("attention.head_count"), (uint32_t)c->n_heads);
+    kv_u32(kvs, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
+    kv_u32(kvs, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim);
+    kv_f32(kvs, ARCH_KEY("attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
+    kv_f32(kvs, ARCH_KEY("rope.freq_base"), (float)c->rope_theta);
+    *n += 10;
+    if (c->rope_kind == TPI_ROPE_LINEAR) {
+        kv_str(kvs, ARCH_KEY("rope.scaling.type"), "linear");
+        kv_f32(kvs, ARCH_KEY("rope.scaling.factor"), (float)c->rope_factor);
+        *n += 2;
+    }
+    kv_u32(kvs, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
+    kv_u32(kvs, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_ids[0]);
+    *n += 2;
+#undef ARCH_KEY
+}
+
+/* Writes the checkpoint in dir as an F32 GGUF of architecture `arch`. */
+static void hf_to_gguf(const char *dir, const char *path, const char *arch)
+{
+    tpi_config c;
+    tpi_ckpt *ck = NULL;
+    tpi_error err = {0};
+    assert_int_equal(tpi_config_load(&c, dir, &err), 0);
+    assert_int_equal(tpi_ckpt_open(&ck, dir, &err), 0);
+    const tpi_st_file *f = ck->files[0];
+    buf kvs = {0};
+    uint64_t n_kv = 0;
+    hf_metadata(&kvs, &n_kv, &c, arch);
+    int llama = !strcmp(arch, "llama");
+    wtensor *t = calloc((size_t)f->n_tensors + 1, sizeof *t);
+    float **vals = calloc((size_t)f->n_tensors + 1, sizeof *vals);
+    int64_t n = 0;
+    for (int64_t i = 0; i < f->n_tensors; i++, n++) {
+        const tpi_st_tensor *s = &f->tensors[i];
+        tpi_gguf_name_of(t[n].name, sizeof t[n].name, s->name);
+        vals[n] = malloc((size_t)s->numel * sizeof(float) + 1);
+        tpi_to_f32(vals[n], s->data, s->dtype, (size_t)s->numel);
+        int64_t rows = s->shape[0], cols = s->n_dims == 2 ? s->shape[1] : 1;
+        if (llama && (strstr(s->name, "q_proj") || strstr(s->name, "k_proj")))
+            permute_rows(vals[n], rows, cols, c.head_dim);
+        t[n] = (wtensor){.type = 0, .n_dims = s->n_dims, .ne = {s->n_dims == 2 ? cols : rows, rows, 1, 1},
+                         .data = vals[n], .bytes = (uint64_t)s->numel * 4, .offset = -1};
+        tpi_gguf_name_of(t[n].name, sizeof t[n].name, s->name);
+    }
+    if (c.rope_kind == TPI_ROPE_LLAMA3) {
+        vals[n] = llama3_factors(&c);
+        t[n] = (wtensor){.name = "rope_freqs.weight", .type = 0, .n_dims = 1, .ne = {c.head_dim / 2, 1, 1, 1},
+                         .data = vals[n], .bytes = (uint64_t)(c.head_dim / 2) * 4, .offset = -1};
+        n++;
+    }
+    write_gguf(path, n_kv, &kvs, t, n, (uint64_t)n);
+    for (int64_t i = 0; i < n; i++)
+        free(vals[i]);
+    free(vals), free(t), free(kvs.p);
+    tpi_ckpt_free(ck);
+}
+
+static void test_from_hf(void **s)
+{
+    (void)s;
+    static const struct { const char *name, *arch; } cases[] = {
+        {"qwen2-bias", "qwen2"},         /* biases, NeoX halves (no permutation) */
+        {"llama3-rope-tied", "llama"},   /* permuted q/k, rope_freqs.weight, no output.weight */
+        {"llama-linear-rope", "llama"},  /* rope.scaling.type linear */
+        {"llama-uneven", "llama"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/golden/hf/%s", shared, cases[i].name);
+        const char *path = in_tmp("from-hf.gguf");
+        hf_to_gguf(dir, path, cases[i].arch);
+        tpi_model *a = NULL, *b = NULL;
+        tpi_error err = {0};
+        if (tpi_model_load(&a, path, NULL, &err) || tpi_model_load(&b, dir, NULL, &err))
+            fail_msg("%s: %s", cases[i].name, err.msg);
+        tpi_model_info info;
+        tpi_model_get_info(a, &info);
+        int32_t ids[12];
+        for (int k = 0; k < 12; k++)
+            ids[k] = (int32_t)((k * 37 + 1) % info.vocab_size);
+        int64_t len = 12;
+        size_t count = (size_t)(12 * info.vocab_size);
+        float *la = malloc(count * sizeof *la), *lb = malloc(count * sizeof *lb);
+        assert_int_equal(tpi_model_logits(a, ids, &len, 1, la, &err), 0);
+        assert_int_equal(tpi_model_logits(b, ids, &len, 1, lb, &err), 0);
+        double e = tu_rel_err(la, lb, count);
+        printf("  %s as GGUF (%s): logits rel err %.2g vs the checkpoint\n", cases[i].name, cases[i].arch, e);
+        assert_true(e <= 1e-5);
+        free(la), free(lb);
+        tpi_model_free(a), tpi_model_free(b);
+    }
+}
+
 int main(void)
 {
     shared = tu_shared_dir();
@@ -593,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_hostile_layout),
         cmocka_unit_test(test_model_refusals),
         cmocka_unit_test(test_split),
+        cmocka_unit_test(test_from_hf),
     };
     int rc = cmocka_run_group_tests_name("gguf", tests, NULL, NULL);
     tu_rmdir(tmp);

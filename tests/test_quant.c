@@ -117,15 +117,16 @@ static void test_dequant_golden(void **state)
 /* ---- quantizers ---- */
 
 /* RMS of the quantization error over RMS of x, for normal-like data; the
- * bounds are ~1.3x what these quantizers measure (Q8_0 0.0040, Q4_0 0.084,
- * Q4_K 0.057, Q6_K 0.014 at this commit), so a worse rounding fails. */
+ * bounds are ~1.25x what these quantizers measure (Q8_0 0.0051, Q4_0 0.081,
+ * Q4_K 0.069, Q6_K 0.017 at this commit), so a worse rounding fails
+ * (Q4_K rounding down instead of to nearest measures 0.157). */
 static double rms_bound(tpi_dtype t)
 {
     switch (t) {
-    case TPI_Q8_0: return 0.0055;
-    case TPI_Q4_0: return 0.11;
-    case TPI_Q4_K: return 0.075;
-    default: return 0.019;
+    case TPI_Q8_0: return 0.0065;
+    case TPI_Q4_0: return 0.10;
+    case TPI_Q4_K: return 0.085;
+    default: return 0.021;
     }
 }
 
@@ -233,8 +234,10 @@ static void expect_close(const float *got, const double *want, size_t n, double 
 {
     double m = 0, e = 0;
     for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - want[i]);
         m = fmax(m, fabs(want[i]));
-        e = fmax(e, fabs(got[i] - want[i]));
+        if (!(d <= e)) /* a NaN (an output never written) sticks */
+            e = d;
     }
     if (!(e <= tol * m)) {
         print_error("%s: max error %g > %g * max|ref| %g\n", what, e, tol, m);
@@ -247,13 +250,13 @@ static void expect_close(const float *got, const double *want, size_t n, double 
 static void dequant_act(tpi_dtype t, const float *x, int64_t cols, int64_t k_off, int64_t nb, float *out)
 {
     int64_t bs = tpi_dtype_block(t);
-    uint8_t *a = xmalloc((size_t)nb * tpi_qact_block_bytes(t));
+    uint8_t *a = xmalloc(tpi_qact_row_bytes(t, nb));
     tpi_qact_quantize(t, x, cols, k_off, nb, a);
     for (int64_t b = 0; b < nb; b++)
         for (int64_t j = 0; j < bs; j++) {
             if (bs == 32) {
-                const tpi_q8a *q = (const tpi_q8a *)a + b;
-                out[b * bs + j] = q->d * q->qs[j];
+                const tpi_q8a8 *q = (const tpi_q8a8 *)a + b / 8;
+                out[b * bs + j] = q->d[b % 8] * q->qs[32 * (b % 8) + j];
             } else {
                 const tpi_q8k *q = (const tpi_q8k *)a + b;
                 out[b * bs + j] = q->d * q->qs[j];

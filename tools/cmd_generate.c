@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "memory.h"
 #include "options.h"
 
 static void usage(FILE *f)
@@ -317,9 +318,8 @@ static void print_summary(const gen_run *r, const gen_args *a)
 {
     tpi_model_info info;
     tpi_model_get_info(r->m, &info);
-    int size = tpi_comm_size(r->comm);
-    int64_t *bytes = malloc((size_t)size * sizeof *bytes);
-    int gathered = bytes && !tpi_comm_gather(r->comm, &info.weight_bytes, sizeof info.weight_bytes, bytes, 0);
+    char memory[2048];
+    memory_report(r->comm, r->m, memory, sizeof memory);
     if (tpi_comm_rank(r->comm) == 0) {
         print_output(r, &info, a->sampling.ctx);
         int64_t gen = 0, prompt = r->batch.n_ids;
@@ -330,12 +330,8 @@ static void print_summary(const gen_run *r, const gen_args *a)
         fprintf(stderr, "load: %.2f s | prompt: %lld tokens, %.1f tokens/s | generated: %lld tokens, %.1f tokens/s",
                 r->load_s, (long long)prompt, pre > 0 ? (double)prompt / pre : 0.0, (long long)gen,
                 dec > 0 ? (double)dec_tokens / dec : 0.0);
-        fprintf(stderr, " | kernels: %s x %d threads | weights per rank:", info.kernels, info.n_threads);
-        for (int q = 0; q < size; q++)
-            fprintf(stderr, " %.2f MiB", (double)(gathered ? bytes[q] : q ? 0 : info.weight_bytes) / 1048576.0);
-        fprintf(stderr, "\n");
+        fprintf(stderr, " | kernels: %s x %d threads | memory: %s\n", info.kernels, info.n_threads, memory);
     }
-    free(bytes);
 }
 
 int cmd_generate(int argc, char **argv)

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "memory.h"
 #include "options.h"
 
 static void usage(FILE *f)
@@ -129,6 +130,12 @@ static int serve(serve_args *a, tpi_comm *comm, tpi_error *err)
     tpi_server *s = NULL;
     a->o.on_log = on_log;
     int rc = engine_load(&a->engine, &m, a->dir, "serve", err);
+    if (!rc) {
+        char memory[2048];
+        memory_report(comm, m, memory, sizeof memory);
+        if (tpi_comm_rank(comm) == 0)
+            fprintf(stderr, "tpinfer serve: loaded %s | memory: %s\n", a->dir, memory);
+    }
     if (!rc)
         rc = tpi_server_create(&s, m, &a->o, err);
     if (!rc) {

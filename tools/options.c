@@ -46,6 +46,7 @@ int engine_flag(engine_opts *e, int c, const char *arg)
     case OPT_CHECK_WEIGHTS: e->check_weights = 1; return 1;
     case OPT_MEM_LIMIT: e->mem_limit = arg; return 1;
     case OPT_COMM_TIMEOUT: e->comm_timeout = arg; return 1;
+    case OPT_QUANT: e->quant = arg; return 1;
     default: return 0;
     }
 }
@@ -106,6 +107,9 @@ int engine_resolve(engine_opts *e, const char *cmd)
         return cli_bad_value(cmd, from, "auto, ref, avx2 or avx512", s);
     e->load.kernels = s;
     e->kernels_from = from;
+    if (e->quant && strcmp(e->quant, "q8_0") && strcmp(e->quant, "q4_0") && strcmp(e->quant, "q4_k"))
+        return cli_bad_value(cmd, "--quant", "q8_0, q4_0 or q4_k", e->quant);
+    e->load.quant = e->quant;
     if (e->allreduce) {
         if (strcmp(e->allreduce, "auto") && strcmp(e->allreduce, "mpi"))
             return cli_bad_value(cmd, "--allreduce", "auto or mpi", e->allreduce);

@@ -16,6 +16,7 @@ enum {
     OPT_CHECK_WEIGHTS,
     OPT_MEM_LIMIT,
     OPT_COMM_TIMEOUT,
+    OPT_QUANT,
 };
 
 /* The engine flags, for the option table of a command that loads a model. */
@@ -25,7 +26,7 @@ enum {
         {"prefill-chunk", required_argument, 0, OPT_PREFILL_CHUNK},                                            \
         {"allreduce", required_argument, 0, OPT_ALLREDUCE},                                                    \
         {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}, \
-        {"comm-timeout", required_argument, 0, OPT_COMM_TIMEOUT}
+        {"comm-timeout", required_argument, 0, OPT_COMM_TIMEOUT}, {"quant", required_argument, 0, OPT_QUANT}
 
 #define ENGINE_USAGE                                                                                           \
     "      --tp-plan FILE       tensor-parallel plan (JSON pattern -> style)\n"                                \
@@ -39,12 +40,14 @@ enum {
     "                           check; default: what the machine and the cgroup have free)\n"                \
     "      --comm-timeout S     end the job when a rank waits S seconds in one collective for a rank\n"       \
     "                           that does not arrive, naming it (0: never; default $TPI_COMM_TIMEOUT,\n"     \
-    "                           else 60)\n"
+    "                           else 60)\n"                                                                     \
+    "      --quant TYPE         quantize a safetensors checkpoint while loading, each rank its own\n"        \
+    "                           slice: q8_0, q4_0 or q4_k (a .gguf file is used as stored)\n"
 
 /* What a flag gave (NULL: not given), then the options it and the
  * environment resolve to. */
 typedef struct engine_opts {
-    const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce, *mem_limit, *comm_timeout;
+    const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce, *mem_limit, *comm_timeout, *quant;
     int check_weights; /* --check-weights given */
     tpi_comm_opts comm;
     tpi_load_opts load;

@@ -129,6 +129,14 @@ void tpi_file_unmap(const void *data, size_t bytes)
         munmap((void *)data, bytes);
 }
 
+void tpi_file_release(const void *data, size_t bytes)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), b = (uintptr_t)data, e = b + bytes;
+    uintptr_t first = (b + page - 1) / page * page, last = e / page * page;
+    if (last > first)
+        madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
 char *tpi_path_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;

@@ -17,6 +17,12 @@ int tpi_file_read(const char *path, char **out, size_t *len, tpi_error *err);
 /* Read-only memory map of a whole file; tpi_file_unmap releases it. */
 int tpi_file_map(const char *path, const void **data, size_t *bytes, tpi_error *err);
 void tpi_file_unmap(const void *data, size_t bytes);
+/* Drops this process's pages of [data, data + bytes) of a read-only file
+ * mapping (the whole pages inside it) from its resident set; the page cache
+ * keeps them and a later read maps them again. For bytes a rank has copied
+ * out and no longer reads: a row-parallel slice reads every page of its
+ * tensor, but keeps only its columns. */
+void tpi_file_release(const void *data, size_t bytes);
 /* "dir/name" in a malloc'd string. */
 char *tpi_path_join(const char *dir, const char *name);
 /* 0 only when nothing is at `path` (ENOENT, ENOTDIR); a directory, a FIFO, a

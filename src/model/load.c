@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/quant.h"
 #include "model/model.h"
 #include "tp/shard.h"
@@ -184,9 +185,12 @@ static int slice_blocks(tpi_model *m, const tpi_slice *s, const tpi_st_tensor *t
         for (int64_t r = 0; r < s->n_rows; r++)
             memcpy(buf + r * row_bytes, first + r * full, (size_t)row_bytes);
         w->data = w->owned = buf;
+        tpi_file_release(t->data + (size_t)s->row0 * (size_t)full, (size_t)(s->n_rows * full));
     }
     m->weight_bytes += s->n_rows * row_bytes;
-    return m->check_weights ? check_blocks(s, w, row_bytes, err) : 0;
+    tpi_slice named = *s;
+    snprintf(named.name, sizeof named.name, "%s", file_name(m, s->name));
+    return m->check_weights ? check_blocks(&named, w, row_bytes, err) : 0;
 }
 
 /* --quant: the rank's slice, widened row by row and quantized to blocks of
@@ -215,6 +219,7 @@ static int quantize_slice(tpi_model *m, const tpi_slice *s, const uint8_t *first
     }
     w->dtype = q;
     w->data = w->owned = buf;
+    tpi_file_release(first - (size_t)s->col0 * es, (size_t)(s->n_rows * s->cols) * es);
     m->weight_bytes += s->n_rows * row_bytes;
     return 0;
 }
@@ -237,6 +242,7 @@ static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_erro
     if (m->check_weights) { /* on the stored values, before any quantizing */
         for (int64_t r = 0; r < nr && !rc; r++) {
             tpi_slice row = *s;
+            snprintf(row.name, sizeof row.name, "%s", file_name(m, s->name));
             row.row0 = s->row0 + r;
             row.n_rows = 1;
             rc = check_slice(&row, first + (size_t)r * (size_t)s->cols * es, t->dtype, err);
@@ -256,6 +262,7 @@ static int load_matrix(tpi_model *m, const tpi_slice *s, tpi_weight *w, tpi_erro
         for (int64_t r = 0; r < nr; r++)
             memcpy(buf + (size_t)r * (size_t)nc * es, first + (size_t)r * (size_t)s->cols * es, (size_t)nc * es);
         w->data = w->owned = buf;
+        tpi_file_release(t->data + (size_t)s->row0 * (size_t)s->cols * es, (size_t)(nr * s->cols) * es);
     }
     m->weight_bytes += nr * nc * (int64_t)es;
     return 0;
@@ -271,7 +278,9 @@ static int load_vector(tpi_model *m, const tpi_slice *s, float **out, tpi_error 
         return rc;
     int64_t count = s->n_rows;
     const uint8_t *first = t->data + (size_t)s->row0 * tpi_dtype_size(t->dtype);
-    if (m->check_weights && (rc = check_slice(s, first, t->dtype, err)))
+    tpi_slice named = *s;
+    snprintf(named.name, sizeof named.name, "%s", file_name(m, s->name));
+    if (m->check_weights && (rc = check_slice(&named, first, t->dtype, err)))
         return rc;
     float *v = malloc((size_t)(count > 0 ? count : 1) * sizeof *v);
     if (!v)

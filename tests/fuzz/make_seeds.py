@@ -48,6 +48,58 @@ def safetensors():
     write("safetensors", "short", b"\x02\x00\x00")
 
 
+def gg_str(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def gg_kv(key, vtype, value):
+    """One key/value: value is already encoded for its type."""
+    return gg_str(key) + struct.pack("<I", vtype) + value
+
+
+def gg_file(kvs, tensors, data, n_tensors=None, n_kv=None, version=3, align=32):
+    """tensors: (name, ne list, ggml type, offset)."""
+    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors) if n_tensors is None else n_tensors,
+                                 len(kvs) if n_kv is None else n_kv)
+    head += b"".join(kvs)
+    for name, ne, t, off in tensors:
+        head += gg_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        head += struct.pack("<IQ", t, off)
+    head += bytes(-len(head) % align)
+    return head + data
+
+
+def gguf():
+    u32 = lambda v: struct.pack("<I", v)
+    f32 = lambda v: struct.pack("<f", v)
+    llama = [gg_kv("general.architecture", 8, gg_str("llama")),
+             gg_kv("llama.embedding_length", 4, u32(32)), gg_kv("llama.feed_forward_length", 4, u32(64)),
+             gg_kv("llama.block_count", 4, u32(1)), gg_kv("llama.attention.head_count", 4, u32(4)),
+             gg_kv("llama.attention.head_count_kv", 4, u32(2)), gg_kv("llama.context_length", 4, u32(64)),
+             gg_kv("llama.attention.layer_norm_rms_epsilon", 6, f32(1e-5)),
+             gg_kv("llama.rope.freq_base", 6, f32(10000.0)),
+             gg_kv("tokenizer.ggml.tokens", 9, u32(8) + struct.pack("<Q", 3) + gg_str("a") + gg_str("<s>") +
+                   gg_str("</s>")),
+             gg_kv("tokenizer.ggml.scores", 9, u32(6) + struct.pack("<Q", 3) + f32(0) * 3),
+             gg_kv("tokenizer.ggml.bos_token_id", 4, u32(1)), gg_kv("tokenizer.ggml.eos_token_id", 4, u32(2))]
+    tensors = [("token_embd.weight", [32, 3], 0, 0), ("output_norm.weight", [32], 0, 384),
+               ("blk.0.attn_q.weight", [32, 32], 8, 512), ("blk.0.attn_norm.weight", [32], 1, 1600)]
+    data = bytes(range(256)) * 7
+    write("gguf", "llama_small", gg_file(llama, tensors, data))
+    write("gguf", "empty", gg_file([], [], b""))
+    write("gguf", "q4_k", gg_file([gg_kv("general.alignment", 4, u32(64))],
+                                  [("w", [256, 2], 12, 0), ("x", [256], 14, 320)], bytes(600), align=64))
+    write("gguf", "overlap", gg_file([], [("a", [8], 0, 0), ("b", [8], 0, 0)], bytes(64)))
+    write("gguf", "bad_type", gg_file([], [("a", [8], 99, 0)], bytes(64)))
+    write("gguf", "unsupported_type", gg_file([], [("a", [256], 13, 0)], bytes(176)))
+    write("gguf", "huge_counts", gg_file([], [], b"", n_tensors=1 << 60, n_kv=1 << 60))
+    write("gguf", "dup_key", gg_file([gg_kv("k", 4, u32(1)), gg_kv("k", 4, u32(2))], [], b""))
+    write("gguf", "truncated", gg_file(llama, tensors, data)[:700])
+    write("gguf", "split_first", gg_file([gg_kv("split.count", 2, struct.pack("<H", 2)),
+                                          gg_kv("split.no", 2, struct.pack("<H", 0))], [], b""))
+
+
 def config():
     llama = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 16,
              "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -303,6 +355,7 @@ def gguf_tokenizer():
 
 if __name__ == "__main__":
     safetensors()
+    gguf()
     config()
     checkpoint()
     tokenizer()

@@ -8,7 +8,7 @@
 set -euo pipefail
 secs=${1:-30}
 cd "$(dirname "$0")/../.."
-targets=(safetensors config checkpoint tokenizer http_request chat_template gguf_tokenizer)
+targets=(safetensors gguf config checkpoint tokenizer http_request chat_template gguf_tokenizer)
 CC=clang cmake -S . -B build-fuzz -DTPI_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
 

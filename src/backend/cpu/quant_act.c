@@ -6,13 +6,13 @@
 #include "backend/cpu/quant_kernels.h"
 #include "core/quant.h"
 
-size_t tpi_qact_block_bytes(tpi_dtype t)
+size_t tpi_qact_row_bytes(tpi_dtype t, int64_t nb)
 {
     switch (t) {
     case TPI_Q8_0:
-    case TPI_Q4_0: return sizeof(tpi_q8a);
+    case TPI_Q4_0: return (size_t)(nb + 7) / 8 * sizeof(tpi_q8a8);
     case TPI_Q4_K:
-    case TPI_Q6_K: return sizeof(tpi_q8k);
+    case TPI_Q6_K: return (size_t)nb * sizeof(tpi_q8k);
     default: return 0;
     }
 }
@@ -31,21 +31,28 @@ static void gather(float *v, const float *x, int64_t cols, int64_t k_off, int64_
         v[j] = c0 + j >= 0 && c0 + j < cols ? x[c0 + j] : 0.0f;
 }
 
-/* q[j] = round(v[j] / d) with d = max|v| / 127; returns d. */
+/* q[j] = round(v[j] / d) with d = max|v| / 127; returns d. Rounds half to
+ * even by adding and subtracting 1.5 * 2^23 (|v / d| <= 127), which the
+ * compiler vectorizes where roundf would be a call per element: a prefill
+ * quantizes every activation of every matmul. */
 static float quant8(const float *v, int8_t *q, int n)
 {
+    const float magic = 12582912.0f;
     float amax = 0;
+    for (int j = 0; j < n; j++) {
+        float a = fabsf(v[j]);
+        amax = a > amax ? a : amax;
+    }
+    float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
     for (int j = 0; j < n; j++)
-        amax = fmaxf(amax, fabsf(v[j]));
-    float d = amax / 127.0f, id = d > 0 ? 127.0f / amax : 0.0f;
-    for (int j = 0; j < n; j++)
-        q[j] = (int8_t)roundf(v[j] * id);
+        q[j] = (int8_t)(int)(v[j] * id + magic - magic);
     return d;
 }
 
-static void quant_q8a(const float *x, int64_t cols, int64_t k_off, int64_t nb, tpi_q8a *a)
+static void quant_q8a8(const float *x, int64_t cols, int64_t k_off, int64_t nb, tpi_q8a8 *a)
 {
     float v[32];
+    memset(a, 0, (size_t)(nb + 7) / 8 * sizeof *a); /* the last group's padding */
     for (int64_t b = 0; b < nb; b++) {
         int64_t c0 = b * 32 - k_off;
         const float *src = v;
@@ -53,11 +60,13 @@ static void quant_q8a(const float *x, int64_t cols, int64_t k_off, int64_t nb, t
             src = x + c0;
         else
             gather(v, x, cols, k_off, b, 32);
-        a[b].d = quant8(src, a[b].qs, 32);
+        tpi_q8a8 *g = &a[b / 8];
+        int j = (int)(b % 8);
+        g->d[j] = quant8(src, g->qs + 32 * j, 32);
         int32_t s = 0;
-        for (int j = 0; j < 32; j++)
-            s += a[b].qs[j];
-        a[b].sum = s;
+        for (int i = 0; i < 32; i++)
+            s += g->qs[32 * j + i];
+        g->dsum[j] = g->d[j] * (float)(-8 * s);
     }
 }
 
@@ -84,7 +93,7 @@ static void quant_q8k(const float *x, int64_t cols, int64_t k_off, int64_t nb, t
 void tpi_qact_quantize(tpi_dtype t, const float *x, int64_t cols, int64_t k_off, int64_t nb, void *dst)
 {
     if (t == TPI_Q8_0 || t == TPI_Q4_0)
-        quant_q8a(x, cols, k_off, nb, dst);
+        quant_q8a8(x, cols, k_off, nb, dst);
     else
         quant_q8k(x, cols, k_off, nb, dst);
 }

@@ -3,4 +3,5 @@
 #define QS(name) tpi_avx2_##name
 #define DOT_U8S8(acc, u, s) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #define DOT_PAIRS(acc, p, w) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (w)))
+#define QMAX_ROWS 4
 #include "backend/cpu/quant_simd.h"

@@ -6,4 +6,5 @@
 #define QS(name) tpi_avx512_##name
 #define DOT_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #define DOT_PAIRS(acc, p, w) _mm256_dpwssd_epi32((acc), (p), (w))
+#define QMAX_ROWS 8
 #include "backend/cpu/quant_simd.h"

@@ -4,22 +4,27 @@
  * dequantizing them: each row of x is quantized to 8-bit blocks (below), and
  * the kernels take integer dot products of the weights' quants with the
  * activations' quants, scaled and accumulated in fp32.
- *  - Q8_0 and Q4_0 weights read tpi_q8a blocks of 32: one scale per block,
- *    the same grain as the weights, plus the sum of the quants, which turns
- *    Q4_0's (q - 8) into q's unsigned dot minus 8 * sum.
+ *  - Q8_0 and Q4_0 weights read activation blocks of 32 with one scale
+ *    each, the same grain as the weights, stored eight blocks to a
+ *    tpi_q8a8 so that the kernels load eight scales as one vector (the
+ *    weights' eight scales are multiplied by them at once, not block by
+ *    block); Q4_0's (q - 8) becomes q's unsigned dot plus dsum = -8 * d *
+ *    sum(a), applied once per eight blocks.
  *  - Q4_K and Q6_K read tpi_q8k blocks of 256 with the sums of each 16
  *    quants: Q4_K's mins and Q6_K's offset of 32 come out of those sums.
  * An activation row holds as many blocks as the weight row (k_off: x's
- * column 0 is block position k_off, the rest are zeros). */
+ * column 0 is block position k_off, the rest are zeros); a row of 32-blocks
+ * is ceil(nb / 8) tpi_q8a8, the last one padded with zero blocks. */
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
 
-typedef struct tpi_q8a {
-    float d;       /* x[i] ~ d * qs[i] */
-    int32_t sum;   /* sum of qs */
-    int8_t qs[32]; /* -127..127 */
-} tpi_q8a;
+typedef struct tpi_q8a8 {
+    float d[8];       /* block j: x[32 j + i] ~ d[j] * qs[32 j + i] */
+    float dsum[8];    /* -8 * d[j] * (sum of block j's qs) */
+    int8_t qs[256];   /* -127..127 */
+} tpi_q8a8;
 
 typedef struct tpi_q8k {
     float d;
@@ -27,18 +32,19 @@ typedef struct tpi_q8k {
     int16_t bsums[16];  /* sums of qs[16 g .. 16 g + 16) */
 } tpi_q8k;
 
-/* Bytes of one activation block for weights of block type t (0 for others). */
-size_t tpi_qact_block_bytes(tpi_dtype t);
-/* Quantizes one row x[0, cols) into nb activation blocks for weights of type
- * t, x's column 0 at block position k_off, zeros outside. Shared by every
- * kernel set, so that they all see the same quants. */
+/* Bytes of a quantized activation row of nb blocks for weights of block
+ * type t (0 for other types). */
+size_t tpi_qact_row_bytes(tpi_dtype t, int64_t nb);
+/* Quantizes one row x[0, cols) into the activation row of nb blocks for
+ * weights of type t, x's column 0 at block position k_off, zeros outside.
+ * Shared by every kernel set, so that they all see the same quants. */
 void tpi_qact_quantize(tpi_dtype t, const float *x, int64_t cols, int64_t k_off, int64_t nb, void *dst);
 /* Blocks in a row of w (ceil((k_off + cols) / block)). */
 int64_t tpi_qweight_blocks(const tpi_weight *w);
 
 /* y[r * y_stride] = dot(weight row w of nb blocks, activation row r) for r <
- * m (1..4); activation row r starts a_stride blocks after row r - 1. */
-typedef void (*tpi_qdot_fn)(int64_t nb, const void *w, const void *a, int64_t a_stride, int m, float *y,
+ * m (1..TPI_QMM_GROUP); activation row r starts a_stride bytes after row r - 1. */
+typedef void (*tpi_qdot_fn)(int64_t nb, const void *w, const void *a, size_t a_stride, int m, float *y,
                             int64_t y_stride);
 
 /* Each set's dot kernels for weight type t (NULL for a type it lacks). */

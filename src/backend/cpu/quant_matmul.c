@@ -6,10 +6,10 @@
  *     weights of a call.
  *  2. The weights' rows are cut into units of TPI_QMM_ROWS rows, handed out
  *     to the OpenMP threads dynamically. A unit runs its rows against the
- *     activation rows four at a time: in decode (n <= 4) that reads each
- *     weight byte once; in prefill the unit's rows stay in L1/L2 while every
- *     group of four activation rows passes, and each weight block is
- *     unpacked once per four rows.
+ *     activation rows TPI_QMM_GROUP at a time: in decode (n <= 4) that reads
+ *     each weight byte once; in prefill the unit's rows stay in L1/L2 while
+ *     every group of activation rows passes, and each weight block is
+ *     unpacked once per group (or per four rows, on AVX2).
  * The driver runs no vector instructions itself; the set's dot kernels do. */
 #include <omp.h>
 #include <stdlib.h>
@@ -52,7 +52,7 @@ static uint8_t *scratch(size_t bytes)
 
 static int same_format(tpi_dtype a, tpi_dtype b)
 {
-    return tpi_qact_block_bytes(a) == tpi_qact_block_bytes(b);
+    return tpi_qact_row_bytes(a, 8) == tpi_qact_row_bytes(b, 8);
 }
 
 /* The activation copies the weights need (one per format, k_off and block
@@ -67,7 +67,7 @@ static int plan_acts(int count, const tpi_weight *const *ws, int64_t n, qm_act *
         while (j < na && !(same_format(acts[j].t, ws[i]->dtype) && acts[j].k_off == ws[i]->k_off && acts[j].nb == nb))
             j++;
         if (j == na) {
-            size_t rb = (size_t)nb * tpi_qact_block_bytes(ws[i]->dtype);
+            size_t rb = tpi_qact_row_bytes(ws[i]->dtype, nb);
             acts[na++] = (qm_act){.t = ws[i]->dtype, .k_off = ws[i]->k_off, .nb = nb, .row_bytes = rb, .offset = off};
             off += (size_t)n * rb;
         }
@@ -96,11 +96,11 @@ static void run_unit(const qm_out *outs, int count, int64_t n, int64_t u)
     int64_t r0 = find_unit(outs, count, u, &wi);
     const qm_out *o = &outs[wi];
     int64_t r1 = r0 + TPI_QMM_ROWS < o->O ? r0 + TPI_QMM_ROWS : o->O;
-    for (int64_t g = 0; g < n; g += 4) {
-        int m = n - g < 4 ? (int)(n - g) : 4;
+    for (int64_t g = 0; g < n; g += TPI_QMM_GROUP) {
+        int m = n - g < TPI_QMM_GROUP ? (int)(n - g) : TPI_QMM_GROUP;
         const uint8_t *a = o->act + (size_t)g * o->act_row_bytes;
         for (int64_t r = r0; r < r1; r++)
-            o->dot(o->nb, o->w + (size_t)r * o->row_bytes, a, o->nb, m, o->y + g * o->O + r, o->O);
+            o->dot(o->nb, o->w + (size_t)r * o->row_bytes, a, o->act_row_bytes, m, o->y + g * o->O + r, o->O);
     }
 }
 
@@ -150,7 +150,7 @@ void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const t
         size_t rb = (size_t)a->nb * (size_t)tpi_dtype_block_bytes(w->dtype);
         outs[i] = (qm_out){.y = ys[i], .w = w->data, .row_bytes = rb, .act_row_bytes = a->row_bytes, .O = w->rows,
                            .nb = a->nb, .dot = pick(w->dtype), .act = abuf + a->offset};
-        work += (int64_t)rb * w->rows * ((n + 3) / 4);
+        work += (int64_t)rb * w->rows * ((n + TPI_QMM_GROUP - 1) / TPI_QMM_GROUP);
     }
     run(outs, count, x, n, ws[0]->cols, acts, na, abuf, work);
 }

@@ -7,26 +7,28 @@
 #include "backend/cpu/quant_kernels.h"
 #include "core/quant.h"
 
-static float dot_q8_0(int64_t nb, const tpi_block_q8_0 *w, const tpi_q8a *a)
+static float dot_q8_0(int64_t nb, const tpi_block_q8_0 *w, const tpi_q8a8 *a)
 {
     float acc = 0;
     for (int64_t b = 0; b < nb; b++) {
+        const int8_t *aq = a[b / 8].qs + 32 * (b % 8);
         int32_t s = 0;
         for (int j = 0; j < 32; j++)
-            s += w[b].qs[j] * a[b].qs[j];
-        acc += tpi_f16_to_f32(w[b].d) * a[b].d * (float)s;
+            s += w[b].qs[j] * aq[j];
+        acc += tpi_f16_to_f32(w[b].d) * a[b / 8].d[b % 8] * (float)s;
     }
     return acc;
 }
 
-static float dot_q4_0(int64_t nb, const tpi_block_q4_0 *w, const tpi_q8a *a)
+static float dot_q4_0(int64_t nb, const tpi_block_q4_0 *w, const tpi_q8a8 *a)
 {
     float acc = 0;
     for (int64_t b = 0; b < nb; b++) {
+        const int8_t *aq = a[b / 8].qs + 32 * (b % 8);
         int32_t s = 0;
         for (int j = 0; j < 16; j++)
-            s += ((w[b].qs[j] & 15) - 8) * a[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * a[b].qs[j + 16];
-        acc += tpi_f16_to_f32(w[b].d) * a[b].d * (float)s;
+            s += ((w[b].qs[j] & 15) - 8) * aq[j] + ((w[b].qs[j] >> 4) - 8) * aq[j + 16];
+        acc += tpi_f16_to_f32(w[b].d) * a[b / 8].d[b % 8] * (float)s;
     }
     return acc;
 }
@@ -91,14 +93,15 @@ static float dot_q6_k(int64_t nb, const tpi_block_q6_k *w, const tpi_q8k *a)
 }
 
 #define REF_DOT(name, wtype, atype)                                                                        \
-    static void ref_##name(int64_t nb, const void *w, const void *a, int64_t a_stride, int m, float *y,   \
+    static void ref_##name(int64_t nb, const void *w, const void *a, size_t a_stride, int m, float *y,    \
                            int64_t y_stride)                                                               \
     {                                                                                                      \
         for (int r = 0; r < m; r++)                                                                        \
-            y[r * y_stride] = dot_##name(nb, (const wtype *)w, (const atype *)a + r * a_stride);           \
+            y[r * y_stride] =                                                                              \
+                dot_##name(nb, (const wtype *)w, (const atype *)(const void *)((const uint8_t *)a + r * a_stride)); \
     }
-REF_DOT(q8_0, tpi_block_q8_0, tpi_q8a)
-REF_DOT(q4_0, tpi_block_q4_0, tpi_q8a)
+REF_DOT(q8_0, tpi_block_q8_0, tpi_q8a8)
+REF_DOT(q4_0, tpi_block_q4_0, tpi_q8a8)
 REF_DOT(q4_k, tpi_block_q4_k, tpi_q8k)
 REF_DOT(q6_k, tpi_block_q6_k, tpi_q8k)
 
@@ -119,9 +122,8 @@ tpi_qdot_fn tpi_ref_qdot(tpi_dtype t)
 void tpi_qmatmul_ref(float *y, const float *x, int64_t n, const tpi_weight *w)
 {
     int64_t nb = tpi_qweight_blocks(w);
-    size_t ab = tpi_qact_block_bytes(w->dtype);
     size_t row_bytes = (size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype);
-    void *act = malloc((size_t)nb * ab);
+    void *act = malloc(tpi_qact_row_bytes(w->dtype, nb));
     tpi_qdot_fn dot = tpi_ref_qdot(w->dtype);
     for (int64_t i = 0; i < n; i++) {
         float *yi = y + i * w->rows;

@@ -37,7 +37,11 @@
  * 2048-row weight is 128 units, enough for the dynamic schedule to even out
  * threads. */
 #define TPI_QMM_ROWS 16
-/* Below this many weight bytes read (bytes x groups of four rows) a call
+/* Activation rows per kernel call: each weight block is unpacked once per
+ * call, and AVX-512's 32 registers hold 8 rows' accumulators (AVX2's set
+ * takes them in two passes of 4). More rows would spill. */
+#define TPI_QMM_GROUP 8
+/* Below this many weight bytes read (bytes x groups of rows) a call
  * runs on one thread: waking the threads costs microseconds. */
 #define TPI_QMM_PARALLEL_MIN_BYTES (256 * 1024)
 
