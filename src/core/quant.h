@@ -49,9 +49,13 @@ _Static_assert(sizeof(tpi_block_q6_k) == 210, "Q6_K block");
 void tpi_dequant_row(tpi_dtype t, const void *src, float *dst, int64_t n);
 
 /* Quantizes n float32 values (a multiple of t's block) into blocks of type t
- * (Q8_0, Q4_0, Q4_K or Q6_K) at dst, rounding as llama.cpp's reference
- * quantizers (quantize_row_*_ref). Deterministic: the same input gives the
+ * (Q8_0, Q4_0, Q4_K or Q6_K) at dst. Q8_0 and Q4_0 round as llama.cpp's
+ * reference quantizers do (quantize_row_q8_0_ref, _q4_0_ref); Q4_K and Q6_K
+ * pick each sub-block's scale (and Q4_K's min) by a small weighted
+ * least-squares search of their own, in the spirit of llama.cpp's but not
+ * byte-identical to llama-quantize. Deterministic: the same input gives the
  * same bytes on every CPU, so a quantizing load (--quant) and convert agree.
- * Returns -1 for a type it cannot write, else 0. */
+ * Returns -1 for a type it cannot write or n not a multiple of the block,
+ * else 0. */
 int tpi_quant_row(tpi_dtype t, const float *src, void *dst, int64_t n);
 #endif

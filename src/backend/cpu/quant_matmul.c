@@ -104,20 +104,35 @@ static void run_unit(const qm_out *outs, int count, int64_t n, int64_t u)
     }
 }
 
+/* Row i of x in every activation format the call needs. */
+static void quantize_row(const float *x, int64_t K, const qm_act *acts, int na, uint8_t *abuf, int64_t i)
+{
+    for (int j = 0; j < na; j++)
+        tpi_qact_quantize(acts[j].t, x + i * K, K, acts[j].k_off, acts[j].nb,
+                          abuf + acts[j].offset + (size_t)i * acts[j].row_bytes);
+}
+
+/* Decode quantizes its few rows on the calling thread before the parallel
+ * region, so the region has one barrier (its end), not two: on a loaded
+ * machine each barrier may wait for a preempted thread. */
 static void run(const qm_out *outs, int count, const float *x, int64_t n, int64_t K, const qm_act *acts, int na,
                 uint8_t *abuf, int64_t work_bytes)
 {
     int64_t nu = 0;
     for (int i = 0; i < count; i++)
         nu += (outs[i].O + TPI_QMM_ROWS - 1) / TPI_QMM_ROWS;
+    int serial_quant = n <= TPI_GEMV_MAX_ROWS;
+    if (serial_quant)
+        for (int64_t i = 0; i < n; i++)
+            quantize_row(x, K, acts, na, abuf, i);
 #pragma omp parallel if (work_bytes >= TPI_QMM_PARALLEL_MIN_BYTES)
     {
-#pragma omp for collapse(2) schedule(static)
-        for (int j = 0; j < na; j++)
+        if (!serial_quant) {
+#pragma omp for schedule(static)
             for (int64_t i = 0; i < n; i++)
-                tpi_qact_quantize(acts[j].t, x + i * K, K, acts[j].k_off, acts[j].nb,
-                                  abuf + acts[j].offset + (size_t)i * acts[j].row_bytes);
-#pragma omp for schedule(dynamic, 1)
+                quantize_row(x, K, acts, na, abuf, i);
+        }
+#pragma omp for schedule(dynamic, 1) nowait /* the region's end is the barrier */
         for (int64_t u = 0; u < nu; u++)
             run_unit(outs, count, n, u);
     }
