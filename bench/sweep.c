@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "bench_cores.h"
 #include "core/clock.h"
+#include "llama_table.h"
 #include "peaks.h"
 #include "sweep.h"
 #include "tpinfer.h"
@@ -34,7 +36,7 @@
 
 typedef struct sweep_opts {
     const char *dir, *shape, *dtype, *batches, *ranks, *csv, *png, *ctxs;
-    int seq, reps, threads, scaling;
+    int seq, reps, threads, scaling, llama_table;
     char self[4096]; /* this program, re-executed as the workers */
     char made[512];  /* where --shape writes its model */
 } sweep_opts;
@@ -314,6 +316,8 @@ static void usage(FILE *f)
                "                      16 steps beyond one (the best is kept; default 2)\n"
                "  --threads T         threads per rank instead of cores / ranks\n"
                "  --scaling           also run 1 rank x 1 thread and print N x 1 vs 1 x 1 and vs 1 x N\n"
+               "  --llama-table       only pp512 and tg128 at 1x1, 1x2 and 2x1 (ranks x threads), as\n"
+               "                      llama-bench names them; the default for -m FILE.gguf\n"
                "--shape writes the model (as tpinfer make-model does) into out/<shape>-<dtype> first.\n");
 }
 
@@ -327,7 +331,8 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int *code)
         {"csv", required_argument, 0, 'c'},     {"png", required_argument, 0, 'p'},
         {"decode-ctx", required_argument, 0, 'x'}, {"reps", required_argument, 0, 'n'},
         {"threads", required_argument, 0, 't'}, {"scaling", no_argument, 0, 'S'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"llama-table", no_argument, 0, 'L'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     *o = (sweep_opts){.dtype = "bf16", .batches = "1,2,4,8", .ranks = "1,2", .png = "bench.png",
                       .ctxs = "128,1024", .seq = 512, .reps = 2};
@@ -347,6 +352,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int *code)
         case 'n': o->reps = atoi(optarg); break;
         case 't': o->threads = atoi(optarg); break;
         case 'S': o->scaling = 1; break;
+        case 'L': o->llama_table = 1; break;
         case 'h': usage(stdout); *code = 0; return -1;
         default: usage(stderr); return -1;
         }
@@ -371,6 +377,13 @@ static int prepare(sweep_opts *o)
     char mp[4200];
     struct stat st;
     if (!o->shape) { /* fail before minutes of ceilings, not in the first worker */
+        size_t n = strlen(o->dir);
+        if (n > 5 && !strcasecmp(o->dir + n - 5, ".gguf")) {
+            if (stat(o->dir, &st) == 0)
+                return 0;
+            fprintf(stderr, "tpinfer-bench: %s: not found\n", o->dir);
+            return -1;
+        }
         snprintf(mp, sizeof mp, "%s/config.json", o->dir);
         if (stat(mp, &st) == 0)
             return 0;
@@ -427,6 +440,11 @@ int bench_sweep(int argc, char **argv)
     if (prepare(&o)) {
         free(bs);
         return 1;
+    }
+    size_t len = strlen(o.dir);
+    if (o.llama_table || (len > 5 && !strcasecmp(o.dir + len - 5, ".gguf"))) {
+        free(bs);
+        return bench_llama_table(o.self, o.dir, o.reps);
     }
     ceilings c = {0};
     ceilings_init(&c, o.seq);

@@ -8,6 +8,7 @@ find_path(TPI_CBLAS_DIR cblas.h PATH_SUFFIXES openblas)
 if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
   add_executable(tpinfer_bench
     ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/sweep.c ${CMAKE_CURRENT_SOURCE_DIR}/report.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/llama_table.c
     ${CMAKE_CURRENT_SOURCE_DIR}/worker.c ${CMAKE_CURRENT_SOURCE_DIR}/bench_cores.c
     ${CMAKE_CURRENT_SOURCE_DIR}/timed_comm.c ${CMAKE_CURRENT_SOURCE_DIR}/util.c
     ${CMAKE_SOURCE_DIR}/tools/options.c   # the command line's one mapping of environment to options

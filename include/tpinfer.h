@@ -295,6 +295,39 @@ TPI_API int tpi_make_model(const char *shape, const char *dtype, const char *out
 /* NULL-terminated list of shape names for make-model. */
 TPI_API const char *const *tpi_make_model_shapes(void);
 
+/* ---- GGUF conversion (tpinfer convert) --------------------------------- */
+
+typedef struct tpi_convert_opts {
+    const char *model_dir; /* a checkpoint: config.json, safetensors, tokenizer.json */
+    /* "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k" or "q6_k": the type of the
+     * matrices (embedding included); norms and biases are always F32. */
+    const char *type;
+    const char *out_path;  /* the .gguf; written as OUT.part, renamed when complete */
+} tpi_convert_opts;
+
+typedef struct tpi_convert_info {
+    int64_t n_tensors;
+    uint64_t bytes;          /* size of the file written */
+    char tokenizer[32];      /* tokenizer.ggml.model (and pre): "llama", "gpt2 (llama-bpe)" */
+    /* Matrices written in another type than asked because their columns are
+     * not a multiple of the type's 256-element block, as llama-quantize
+     * falls back: "blk.0.ffn_down.weight: 1376 columns, Q4_0 (not Q4_K)"; the
+     * first few, n_fallback counts all. */
+    int n_fallback;
+    char fallback[512];
+} tpi_convert_info;
+
+/* Writes the checkpoint in opts->model_dir as one GGUF v3 file that
+ * llama.cpp reads: its metadata (general.*, the architecture's
+ * hyperparameters, the tokenizer and chat template), llama.cpp's tensor
+ * names, Llama's q/k rows permuted for rotation over adjacent pairs. info
+ * may be NULL. Errors: TPI_EINVAL (unknown type, naming it), TPI_EUNSUPPORTED
+ * (a matrix whose columns no block of the type can hold, naming the tensor;
+ * a tokenizer that is neither SentencePiece-style nor byte-level BPE), the
+ * checkpoint's load errors, TPI_EIO (the output, naming its path). No
+ * partial file is left behind. */
+TPI_API int tpi_convert(const tpi_convert_opts *opts, tpi_convert_info *info, tpi_error *err);
+
 /* ---- tokenizer --------------------------------------------------------- */
 /* TOKENIZER-API: declarations owned by the tokenizer work (src/tokenizer). */
 /* Hugging Face tokenizer.json (BPE: byte-level and SentencePiece-style), with

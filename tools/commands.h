@@ -4,6 +4,7 @@
  * the process exit code (0 ok, 1 runtime error, 2 usage error). */
 int cmd_logits(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -14,6 +14,7 @@ static const struct command {
     const char *help;
 } commands[] = {
     {"chat", cmd_chat, "talk with an instruct model (llama3, llama2, mistral, chatml formats)"},
+    {"convert", cmd_convert, "write a checkpoint as one GGUF file (f32 ... q4_k) that llama.cpp reads"},
     {"generate", cmd_generate, "continue prompts with the model, streaming the text"},
     {"logits", cmd_logits, "print the top next tokens (or all logits) for given ids"},
     {"make-model", cmd_make_model, "write a checkpoint with random weights for a named shape"},
