@@ -112,6 +112,20 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* v rounded to the nearest integer (ties to even) by adding 1.5 * 2^23,
+ * which leaves the integer in the low mantissa bits: plain float arithmetic,
+ * so the same on every CPU, and inline, where roundf is a libm call that
+ * made the K-type searches take minutes for a 1B model. |v| is clamped to
+ * 2^20 first; callers clamp the result to a few bits anyway. */
+static int nearest(float v)
+{
+    v = v < -1048576.0f ? -1048576.0f : v > 1048576.0f ? 1048576.0f : v;
+    float f = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &f, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
 static void quant_q8_0(const float *x, tpi_block_q8_0 *b, int64_t nb)
 {
     for (int64_t i = 0; i < nb; i++, x += TPI_QK8_0) {
@@ -152,13 +166,14 @@ static void quant_q4_0(const float *x, tpi_block_q4_0 *b, int64_t nb)
 /* Fits x[0..32) ~ scale * q - min with q in 0..15 and min >= 0: tries a
  * grid of step sizes around (max - min) / 15, refits scale and min by least
  * squares (weighted toward large values, which matter most in a dot
- * product) for each, and keeps the smallest weighted error. */
+ * product) for each, and keeps the smallest weighted error of that step's
+ * q (computed from the sums, not by rounding again). */
 static void fit_q4_sub(const float *x, float *scale, float *min)
 {
     float lo = 0, hi = x[0], sq = 0;
     for (int j = 0; j < 32; j++) {
-        lo = fminf(lo, x[j]);
-        hi = fmaxf(hi, x[j]);
+        lo = x[j] < lo ? x[j] : lo;
+        hi = x[j] > hi ? x[j] : hi;
         sq += x[j] * x[j];
     }
     *scale = 0;
@@ -169,13 +184,15 @@ static void fit_q4_sub(const float *x, float *scale, float *min)
     for (int j = 0; j < 32; j++)
         w[j] = av + fabsf(x[j]);
     *scale = (hi - lo) / 15.0f;
-    float best = INFINITY;
+    float best = INFINITY, sw = 0, swx = 0, swxx = 0;
+    for (int j = 0; j < 32; j++)
+        sw += w[j], swx += w[j] * x[j], swxx += w[j] * x[j] * x[j];
     for (int step = -10; step <= 10; step++) {
         float is = (15.0f + 0.1f * (float)step) / (hi - lo);
-        float sw = 0, swq = 0, swqq = 0, swx = 0, swqx = 0;
+        float swq = 0, swqq = 0, swqx = 0;
         for (int j = 0; j < 32; j++) {
-            float q = (float)clampi((int)roundf(is * (x[j] - lo)), 0, 15);
-            sw += w[j], swq += w[j] * q, swqq += w[j] * q * q, swx += w[j] * x[j], swqx += w[j] * q * x[j];
+            float q = (float)clampi(nearest(is * (x[j] - lo)), 0, 15), wq = w[j] * q;
+            swq += wq, swqq += wq * q, swqx += wq * x[j];
         }
         float det = sw * swqq - swq * swq;
         if (det <= 0)
@@ -187,11 +204,8 @@ static void fit_q4_sub(const float *x, float *scale, float *min)
         }
         if (s <= 0)
             continue;
-        float err = 0;
-        for (int j = 0; j < 32; j++) {
-            float q = (float)clampi((int)roundf((x[j] - off) / s), 0, 15), e = s * q + off - x[j];
-            err += w[j] * e * e;
-        }
+        /* sum w (s q + off - x)^2 over this step's q, from the sums */
+        float err = s * s * swqq + 2 * s * off * swq + off * off * sw - 2 * s * swqx - 2 * off * swx + swxx;
         if (err < best) {
             best = err;
             *scale = s;
@@ -251,17 +265,15 @@ static float fit_q6_sub(const float *x)
     for (int step = -9; step <= 9; step++) {
         float is = -(32.0f + 0.1f * (float)step) / mx, sqx = 0, sqq = 0;
         for (int j = 0; j < 16; j++) {
-            float q = (float)clampi((int)roundf(is * x[j]), -32, 31), w = x[j] * x[j];
+            float q = (float)clampi(nearest(is * x[j]), -32, 31), w = x[j] * x[j];
             sqx += w * q * x[j];
             sqq += w * q * q;
         }
         if (sqq <= 0)
             continue;
-        float s = sqx / sqq, err = 0;
-        for (int j = 0; j < 16; j++) {
-            float q = (float)clampi((int)roundf(x[j] / s), -32, 31), e = s * q - x[j];
-            err += x[j] * x[j] * e * e;
-        }
+        /* sum w (s q - x)^2 at the least-squares s is sum w x^2 - sqx^2 / sqq:
+         * the smallest error is the largest sqx^2 / sqq */
+        float s = sqx / sqq, err = -sqx * s;
         if (err < best) {
             best = err;
             scale = s;

@@ -195,27 +195,49 @@ static int slice_blocks(tpi_model *m, const tpi_slice *s, const tpi_st_tensor *t
 
 /* --quant: the rank's slice, widened row by row and quantized to blocks of
  * m->quant, its columns zero-padded to whole blocks (k_off 0). */
+/* Rows are independent, so the rank's threads quantize them (the K types'
+ * scale search costs ~60 ns per weight on one thread). */
+static int quantize_rows(tpi_model *m, const tpi_slice *s, const uint8_t *first, size_t es, tpi_dtype from,
+                         tpi_dtype q, int64_t padded, uint8_t *buf)
+{
+    int64_t row_bytes = tpi_dtype_row_bytes(q, padded);
+    int failed = 0; /* 1: no memory, 2: the type cannot be written */
+#pragma omp parallel num_threads(m->n_threads) if (s->n_rows >= 64)
+    {
+        float *row = calloc((size_t)padded + 1, sizeof *row);
+        if (!row) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t r = 0; r < s->n_rows; r++) {
+            if (!row)
+                continue;
+            tpi_to_f32(row, first + (size_t)r * (size_t)s->cols * es, from, (size_t)s->n_cols);
+            if (tpi_quant_row(q, row, buf + r * row_bytes, padded)) {
+#pragma omp atomic write
+                failed = 2;
+            }
+        }
+        free(row);
+    }
+    return failed;
+}
+
 static int quantize_slice(tpi_model *m, const tpi_slice *s, const uint8_t *first, size_t es, tpi_weight *w,
                           tpi_error *err)
 {
     tpi_dtype q = (tpi_dtype)m->quant;
     int64_t block = tpi_dtype_block(q), padded = (s->n_cols + block - 1) / block * block;
     int64_t row_bytes = tpi_dtype_row_bytes(q, padded);
-    float *row = calloc((size_t)padded + 1, sizeof *row);
     uint8_t *buf = malloc((size_t)(s->n_rows * row_bytes) + 1);
-    int rc = 0;
-    if (!row || !buf)
-        rc = tpi_err(err, TPI_ENOMEM, "out of memory quantizing tensor \"%s\"", s->name);
-    for (int64_t r = 0; r < s->n_rows && !rc; r++) {
-        tpi_to_f32(row, first + (size_t)r * (size_t)s->cols * es, w->dtype, (size_t)s->n_cols);
-        if (tpi_quant_row(q, row, buf + r * row_bytes, padded))
-            rc = tpi_err(err, TPI_EUNSUPPORTED, "quant: quantizing tensor \"%s\" to %s is not available",
-                         s->name, tpi_dtype_name(q));
-    }
-    free(row);
-    if (rc) {
+    int failed = buf ? quantize_rows(m, s, first, es, w->dtype, q, padded, buf) : 1;
+    if (failed) {
         free(buf);
-        return rc;
+        if (failed == 1)
+            return tpi_err(err, TPI_ENOMEM, "out of memory quantizing tensor \"%s\"", s->name);
+        return tpi_err(err, TPI_EUNSUPPORTED, "quant: quantizing tensor \"%s\" to %s is not available", s->name,
+                       tpi_dtype_name(q));
     }
     w->dtype = q;
     w->data = w->owned = buf;
