@@ -89,6 +89,9 @@ int tpi_comm_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char *
         return tpi_err(err, TPI_EINVAL,
                        "tpi_comm_opts.allreduce: expected TPI_ALLREDUCE_AUTO or TPI_ALLREDUCE_MPI, found %d",
                        opts->allreduce);
+    if (opts->wire != TPI_WIRE_F32 && opts->wire != TPI_WIRE_BF16 && opts->wire != TPI_WIRE_Q8)
+        return tpi_err(err, TPI_EINVAL,
+                       "tpi_comm_opts.wire: expected TPI_WIRE_F32, TPI_WIRE_BF16 or TPI_WIRE_Q8, found %d", opts->wire);
     if (!isfinite(opts->timeout_s) || opts->timeout_s < 0)
         return tpi_err(err, TPI_EINVAL, "tpi_comm_opts.timeout_s: expected a finite number of seconds >= 0 (0: no "
                        "watchdog), found %g", opts->timeout_s);
