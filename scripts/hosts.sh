@@ -98,7 +98,8 @@ flags() {
     # network for data and control, and no binding: every emulated host
     # reports the same cores, so mpirun would bind all ranks to core 0.
     echo "--hostfile $DIR/hostfile --mca plm_rsh_agent $DIR/agent --mca btl tcp,self" \
-        "--mca btl_tcp_if_include $NET.0/24 --mca oob_tcp_if_include $NET.0/24 --bind-to none"
+        "--mca btl_tcp_if_include $NET.0/24 --mca oob_tcp_if_include $NET.0/24 --bind-to none" \
+        "--mca oob_tcp_keepalive_time 1 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3"
 }
 
 down_quiet() {

@@ -1,6 +1,7 @@
 /* The MPI transport: standard MPI-3 calls only, so Open MPI and MPICH both
  * build it. MPI is used for set-up and collectives; the model never calls it. */
 #include <mpi.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,7 +35,7 @@ static int finish(tpi_wait *w, MPI_Request *req, int rc)
 {
     if (rc != MPI_SUCCESS)
         return TPI_ECOMM;
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         int done = 0;
         if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
             return TPI_ECOMM;
@@ -43,6 +44,16 @@ static int finish(tpi_wait *w, MPI_Request *req, int rc)
         int code = tpi_wait_poll(w);
         if (code)
             return code; /* the request stays pending: the job is ending */
+        /* A long wait gives the core away, as the shared-memory wait does:
+         * ranks that share cores (emulated hosts on one machine, more ranks
+         * than cores) otherwise spin while the rank they wait for cannot
+         * run. A rank with a core of its own finds the yield returns at once. */
+        if (spins >= 2000 && spins < 2200) {
+            sched_yield();
+        } else if (spins >= 2200) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 
