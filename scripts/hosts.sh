@@ -34,14 +34,24 @@ can_make() {
     ip netns del "${P}probe"
 }
 
-# tbf needs a bucket of at least one timer tick of traffic at the rate, or it
-# cannot reach the rate; 1/100 s of traffic, at least 256 KB.
+# The bucket holds 50 us of traffic at the rate (at least 16 KB): long
+# transfers (a prefill's all-reduces) run at the rate, while a message that
+# fits the bucket (one decoded token's 8 KB) leaves at once, as it does on a
+# switch port that is idle between messages.
 shape() { # NS DEV RATE
-    local bits=$(numfmt --from=si "${3%bit}" 2>/dev/null) || die "--rate: expected e.g. 1gbit, 10gbit, found $3"
-    local burst=$((bits / 8 / 100))
-    [ "$burst" -lt 262144 ] && burst=262144
+    local bits
+    bits=$(numfmt --from=si "${3%bit}" 2>/dev/null) || die "--rate: expected e.g. 1gbit, 10gbit, found $3"
+    local burst=$((bits / 8 / 20000))
+    [ "$burst" -lt 16384 ] && burst=16384
     ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate "$3" burst "$burst" latency 20ms ||
         die "tc tbf on $1/$2 failed"
+}
+
+# A host whose link is gone: mpirun's message to its daemon (end the job)
+# would be retransmitted for ~15 minutes (tcp_retries2 = 15) before mpirun
+# gives up; 3 retries give up after ~3 s. Per namespace: only ours change.
+give_up_fast() {
+    ip netns exec "$1" sysctl -qw net.ipv4.tcp_retries2=3 2>/dev/null || true
 }
 
 up() {
@@ -52,6 +62,7 @@ up() {
     mkdir -p "$DIR"
     ip netns add "$HEAD" || die "ip netns add $HEAD"
     ip -n "$HEAD" link set lo up
+    give_up_fast "$HEAD"
     ip -n "$HEAD" link add "$BR" type bridge
     ip -n "$HEAD" addr add "$NET.1/24" dev "$BR"
     ip -n "$HEAD" link set "$BR" up
@@ -62,6 +73,7 @@ up() {
         local ns=$(ns_of "$h") a=$(addr_of "$h")
         ip netns add "$ns" || die "ip netns add $ns"
         ip -n "$ns" link set lo up
+        give_up_fast "$ns"
         ip link add "${P}p$h" netns "$HEAD" type veth peer name eth0 netns "$ns" || die "veth for $ns"
         ip -n "$HEAD" link set "${P}p$h" master "$BR" up
         ip -n "$ns" addr add "$a/24" dev eth0

@@ -63,9 +63,13 @@ spin() { # TIMEOUT_S
 
 ended() { # WHAT START LIMIT REGEX
     local rc secs
+    # a job that does not end is killed after a minute (and fails below)
+    (sleep 60 && kill -9 "$job" 2>/dev/null) &
+    local guard=$!
     wait "$job"
     rc=$? job=""
     secs=$(since "$2")
+    kill "$guard" 2>/dev/null
     echo "$1: exit $rc after ${secs}s"
     grep -E "rank|node|signal" "$tmp/out" | sed 's/^/  | /' | head -10
     [ "$rc" -ne 0 ] || fail "exit 0"
