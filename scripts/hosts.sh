@@ -40,7 +40,7 @@ can_make() {
 # switch port that is idle between messages.
 shape() { # NS DEV RATE
     local bits
-    bits=$(numfmt --from=si "${3%bit}" 2>/dev/null) || die "--rate: expected e.g. 1gbit, 10gbit, found $3"
+    bits=$(numfmt --from=si "$(echo "${3%bit}" | tr a-z A-Z)" 2>/dev/null) || die "--rate: expected e.g. 1gbit, 10gbit, found $3"
     local burst=$((bits / 8 / 20000))
     [ "$burst" -lt 16384 ] && burst=16384
     ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate "$3" burst "$burst" latency 20ms ||
