@@ -60,4 +60,4 @@ for rep in $(seq "$repeat"); do
     done
 done
 bash "$hosts" down
-python3 "$here/multihost_model.py" "$log" | tee "$out/table.md"
+python3 "$here/multihost_model.py" "$log" "$model/config.json" | tee "$out/table.md"
