@@ -84,7 +84,7 @@ static void test_q8_blocks(void **s)
     float x[96], got[96];
     srand(11);
     for (int i = 0; i < 96; i++) /* three blocks of different magnitude; the middle one zero */
-        x[i] = i < 32 ? (float)rand() / (float)RAND_MAX * 4 - 2 : i < 64 ? 0.0f : ((float)rand() / RAND_MAX - 0.5f) * 1e-3f;
+        x[i] = i < 32 ? (float)rand() / (float)RAND_MAX * 4 - 2 : i < 64 ? 0.0f : ((float)rand() / (float)RAND_MAX - 0.5f) * 1e-3f;
     roundtrip(TPI_WIRE_Q8, x, 96, got);
     for (int b = 0; b < 3; b++) {
         double amax = 0;
