@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prefill (pp512) and decode (ctx 128) tokens/s of 2 ranks on one machine
-# (shared-memory all-reduce) and across 2 emulated hosts (scripts/hosts.sh)
-# at each link rate, side by side in every repeat, then the cost model's
+# (shared-memory all-reduce; labelled single-RATE, run just before) and
+# across 2 emulated hosts (scripts/hosts.sh; cross-RATE-WIRE) at each link
+# rate, side by side in every repeat, then the cost model's
 # prediction beside each cross-host figure (bench/multihost_model.py).
 # Root only. Run from the repository root after building into build/.
 # usage: bench/multihost_bench.sh [-m MODEL] [--rates "none 25gbit 10gbit 1gbit"]
@@ -51,7 +52,7 @@ cross() { # RATE WIRE
 
 for rep in $(seq "$repeat"); do
     for rate in $rates; do # one machine just before each cross-host run
-        run single "$rep" mpirun --allow-run-as-root -np 2 --bind-to none "${env[@]}" "$bench" "${args[@]}"
+        run "single-$rate" "$rep" mpirun --allow-run-as-root -np 2 --bind-to none "${env[@]}" "$bench" "${args[@]}"
         run "cross-$rate-f32" "$rep" cross "$rate" f32
     done
     slow=${rates##* }

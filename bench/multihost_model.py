@@ -61,27 +61,35 @@ def measured_table(path, cfg_path):
     reps = sorted({rep for _, rep in runs})
     rows = defaultdict(list)  # label -> [(pp, pp_pred, tg, tg_pred)]
     for rep in reps:
-        single = runs.get(("single", rep))
         free = runs.get(("cross-none-f32", rep))
-        if not single or not free or "ar" not in free:
-            continue
-        seq = single["seq"]
-        small, big = min(free["ar"]), max(free["ar"])
-        lat = free["ar"][small]
-        stack_bw = big / max(free["ar"][big] - lat, 1e-9)
-        shm_lat = single.get("ar", {}).get(small, 0.0)  # none when ranks share memory: no probe
-        pp_comp = single["work_ms"] / 1e3
-        tg_comp = 1.0 / single["tg"] - (n_ar + n_small) * shm_lat
-        for (label, r2), r in runs.items():
-            if r2 != rep or not label.startswith("cross-") or "pp_ms" not in r:
+        stack_bw = None
+        if free and "ar" in free:
+            small, big = min(free["ar"]), max(free["ar"])
+            stack_bw = big / max(free["ar"][big] - free["ar"][small], 1e-9)
+        slow = None
+        for (label, r2), r in sorted(runs.items()):
+            if r2 != rep or not label.startswith("cross-") or "pp_ms" not in r or "ar" not in r:
                 continue
             rate, wire = rate_of(label)
-            bw = min(rate, stack_bw) if rate else stack_bw
+            rate_name = label.split("-")[1]
+            single = runs.get(("single-" + rate_name, rep))
+            if not single or "work_ms" not in single:
+                continue
+            seq = single["seq"]
+            bw = min(x for x in (rate, stack_bw) if x) if (rate or stack_bw) else 1e12
             per = WIRE_BYTES[wire] / 4.0
+            small = min(r["ar"])
+            # latency: this run's own one-token all-reduce (f32 probe) less its bytes' time
+            lat = max(r["ar"][small] - small / bw, 0.0)
+            shm_lat = single.get("ar", {}).get(small, 0.0)
+            pp_comp = single["work_ms"] / 1e3
+            tg_comp = 1.0 / single["tg"] - (n_ar + n_small) * shm_lat
             pp_t = pp_comp + n_ar * (lat + seq * H * 4 * per / bw) + n_small * lat
             tg_t = tg_comp + n_ar * (lat + H * 4 * per / bw) + n_small * lat
             rows[label].append((seq / (r["pp_ms"] / 1e3), seq / pp_t, r.get("tg", 0), 1 / tg_t))
-        rows["single"].append((seq / (single["pp_ms"] / 1e3), None, single["tg"], None))
+            rows["single-" + rate_name].append((seq / (single["pp_ms"] / 1e3), None, single["tg"], None))
+    rows = {k: (v if k.startswith("cross") else v[: len({x for x in v})]) for k, v in rows.items()}
+    seq = next(iter(runs.values())).get("seq", 0)
     out = ["| run | pp%d tokens/s (model) | decode ctx 128 tokens/s (model) | runs |" % seq, "|---|---|---|---|"]
 
     def fmt(vals):
@@ -89,7 +97,7 @@ def measured_table(path, cfg_path):
             return "%.2f (%.2f-%.2f)" % (statistics.mean(vals), min(vals), max(vals))
         return "%.2f" % vals[0]
 
-    for label in sorted(rows, key=lambda s: (s != "single", s)):
+    for label in sorted(rows, key=lambda s: (s.split("-")[1], s.startswith("cross"), s)):
         v = rows[label]
         pp, tg = [x[0] for x in v], [x[2] for x in v]
         if v[0][1] is None:
