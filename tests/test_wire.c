@@ -196,7 +196,7 @@ static int collective(int *argc, char ***argv)
                     exact[i] += part(r, i);
             }
             bounds(wires[w], N, n, exact, bound);
-            if (tpi_comm_allreduce_sum_f32(c, buf, n))
+            if (tpi_comm_allreduce_act(c, buf, n))
                 return 1;
             memcpy(r0, buf, (size_t)n * sizeof *r0);
             tpi_comm_bcast(c, r0, (size_t)n * sizeof *r0, 0);

@@ -173,12 +173,6 @@ static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
     begin(&w, c, "allreduce");
     if (m->shm)
         return tpi_shm_allreduce(m->shm, buf, n, &w);
-    if (m->wire != TPI_WIRE_F32) {
-        int rc = 0;
-        for (int64_t off = 0; off < n && !rc; off += WIRE_PIECE)
-            rc = wire_piece(c, buf + off, n - off < WIRE_PIECE ? n - off : WIRE_PIECE, &w);
-        return rc;
-    }
     int rc = 0;
     for (int64_t off = 0; off < n && !rc;) {
         int64_t k = n - off > (1 << 28) ? (1 << 28) : n - off;
@@ -186,6 +180,21 @@ static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
         rc = finish(&w, &req, MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, world(c), &req));
         off += k;
     }
+    return rc;
+}
+
+/* Activations: in the wire encoding across machines; through shared memory
+ * (f32) when the ranks share one. */
+static int mpi_allreduce_act(tpi_comm *c, float *buf, int64_t n)
+{
+    mpi_impl *m = c->impl;
+    if (m->shm || m->wire == TPI_WIRE_F32)
+        return mpi_allreduce(c, buf, n);
+    tpi_wait w;
+    begin(&w, c, "allreduce");
+    int rc = 0;
+    for (int64_t off = 0; off < n && !rc; off += WIRE_PIECE)
+        rc = wire_piece(c, buf + off, n - off < WIRE_PIECE ? n - off : WIRE_PIECE, &w);
     return rc;
 }
 
@@ -279,7 +288,7 @@ static void mpi_free(tpi_comm *c)
 
 static const tpi_comm_ops mpi_ops = {
     mpi_barrier, mpi_bcast, mpi_allreduce, mpi_gatherv, mpi_argmax, mpi_max_i32, mpi_abort, mpi_free,
-    mpi_bcast_idle,
+    mpi_bcast_idle, mpi_allreduce_act,
 };
 
 int tpi_comm_mpi_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err)
@@ -322,6 +331,7 @@ int tpi_comm_mpi_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, ch
         tpi_shm_create(&m->shm, m->comm);
     static const char *const wires[] = {"mpi", "mpi-bf16", "mpi-q8"};
     m->wire = opts->wire;
+    c->wire = m->shm ? TPI_WIRE_F32 : opts->wire;
     c->allreduce = m->shm ? "shm" : wires[m->wire];
     *out = c;
     return 0;
