@@ -64,7 +64,7 @@ spin() { # TIMEOUT_S
 ended() { # WHAT START LIMIT REGEX
     local rc secs
     # a job that does not end is killed after a minute (and fails below)
-    (sleep 60 && kill -9 "$job" 2>/dev/null) &
+    (sleep 60 && kill -9 "$job") >/dev/null 2>&1 &
     local guard=$!
     wait "$job"
     rc=$? job=""
