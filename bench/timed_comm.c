@@ -29,6 +29,11 @@ static int timed_allreduce(tpi_comm *c, float *buf, int64_t n)
     TIMED(c, INNER(c)->ops->allreduce_sum(INNER(c), buf, n));
 }
 
+static int timed_allreduce_act(tpi_comm *c, float *buf, int64_t n)
+{
+    TIMED(c, tpi_comm_allreduce_act(INNER(c), buf, n));
+}
+
 static int timed_gatherv(tpi_comm *c, const float *send, float *recv, const int64_t *counts, int root)
 {
     TIMED(c, INNER(c)->ops->gatherv(INNER(c), send, recv, counts, root));
@@ -57,12 +62,13 @@ static void timed_free(tpi_comm *c)
 
 static const tpi_comm_ops timed_ops = {
     timed_barrier, timed_bcast, timed_allreduce, timed_gatherv, timed_argmax, timed_max_i32, timed_abort, timed_free,
-    NULL,
+    NULL, timed_allreduce_act,
 };
 
 void timed_comm_init(timed_comm *t, tpi_comm *inner)
 {
-    t->comm = (tpi_comm){.rank = inner->rank, .size = inner->size, .ops = &timed_ops, .impl = t, .kind = inner->kind};
+    t->comm = (tpi_comm){.rank = inner->rank, .size = inner->size, .ops = &timed_ops, .impl = t, .kind = inner->kind,
+                       .wire = inner->wire};
     t->inner = inner;
     t->seconds = 0;
 }

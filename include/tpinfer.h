@@ -56,6 +56,15 @@ enum tpi_allreduce_kind {
     TPI_ALLREDUCE_MPI = 1,  /* MPI_Allreduce always (to compare, or to test the network path) */
 };
 
+/* How an all-reduce's partial sums travel between machines (sums are
+ * accumulated in float32 whatever the wire); ranks sharing a machine
+ * through shared memory always exchange float32. */
+enum tpi_wire_kind {
+    TPI_WIRE_F32 = 0,  /* float32: exact */
+    TPI_WIRE_BF16 = 1, /* bfloat16: half the bytes, ~3 significant digits */
+    TPI_WIRE_Q8 = 2,   /* blocks of 32 int8 with a float32 scale (as Q8_0): 9/32 of the bytes */
+};
+
 typedef struct tpi_comm_opts {
     const char *kind; /* "self" (a world of one) or "mpi"; NULL: "self" */
     int allreduce;    /* enum tpi_allreduce_kind; the same on every rank */
@@ -65,6 +74,7 @@ typedef struct tpi_comm_opts {
      * arrive. 0: no watchdog (the tpinfer CLI's default is 60). Finite,
      * >= 0; the same on every rank. tpi_comm_bcast_idle is exempt. */
     double timeout_s;
+    int wire; /* enum tpi_wire_kind; the same on every rank */
 } tpi_comm_opts;
 
 /* Creates the communicator for this process (opts NULL: a world of one).

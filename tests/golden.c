@@ -24,8 +24,15 @@ static int parse_opts(golden_ctx *g, int argc, char **argv)
             g->load.kernels = v;
         else if (v && !strcmp(argv[i], "--allreduce") && !strcmp(v, "mpi"))
             g->comm_opts.allreduce = TPI_ALLREDUCE_MPI;
+        else if (v && !strcmp(argv[i], "--allreduce-wire") && (!strcmp(v, "bf16") || !strcmp(v, "q8")))
+            g->comm_opts.wire = !strcmp(v, "bf16") ? TPI_WIRE_BF16 : TPI_WIRE_Q8;
+        else if (v && !strcmp(argv[i], "--tol-same") && atof(v) > 0)
+            g->tol_same = atof(v);
+        else if (v && !strcmp(argv[i], "--expect-allreduce"))
+            g->expect_allreduce = v;
         else {
-            fprintf(stderr, "usage: %s [--prefill-chunk N] [--kernels SET] [--allreduce mpi]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--prefill-chunk N] [--kernels SET] [--allreduce mpi] [--allreduce-wire "
+                            "bf16|q8] [--tol-same REL] [--expect-allreduce shm|mpi|mpi-bf16|mpi-q8]\n", argv[0]);
             return 1;
         }
     }
@@ -36,6 +43,7 @@ int g_init(golden_ctx *g, int *argc, char ***argv)
 {
     tpi_error err = {0};
     g->comm_opts.kind = tu_comm_kind();
+    g->tol_same = 1e-5;
     if (parse_opts(g, *argc, *argv))
         return 1;
     if (tpi_comm_create(&g->comm, &g->comm_opts, argc, argv, &err)) {
@@ -47,6 +55,12 @@ int g_init(golden_ctx *g, int *argc, char ***argv)
     g->load.local_ranks = tpi_comm_size(g->comm);
     if (tpi_comm_rank(g->comm) != 0 && !freopen("/dev/null", "w", stdout))
         return 1;
+    /* Across hosts the all-reduce must be the network's, never a shared
+     * memory window that only works because the hosts are emulated. */
+    if (g->expect_allreduce && strcmp(g->expect_allreduce, g->comm->allreduce ? g->comm->allreduce : "?"))
+        g_fail(g, "the all-reduce in use is %s, expected %s", g->comm->allreduce, g->expect_allreduce);
+    else if (g->expect_allreduce && tpi_comm_rank(g->comm) == 0)
+        printf("ok: the all-reduce in use is %s\n", g->expect_allreduce);
     g->shared = tu_shared_dir();
     if (!g->shared) {
         tpi_comm_free(g->comm);

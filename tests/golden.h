@@ -14,10 +14,12 @@ typedef struct golden_ctx {
     int failures;
     tpi_comm_opts comm_opts; /* what g_init created the communicator with */
     tpi_load_opts load;      /* what g_load passes besides the communicator */
+    double tol_same;         /* TP=N vs TP=1 and batch vs alone: max|diff| / max|ref| (--tol-same) */
+    const char *expect_allreduce; /* --expect-allreduce: the kind the communicator must use */
 } golden_ctx;
 
 /* Reads the test's options (--prefill-chunk N, --kernels SET, --allreduce
- * mpi), creates the communicator with them, silences stdout on ranks other
+ * mpi, --allreduce-wire bf16|q8, --tol-same REL, --expect-allreduce KIND), creates the communicator with them, silences stdout on ranks other
  * than 0 and finds ../shared. Returns 0, or the exit code for main: 1 on
  * error, TU_SKIP (77) after printing "skipped: ..." when the shared data is
  * absent. */

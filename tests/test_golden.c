@@ -15,9 +15,10 @@
 #include "testutil.h"
 
 /* The golden README's bound for a float32 engine. */
-#define TOL_REF 1e-4
-/* TP=N against TP=1, and a batch against its sequences alone. */
-#define TOL_SAME 1e-5
+#define TOL_REF (G.tol_same > 1e-4 ? G.tol_same : 1e-4)
+/* TP=N against TP=1, and a batch against its sequences alone: G.tol_same
+ * (1e-5 unless --tol-same; a lossy --allreduce-wire needs more). */
+#define TOL_SAME G.tol_same
 
 static golden_ctx G;
 
@@ -42,7 +43,12 @@ static float *read_f32(const char *dir, const char *file, size_t n)
 static void expect_ids(const char *what, const int32_t *got, const int32_t *want, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        if (got[i] != want[i]) {
+        if (got[i] != want[i] && G.comm_opts.wire != TPI_WIRE_F32) {
+            /* a lossy wire moves logits by ~1e-2: a near tie may flip (reported, not asserted) */
+            if (tpi_comm_rank(G.comm) == 0)
+                printf("note: %s: token %lld is %d, expected %d (lossy wire)\n", what, (long long)i, got[i], want[i]);
+            return;
+        } else if (got[i] != want[i]) {
             g_fail(&G, "%s: token %lld is %d, expected %d", what, (long long)i, got[i], want[i]);
             return;
         }

@@ -48,6 +48,7 @@ int engine_flag(engine_opts *e, int c, const char *arg)
     case OPT_COMM_TIMEOUT: e->comm_timeout = arg; return 1;
     case OPT_QUANT: e->quant = arg; return 1;
     case OPT_BF16_ACTIVATIONS: e->bf16_activations = arg; return 1;
+    case OPT_ALLREDUCE_WIRE: e->wire = arg; return 1;
     default: return 0;
     }
 }
@@ -122,6 +123,15 @@ int engine_resolve(engine_opts *e, const char *cmd)
         if (strcmp(s, "0") && strcmp(s, "1"))
             return cli_bad_value(cmd, from, "0 (MPI's all-reduce) or 1 (shared memory where it can)", s);
         e->comm.allreduce = strcmp(s, "0") ? TPI_ALLREDUCE_AUTO : TPI_ALLREDUCE_MPI;
+    }
+    static const char *const wire_vars[] = {"TPI_ALLREDUCE_WIRE", NULL}, *const wires[] = {"f32", "bf16", "q8"};
+    if ((s = pick(e->wire, "--allreduce-wire", wire_vars, &from))) {
+        int k = 0;
+        while (k < 3 && strcmp(s, wires[k]))
+            k++;
+        if (k == 3)
+            return cli_bad_value(cmd, from, "f32, bf16 or q8", s);
+        e->comm.wire = k; /* enum tpi_wire_kind's order */
     }
     return 0;
 }

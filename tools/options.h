@@ -18,6 +18,7 @@ enum {
     OPT_COMM_TIMEOUT,
     OPT_QUANT,
     OPT_BF16_ACTIVATIONS,
+    OPT_ALLREDUCE_WIRE,
 };
 
 /* The engine flags, for the option table of a command that loads a model. */
@@ -28,7 +29,8 @@ enum {
         {"allreduce", required_argument, 0, OPT_ALLREDUCE},                                                    \
         {"check-weights", no_argument, 0, OPT_CHECK_WEIGHTS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}, \
         {"comm-timeout", required_argument, 0, OPT_COMM_TIMEOUT}, {"quant", required_argument, 0, OPT_QUANT},     \
-        {"bf16-activations", required_argument, 0, OPT_BF16_ACTIVATIONS}
+        {"bf16-activations", required_argument, 0, OPT_BF16_ACTIVATIONS},                                      \
+        {"allreduce-wire", required_argument, 0, OPT_ALLREDUCE_WIRE}
 
 #define ENGINE_USAGE                                                                                           \
     "      --tp-plan FILE       tensor-parallel plan (JSON pattern -> style)\n"                                \
@@ -37,6 +39,8 @@ enum {
     "      --prefill-chunk N    prompt tokens per forward pass (default $TPI_PREFILL_CHUNK, else 512)\n"       \
     "      --allreduce KIND     auto (shared memory when the ranks share a machine) or mpi\n"                  \
     "                           (default: mpi when $TPI_SHM_ALLREDUCE=0, else auto)\n"                         \
+    "      --allreduce-wire W   partial sums between machines as f32, bf16 or q8 (8-bit blocks\n"           \
+    "                           with a scale); summed in f32 (default $TPI_ALLREDUCE_WIRE, else f32)\n"     \
     "      --check-weights      scan every weight at load for NaN and infinity; name the first\n"            \
     "      --mem-limit SIZE     memory per rank for KV cache and activations (512M, 2G; none: no\n"            \
     "                           check; default: what the machine and the cgroup have free)\n"                \
@@ -52,7 +56,7 @@ enum {
  * environment resolve to. */
 typedef struct engine_opts {
     const char *tp_plan, *threads, *kernels, *prefill_chunk, *allreduce, *mem_limit, *comm_timeout, *quant;
-    const char *bf16_activations;
+    const char *bf16_activations, *wire;
     int check_weights; /* --check-weights given */
     tpi_comm_opts comm;
     tpi_load_opts load;

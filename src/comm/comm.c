@@ -60,7 +60,7 @@ static void self_free(tpi_comm *c)
 }
 
 static const tpi_comm_ops self_ops = {
-    self_barrier, self_bcast, self_allreduce, self_gatherv, self_argmax, self_max_i32, self_abort, self_free, NULL,
+    self_barrier, self_bcast, self_allreduce, self_gatherv, self_argmax, self_max_i32, self_abort, self_free, NULL, NULL,
 };
 
 int tpi_comm_self_create(tpi_comm **out, tpi_error *err)
@@ -89,6 +89,9 @@ int tpi_comm_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char *
         return tpi_err(err, TPI_EINVAL,
                        "tpi_comm_opts.allreduce: expected TPI_ALLREDUCE_AUTO or TPI_ALLREDUCE_MPI, found %d",
                        opts->allreduce);
+    if (opts->wire != TPI_WIRE_F32 && opts->wire != TPI_WIRE_BF16 && opts->wire != TPI_WIRE_Q8)
+        return tpi_err(err, TPI_EINVAL,
+                       "tpi_comm_opts.wire: expected TPI_WIRE_F32, TPI_WIRE_BF16 or TPI_WIRE_Q8, found %d", opts->wire);
     if (!isfinite(opts->timeout_s) || opts->timeout_s < 0)
         return tpi_err(err, TPI_EINVAL, "tpi_comm_opts.timeout_s: expected a finite number of seconds >= 0 (0: no "
                        "watchdog), found %g", opts->timeout_s);
@@ -254,6 +257,18 @@ int tpi_comm_allreduce_sum_f32(tpi_comm *c, float *buf, int64_t n)
         return TPI_EINVAL;
     int rc = usable(c);
     return !rc && c && c->size > 1 ? c->ops->allreduce_sum(c, buf, n) : rc;
+}
+
+int tpi_comm_allreduce_act(tpi_comm *c, float *buf, int64_t n)
+{
+    if (n < 0)
+        return TPI_EINVAL;
+    int rc = usable(c);
+    if (rc || !c || c->size == 1)
+        return rc;
+    if (c->wire != TPI_WIRE_F32 && c->ops->allreduce_act)
+        return c->ops->allreduce_act(c, buf, n);
+    return c->ops->allreduce_sum(c, buf, n);
 }
 
 int tpi_comm_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n)

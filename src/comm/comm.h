@@ -29,6 +29,9 @@ typedef struct tpi_comm_ops {
      * requests): it sleeps between polls rather than spinning, and no
      * watchdog times it out. NULL: bcast. */
     int (*bcast_idle)(tpi_comm *c, void *buf, size_t bytes, int root);
+    /* allreduce_sum of the model's hidden states, sent in the wire encoding
+     * (tpi_comm_opts.wire); used only when that is not f32. */
+    int (*allreduce_act)(tpi_comm *c, float *buf, int64_t n);
 } tpi_comm_ops;
 
 struct tpi_comm {
@@ -37,6 +40,7 @@ struct tpi_comm {
     void *impl;
     const char *kind;
     const char *allreduce; /* the all-reduce in use: "none" (self), "shm" or "mpi"; NULL in wrappers */
+    int wire;              /* enum tpi_wire_kind of tpi_comm_allreduce_act */
     atomic_int interrupt;  /* tpi_comm_interrupt's code; 0: none */
     tpi_error failure;     /* code 0, or why the communicator stopped working (tpi_comm_status) */
 };
@@ -51,6 +55,11 @@ int tpi_comm_mpi_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, ch
 /* Collectives the engine needs beyond the public ones (same rules). */
 /* Element-wise (value, index) maximum of vals/idx [n], ties to the lowest index. */
 int tpi_comm_argmax(tpi_comm *c, float *vals, int32_t *idx, int64_t n);
+/* The sum of the ranks' partial hidden states, as tpi_comm_allreduce_sum_f32
+ * but in the wire encoding the communicator was created with (lossy when
+ * bf16 or q8): for the model's activations only; every other sum (counts,
+ * timings) stays exact. */
+int tpi_comm_allreduce_act(tpi_comm *c, float *buf, int64_t n);
 /* Element-wise maximum of buf [n] on every rank. */
 int tpi_comm_allreduce_max_i32(tpi_comm *c, int32_t *buf, int64_t n);
 

@@ -1,12 +1,15 @@
 /* The MPI transport: standard MPI-3 calls only, so Open MPI and MPICH both
  * build it. MPI is used for set-up and collectives; the model never calls it. */
 #include <mpi.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "comm/comm.h"
 #include "comm/shm_allreduce.h"
 #include "comm/watchdog.h"
+#include "comm/wire.h"
 #include "core/error.h"
 
 typedef struct mpi_impl {
@@ -15,6 +18,9 @@ typedef struct mpi_impl {
     int *counts, *displs; /* gatherv scratch, one per rank */
     struct tpi_shm *shm;  /* all-reduce through shared memory, or NULL */
     tpi_watchdog wd;
+    int wire;              /* enum tpi_wire_kind of the network all-reduce */
+    unsigned char *wbuf;   /* its scratch, wcap bytes */
+    size_t wcap;
 } mpi_impl;
 
 static MPI_Comm world(tpi_comm *c)
@@ -29,7 +35,7 @@ static int finish(tpi_wait *w, MPI_Request *req, int rc)
 {
     if (rc != MPI_SUCCESS)
         return TPI_ECOMM;
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         int done = 0;
         if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
             return TPI_ECOMM;
@@ -38,6 +44,16 @@ static int finish(tpi_wait *w, MPI_Request *req, int rc)
         int code = tpi_wait_poll(w);
         if (code)
             return code; /* the request stays pending: the job is ending */
+        /* A long wait gives the core away, as the shared-memory wait does:
+         * ranks that share cores (emulated hosts on one machine, more ranks
+         * than cores) otherwise spin while the rank they wait for cannot
+         * run. A rank with a core of its own finds the yield returns at once. */
+        if (spins >= 2000 && spins < 2200) {
+            sched_yield();
+        } else if (spins >= 2200) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 
@@ -104,6 +120,52 @@ static int mpi_bcast_idle(tpi_comm *c, void *buf, size_t bytes, int root)
     }
 }
 
+/* Values per piece of an encoded all-reduce: bounds its scratch (~3x). */
+#define WIRE_PIECE ((int64_t)1 << 21)
+
+/* One piece of an all-reduce with an encoded wire: a reduce-scatter, then
+ * an all-gather, as a ring moves 2 (N-1)/N of the data. Each rank owns one
+ * chunk: it receives every rank's encoding of that chunk, sums them in rank
+ * order in float32 and sends the encoded sum to all. Every rank decodes the
+ * same bytes, so all ranks hold bit-identical results. */
+static int wire_piece(tpi_comm *c, float *buf, int64_t n, tpi_wait *w)
+{
+    mpi_impl *m = c->impl;
+    int64_t N = c->size, blk = TPI_WIRE_Q8_BLOCK;
+    int64_t chunk = ((n + N - 1) / N + blk - 1) / blk * blk;
+    size_t cb = tpi_wire_bytes(m->wire, chunk), floats = (size_t)(N + 1) * (size_t)chunk * sizeof(float);
+    size_t need = floats + 2 * (size_t)N * cb;
+    if (need > m->wcap) {
+        unsigned char *p = realloc(m->wbuf, need);
+        if (!p)
+            return TPI_ENOMEM;
+        m->wbuf = p;
+        m->wcap = need;
+    }
+    float *pad = (float *)m->wbuf, *sum = pad + N * chunk;
+    unsigned char *send = m->wbuf + floats, *recv = send + N * cb;
+    memcpy(pad, buf, (size_t)n * sizeof *buf);
+    memset(pad + n, 0, (size_t)(N * chunk - n) * sizeof *pad);
+    for (int64_t r = 0; r < N; r++)
+        tpi_wire_encode(m->wire, pad + r * chunk, chunk, send + r * cb);
+    MPI_Request req;
+    int rc = finish(w, &req, MPI_Ialltoall(send, (int)cb, MPI_BYTE, recv, (int)cb, MPI_BYTE, world(c), &req));
+    if (rc)
+        return rc;
+    memset(sum, 0, (size_t)chunk * sizeof *sum);
+    for (int64_t q = 0; q < N; q++)
+        tpi_wire_add(m->wire, recv + q * cb, chunk, sum);
+    tpi_wire_encode(m->wire, sum, chunk, send);
+    rc = finish(w, &req, MPI_Iallgather(send, (int)cb, MPI_BYTE, recv, (int)cb, MPI_BYTE, world(c), &req));
+    if (rc)
+        return rc;
+    memset(pad, 0, (size_t)(N * chunk) * sizeof *pad);
+    for (int64_t r = 0; r < N; r++)
+        tpi_wire_add(m->wire, recv + r * cb, chunk, pad + r * chunk);
+    memcpy(buf, pad, (size_t)n * sizeof *buf);
+    return 0;
+}
+
 static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
 {
     mpi_impl *m = c->impl;
@@ -118,6 +180,21 @@ static int mpi_allreduce(tpi_comm *c, float *buf, int64_t n)
         rc = finish(&w, &req, MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, world(c), &req));
         off += k;
     }
+    return rc;
+}
+
+/* Activations: in the wire encoding across machines; through shared memory
+ * (f32) when the ranks share one. */
+static int mpi_allreduce_act(tpi_comm *c, float *buf, int64_t n)
+{
+    mpi_impl *m = c->impl;
+    if (m->shm || m->wire == TPI_WIRE_F32)
+        return mpi_allreduce(c, buf, n);
+    tpi_wait w;
+    begin(&w, c, "allreduce");
+    int rc = 0;
+    for (int64_t off = 0; off < n && !rc; off += WIRE_PIECE)
+        rc = wire_piece(c, buf + off, n - off < WIRE_PIECE ? n - off : WIRE_PIECE, &w);
     return rc;
 }
 
@@ -194,6 +271,7 @@ static void mpi_free(tpi_comm *c)
         free(m->displs);
         free(m);
     } else if (m) {
+        free(m->wbuf);
         tpi_shm_free(m->shm);
         tpi_watchdog_free(&m->wd);
         if (m->comm != MPI_COMM_NULL)
@@ -210,7 +288,7 @@ static void mpi_free(tpi_comm *c)
 
 static const tpi_comm_ops mpi_ops = {
     mpi_barrier, mpi_bcast, mpi_allreduce, mpi_gatherv, mpi_argmax, mpi_max_i32, mpi_abort, mpi_free,
-    mpi_bcast_idle,
+    mpi_bcast_idle, mpi_allreduce_act,
 };
 
 int tpi_comm_mpi_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, char ***argv, tpi_error *err)
@@ -251,7 +329,10 @@ int tpi_comm_mpi_create(tpi_comm **out, const tpi_comm_opts *opts, int *argc, ch
     /* Collective: every rank must ask for the same kind (tpinfer.h). */
     if (c->size > 1 && opts->allreduce == TPI_ALLREDUCE_AUTO)
         tpi_shm_create(&m->shm, m->comm);
-    c->allreduce = m->shm ? "shm" : "mpi";
+    static const char *const wires[] = {"mpi", "mpi-bf16", "mpi-q8"};
+    m->wire = opts->wire;
+    c->wire = m->shm ? TPI_WIRE_F32 : opts->wire;
+    c->allreduce = m->shm ? "shm" : wires[m->wire];
     *out = c;
     return 0;
 }

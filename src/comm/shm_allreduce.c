@@ -13,12 +13,14 @@
  * Slot g % 2 is written again at generation g + 2 only after every rank has
  * published g + 1, which each does after finishing its reads of g: two
  * slots need no second wait. Messages larger than a slot go in chunks. */
+#include <limits.h>
 #include <mpi.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "comm/shm_allreduce.h"
 #include "comm/watchdog.h"
@@ -171,6 +173,22 @@ int tpi_shm_argmax(struct tpi_shm *s, float *vals, int32_t *idx, int64_t n, tpi_
     return rc;
 }
 
+/* MPI's idea of a node can be wider than a machine: hosts emulated by
+ * network namespaces share one kernel and /dev/shm, so a window between
+ * them works and would hide the network (docs/MULTIHOST.md). Ranks whose
+ * hostnames differ are on different hosts, whatever MPI says. Collective. */
+static int same_hostname(MPI_Comm comm)
+{
+    char mine[HOST_NAME_MAX + 1] = {0}, first[HOST_NAME_MAX + 1] = {0};
+    if (gethostname(mine, sizeof mine - 1))
+        mine[0] = 0;
+    memcpy(first, mine, sizeof first);
+    MPI_Bcast(first, (int)sizeof first, MPI_CHAR, 0, comm);
+    int same = !strcmp(first, mine), all = 0;
+    MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, comm);
+    return all;
+}
+
 int tpi_shm_create(struct tpi_shm **out, MPI_Comm comm)
 {
     *out = NULL;
@@ -182,7 +200,7 @@ int tpi_shm_create(struct tpi_shm **out, MPI_Comm comm)
         return -1;
     MPI_Comm_size(node, &node_size);
     MPI_Comm_free(&node);
-    if (node_size != size) /* ranks on several nodes: MPI's all-reduce as it is */
+    if (node_size != size || !same_hostname(comm)) /* ranks on several nodes: MPI's all-reduce as it is */
         return -1;
 
     struct tpi_shm *s = calloc(1, sizeof *s);

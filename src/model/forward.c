@@ -132,7 +132,7 @@ static int allreduce(tpi_model *m, float *buf, int64_t n, int split, tpi_error *
 {
     if (!split || m->comm->size == 1)
         return 0;
-    if (tpi_comm_allreduce_sum_f32(m->comm, buf, n))
+    if (tpi_comm_allreduce_act(m->comm, buf, n))
         return tpi_err(err, TPI_ECOMM, "all-reduce of %lld floats failed (a rank died?)", (long long)n);
     return 0;
 }
