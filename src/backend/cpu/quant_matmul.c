@@ -132,8 +132,15 @@ static void run(const qm_out *outs, int count, const float *x, int64_t n, int64_
             for (int64_t i = 0; i < n; i++)
                 quantize_row(x, K, acts, na, abuf, i);
         }
+        /* As matmul.c's GEMV: each thread first streams a contiguous share
+         * of the units (the hardware prefetcher follows one stream), then
+         * the rest go one at a time to whichever thread is free. */
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t fixed = serial_quant ? nu * TPI_GEMV_FIXED_QUARTERS / 4 / nt : 0;
+        for (int64_t u = id * fixed; u < (id + 1) * fixed; u++)
+            run_unit(outs, count, n, u);
 #pragma omp for schedule(dynamic, 1) nowait /* the region's end is the barrier */
-        for (int64_t u = 0; u < nu; u++)
+        for (int64_t u = nt * fixed; u < nu; u++)
             run_unit(outs, count, n, u);
     }
 }
