@@ -388,6 +388,25 @@ static int check_no_extra_layer(tpi_model *m, tpi_error *err)
     return 0;
 }
 
+/* Repacks one matmul weight. A repacked weight read in place from the file
+ * mapping is then a copy: its pages leave the process (they are re-read
+ * from the file if anything reads them again, as the tied embedding's rows
+ * are), so a rank's resident weights stay about its share, not twice it. */
+static int prepare_one(tpi_model *m, tpi_weight *w)
+{
+    if (w->rows <= 0 || w->cols <= 0)
+        return 0;
+    if (m->be->prepare_weight(w))
+        return -1;
+    if (w->packed && !w->owned && !tpi_dtype_is_quant(w->dtype)) {
+        int64_t bytes = w->rows * w->cols * (int64_t)tpi_dtype_size(w->dtype);
+        tpi_file_release(w->data, (size_t)bytes);
+        if (w != &m->lm_head || w->data != m->embed.data)
+            m->mapped_bytes -= bytes;
+    }
+    return 0;
+}
+
 /* Lets the backend repack the matmul weights (not the embedding, which is
  * only looked up by row). */
 static int prepare(tpi_model *m, tpi_error *err)
@@ -398,10 +417,10 @@ static int prepare(tpi_model *m, tpi_error *err)
         tpi_layer_weights *L = &m->layers[l];
         tpi_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            if (ws[i]->rows > 0 && ws[i]->cols > 0 && m->be->prepare_weight(ws[i]))
+            if (prepare_one(m, ws[i]))
                 return tpi_err(err, TPI_ENOMEM, "out of memory repacking the weights of layer %lld", (long long)l);
     }
-    if (m->lm_head.rows > 0 && m->be->prepare_weight(&m->lm_head))
+    if (prepare_one(m, &m->lm_head))
         return tpi_err(err, TPI_ENOMEM, "out of memory repacking lm_head");
     return 0;
 }
