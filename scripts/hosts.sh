@@ -34,15 +34,17 @@ can_make() {
     ip netns del "${P}probe"
 }
 
-# The bucket holds 50 us of traffic at the rate (at least 16 KB): long
-# transfers (a prefill's all-reduces) run at the rate, while a message that
-# fits the bucket (one decoded token's 8 KB) leaves at once, as it does on a
-# switch port that is idle between messages.
+# The bucket holds 200 us of traffic at the rate, and at least 128 KB: veth
+# hands tbf GSO segments of up to 64 KB, and a bucket near that size stalls
+# TCP (a 16 KB bucket gave a third of 1 Gbit/s). Long transfers (a
+# prefill's all-reduces) run at the rate, while a message that fits the
+# bucket (one decoded token's 8 KB) leaves at once, as it does on a switch
+# port that is idle between messages.
 shape() { # NS DEV RATE
     local bits
     bits=$(numfmt --from=si "$(echo "${3%bit}" | tr a-z A-Z)" 2>/dev/null) || die "--rate: expected e.g. 1gbit, 10gbit, found $3"
-    local burst=$((bits / 8 / 20000))
-    [ "$burst" -lt 16384 ] && burst=16384
+    local burst=$((bits / 8 / 5000))
+    [ "$burst" -lt 131072 ] && burst=131072
     ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate "$3" burst "$burst" latency 20ms ||
         die "tc tbf on $1/$2 failed"
 }

@@ -533,7 +533,7 @@ static int open_splits(tpi_gguf *g, const gfile *first, tpi_error *err)
                        "set named NAME-00001-of-%05lld.gguf (count 1 to %d)", g->paths[0], (long long)count,
                        (long long)no, (long long)count, TPI_GGUF_MAX_SPLITS);
     for (int64_t i = 1; i < count && !rc; i++) {
-        char *path = strdup(g->paths[0]), digits[8];
+        char *path = strdup(g->paths[0]), digits[24];
         snprintf(digits, sizeof digits, "%05lld", (long long)i + 1);
         if (!path || add_path(g, path)) {
             free(path);
