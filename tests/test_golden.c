@@ -27,18 +27,6 @@ typedef struct case_state {
     char name[64];
 } case_state;
 
-static float *read_f32(const char *dir, const char *file, size_t n)
-{
-    char *p = tu_path(dir, file);
-    size_t bytes = 0;
-    float *d = tu_read_file(p, &bytes);
-    free(p);
-    if (d && bytes != n * sizeof(float)) {
-        free(d);
-        return NULL;
-    }
-    return d;
-}
 
 static void expect_ids(const char *what, const int32_t *got, const int32_t *want, int64_t n)
 {
@@ -122,7 +110,8 @@ static void test_numpy_case(void **state)
         for (int s = 0; s < 2; s++) {
             const cJSON *sq = cJSON_GetArrayItem(seqs, s);
             ids[s] = g_json_ids(cJSON_GetObjectItem(sq, "input_ids"), &lens[s]);
-            float *ref = read_f32(cs->dir, cJSON_GetObjectItem(sq, "logits_file")->valuestring, (size_t)(lens[s] * V));
+            float *ref = tu_read_f32(cs->dir, cJSON_GetObjectItem(sq, "logits_file")->valuestring,
+                                     (size_t)(lens[s] * V));
             char what[128];
             snprintf(what, sizeof what, "%s sequence %d logits", cs->name, s);
             run_logits(m, m1, what, ids[s], &lens[s], 1, ref, (size_t)(lens[s] * V), &single[s]);
@@ -196,7 +185,7 @@ static void test_hf_case(void **state)
         for (const cJSON *run = cJSON_GetObjectItem(gj, "runs")->child; run; run = run->next) {
             const cJSON *shape = cJSON_GetObjectItem(run, "shape");
             int64_t B = cJSON_GetArrayItem(shape, 0)->valueint, S = cJSON_GetArrayItem(shape, 1)->valueint;
-            float *ref = read_f32(cs->dir, cJSON_GetObjectItem(run, "file")->valuestring, (size_t)(B * S * V));
+            float *ref = tu_read_f32(cs->dir, cJSON_GetObjectItem(run, "file")->valuestring, (size_t)(B * S * V));
             int32_t *ids = malloc((size_t)(B * S) * sizeof *ids);
             int64_t *lens = calloc((size_t)B, sizeof *lens), *rows = malloc((size_t)(B * S) * sizeof *rows), n = 0;
             const cJSON *mask = cJSON_GetObjectItem(run, "attention_mask");
@@ -243,7 +232,7 @@ static void test_hf_case(void **state)
         if (full) {
             int64_t n;
             int32_t *ids = g_json_ids(cJSON_GetObjectItem(full, "input_ids"), &n);
-            float *ref = read_f32(cs->dir, cJSON_GetObjectItem(full, "file")->valuestring, (size_t)(n * V));
+            float *ref = tu_read_f32(cs->dir, cJSON_GetObjectItem(full, "file")->valuestring, (size_t)(n * V));
             char what[160];
             snprintf(what, sizeof what, "%s greedy_full_logits", cs->name);
             run_logits(m, m1, what, ids, &n, 1, ref, (size_t)(n * V), NULL);

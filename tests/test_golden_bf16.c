@@ -35,18 +35,6 @@
 
 static golden_ctx G;
 
-static float *read_f32(const char *dir, const char *file, size_t n)
-{
-    char *p = tu_path(dir, file);
-    size_t bytes = 0;
-    float *d = tu_read_file(p, &bytes);
-    free(p);
-    if (d && bytes != n * sizeof(float)) {
-        free(d);
-        return NULL;
-    }
-    return d;
-}
 
 static tpi_model *load(const char *dir, int bf16, int one_rank)
 {
@@ -77,7 +65,7 @@ static void test_bf16_case(void **state)
             int64_t len;
             int32_t *ids = g_json_ids(cJSON_GetObjectItem(sq, "input_ids"), &len);
             size_t n = (size_t)(len * V);
-            float *ref = read_f32(dir, cJSON_GetObjectItem(sq, "logits_file")->valuestring, n);
+            float *ref = tu_read_f32(dir, cJSON_GetObjectItem(sq, "logits_file")->valuestring, n);
             float *got = g_logits(&G, m16, ids, &len, 1), *f32 = g_logits(&G, m32, ids, &len, 1);
             float *one = m1 ? g_logits(&G, m1, ids, &len, 1) : NULL;
             char what[128];

@@ -117,3 +117,16 @@ double tu_rel_err(const float *a, const float *b, size_t n)
     }
     return maxr > 0 ? maxd / maxr : maxd;
 }
+
+float *tu_read_f32(const char *dir, const char *file, size_t n)
+{
+    char *p = tu_path(dir, file);
+    size_t bytes = 0;
+    float *d = tu_read_file(p, &bytes);
+    free(p);
+    if (d && bytes != n * sizeof(float)) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}

@@ -16,6 +16,9 @@ const char *tu_in(const char *dir, const char *name);
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
 void *tu_read_file(const char *path, size_t *bytes);
 int tu_write_file(const char *path, const void *data, size_t bytes);
+/* dir/file as n float32 values (malloc'd), or NULL when it cannot be read
+ * or holds another number of bytes. */
+float *tu_read_f32(const char *dir, const char *file, size_t n);
 /* Creates a fresh temp directory (malloc'd path); tu_rmdir removes it with its files. */
 char *tu_mkdtemp(void);
 void tu_rmdir(const char *dir);
