@@ -23,12 +23,16 @@ int64_t tpi_qweight_blocks(const tpi_weight *w)
     return (w->k_off + w->cols + bs - 1) / bs;
 }
 
-/* Block b's bs values of the row placed at k_off, zeros outside [0, cols). */
-static void gather(float *v, const float *x, int64_t cols, int64_t k_off, int64_t b, int bs)
+/* Block b's bs values of the row placed at k_off, zeros outside [0, cols):
+ * in place when the block lies inside x, else gathered into v. */
+static const float *block_values(float *v, const float *x, int64_t cols, int64_t k_off, int64_t b, int bs)
 {
     int64_t c0 = b * bs - k_off;
+    if (c0 >= 0 && c0 + bs <= cols)
+        return x + c0;
     for (int j = 0; j < bs; j++)
         v[j] = c0 + j >= 0 && c0 + j < cols ? x[c0 + j] : 0.0f;
+    return v;
 }
 
 /* q[j] = round(v[j] / d) with d = max|v| / 127; returns d. Rounds half to
@@ -54,12 +58,7 @@ static void quant_q8a8(const float *x, int64_t cols, int64_t k_off, int64_t nb, 
     float v[32];
     memset(a, 0, (size_t)(nb + 7) / 8 * sizeof *a); /* the last group's padding */
     for (int64_t b = 0; b < nb; b++) {
-        int64_t c0 = b * 32 - k_off;
-        const float *src = v;
-        if (c0 >= 0 && c0 + 32 <= cols)
-            src = x + c0;
-        else
-            gather(v, x, cols, k_off, b, 32);
+        const float *src = block_values(v, x, cols, k_off, b, 32);
         tpi_q8a8 *g = &a[b / 8];
         int j = (int)(b % 8);
         g->d[j] = quant8(src, g->qs + 32 * j, 32);
@@ -74,12 +73,7 @@ static void quant_q8k(const float *x, int64_t cols, int64_t k_off, int64_t nb, t
 {
     float v[256];
     for (int64_t b = 0; b < nb; b++) {
-        int64_t c0 = b * 256 - k_off;
-        const float *src = v;
-        if (c0 >= 0 && c0 + 256 <= cols)
-            src = x + c0;
-        else
-            gather(v, x, cols, k_off, b, 256);
+        const float *src = block_values(v, x, cols, k_off, b, 256);
         a[b].d = quant8(src, a[b].qs, 256);
         for (int g = 0; g < 16; g++) {
             int s = 0;
