@@ -4,13 +4,22 @@
 usage: multihost_model.py RUNS.LOG [CONFIG.JSON]   the measured table, predictions beside
        multihost_model.py --project                the projection for Llama-3-8B and 70B
 
-Per forward pass: compute per rank (from the one-machine run of the same
-repeat, its shared-memory collectives taken out) plus, for each of the
-2L+1 all-reduces (attention, MLP, embeddings) and 2 small collectives
-(argmax, status), latency + bytes / bandwidth, where bytes = 2(N-1)/N x the
-message (a ring; 1x at N = 2) and bandwidth = min(link rate, the stack's
-own rate measured across hosts unthrottled). Latency and the stack's rate
-come from the worker's ALLREDUCE probes in the unthrottled cross-host run.
+Per forward pass of T tokens:
+    compute per rank + (2L+1) x t_link(T x H x wire bytes) + 2 x latency
+ - compute per rank: the one-machine runs (shared-memory all-reduce, its
+   collectives taken out), the median over every one-machine run of the
+   log: the runs beside each other spread by up to 19 % on this VM, and the
+   median of eight is a steadier figure of the same compute than the one
+   run just before.
+ - t_link(B) = latency + B / bandwidth, with two bandwidths: a burst rate for
+   messages up to the largest small probe (64 KB) and the rate TCP sustains
+   beyond it, which through a token bucket is well under the link's rate.
+   Both, and the latency, are fitted per link rate from the worker's
+   ALLREDUCE probes (isolated f32 all-reduces of 8 KB, 64 KB and 4 MB) of
+   every cross-host run at that rate: the line through the two small ones
+   gives latency and burst rate, the 4 MB one the sustained rate.
+ - The bf16 and q8 wires send a reduce-scatter and an all-gather (two
+   latencies) of the encoded bytes (2 and 36/32 bytes a value, not 4).
 Standard library only."""
 import json
 import re
@@ -43,14 +52,52 @@ def parse(path):
     return runs
 
 
-def rate_of(label):
-    """cross-RATE-WIRE -> (bytes/s or None, wire)"""
-    _, rate, wire = label.split("-")
-    if rate == "none":
-        return None, wire
+class Link:
+    """latency + bytes / rate, the rate a burst rate up to `knee` bytes and
+    the sustained one beyond, fitted on probe medians {bytes: seconds}."""
+
+    def __init__(self, probes):
+        (b0, t0), (b1, t1), (b2, t2) = sorted(probes.items())[:3]
+        self.burst = (b1 - b0) / max(t1 - t0, 1e-9)
+        self.lat = max(t0 - b0 / self.burst, 0.0)
+        self.knee, self.t_knee = b1, t1
+        self.sustained = (b2 - b1) / max(t2 - t1, 1e-9)
+
+    def time(self, nbytes, phases=1):
+        extra = (phases - 1) * self.lat
+        if nbytes <= self.knee:
+            return extra + self.lat + nbytes / self.burst
+        return extra + self.t_knee + (nbytes - self.knee) / self.sustained
+
+
+def fit_links(runs):
+    """rate name -> Link, from the probes of every cross-host run at that rate"""
+    by_rate = defaultdict(lambda: defaultdict(list))
+    for (label, _), r in runs.items():
+        if label.startswith("cross-"):
+            for b, t in r.get("ar", {}).items():
+                by_rate[label.split("-")[1]][b].append(t)
+    return {rate: Link({b: statistics.median(ts) for b, ts in p.items()}) for rate, p in by_rate.items()}
+
+
+def compute(runs, n_coll):
+    """(prefill seconds, decode seconds per token) per rank, one-machine medians"""
+    singles = [r for (label, _), r in runs.items() if label.startswith("single-") and "work_ms" in r]
+    pp = statistics.median(r["work_ms"] for r in singles) / 1e3
+    tg = statistics.median(1 / r["tg"] - n_coll * r.get("ar", {}).get(min(r.get("ar", {0: 0})), 0) for r in singles)
+    return pp, tg
+
+
+def rate_order(rate):
+    """unthrottled first, then the fastest rate"""
     m = re.match(r"([\d.]+)([kmg])bit$", rate.lower())
-    num, unit = float(m.group(1)), {"k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)]
-    return num * unit / 8, wire
+    return -float(m.group(1)) * {"k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] if m else -1e30
+
+
+def fmt(vals):
+    if len(vals) > 1:
+        return "%.2f (%.2f-%.2f)" % (statistics.mean(vals), min(vals), max(vals))
+    return "%.2f" % vals[0]
 
 
 def measured_table(path, cfg_path):
@@ -58,55 +105,30 @@ def measured_table(path, cfg_path):
     H, L = cfg["hidden_size"], cfg["num_hidden_layers"]
     n_ar, n_small = 2 * L + 1, 2
     runs = parse(path)
-    reps = sorted({rep for _, rep in runs})
-    rows = defaultdict(list)  # label -> [(pp, pp_pred, tg, tg_pred)]
-    for rep in reps:
-        free = runs.get(("cross-none-f32", rep))
-        stack_bw = None
-        if free and "ar" in free:
-            small, big = min(free["ar"]), max(free["ar"])
-            stack_bw = big / max(free["ar"][big] - free["ar"][small], 1e-9)
-        slow = None
-        for (label, r2), r in sorted(runs.items()):
-            if r2 != rep or not label.startswith("cross-") or "pp_ms" not in r or "ar" not in r:
-                continue
-            rate, wire = rate_of(label)
-            rate_name = label.split("-")[1]
-            single = runs.get(("single-" + rate_name, rep))
-            if not single or "work_ms" not in single:
-                continue
-            seq = single["seq"]
-            bw = min(x for x in (rate, stack_bw) if x) if (rate or stack_bw) else 1e12
-            per = WIRE_BYTES[wire] / 4.0
-            small = min(r["ar"])
-            # latency: this run's own one-token all-reduce (f32 probe) less its bytes' time
-            lat = max(r["ar"][small] - small / bw, 0.0)
-            shm_lat = single.get("ar", {}).get(small, 0.0)
-            pp_comp = single["work_ms"] / 1e3
-            tg_comp = 1.0 / single["tg"] - (n_ar + n_small) * shm_lat
-            pp_t = pp_comp + n_ar * (lat + seq * H * 4 * per / bw) + n_small * lat
-            tg_t = tg_comp + n_ar * (lat + H * 4 * per / bw) + n_small * lat
-            rows[label].append((seq / (r["pp_ms"] / 1e3), seq / pp_t, r.get("tg", 0), 1 / tg_t))
-            rows["single-" + rate_name].append((seq / (single["pp_ms"] / 1e3), None, single["tg"], None))
-    rows = {k: (v if k.startswith("cross") else v[: len({x for x in v})]) for k, v in rows.items()}
-    seq = next(iter(runs.values())).get("seq", 0)
-    out = ["| run | pp%d tokens/s (model) | decode ctx 128 tokens/s (model) | runs |" % seq, "|---|---|---|---|"]
-
-    def fmt(vals):
-        if len(vals) > 1:
-            return "%.2f (%.2f-%.2f)" % (statistics.mean(vals), min(vals), max(vals))
-        return "%.2f" % vals[0]
-
-    for label in sorted(rows, key=lambda s: (s.split("-")[1], s.startswith("cross"), s)):
-        v = rows[label]
-        pp, tg = [x[0] for x in v], [x[2] for x in v]
-        if v[0][1] is None:
-            out.append("| %s | %s | %s | %d |" % (label, fmt(pp), fmt(tg), len(v)))
+    links = fit_links(runs)
+    pp_comp, tg_comp = compute(runs, n_ar + n_small)
+    seq = next(r["seq"] for r in runs.values() if "seq" in r)
+    out = ["compute per rank (median of %d one-machine runs): prefill %.3f s, decode %.2f ms a token" % (
+        sum(1 for k in runs if k[0].startswith("single-")), pp_comp, tg_comp * 1e3), "",
+        "| link | latency | burst rate | sustained rate (4 MB) |", "|---|---|---|---|"]
+    for rate, k in sorted(links.items(), key=lambda kv: rate_order(kv[0])):
+        out.append("| %s | %.0f us | %.2f Gbit/s | %.2f Gbit/s |" % (rate, k.lat * 1e6, k.burst * 8e-9, k.sustained * 8e-9))
+    out += ["", "| run | pp%d tokens/s (model) | decode ctx 128 tokens/s (model) | runs |" % seq, "|---|---|---|---|"]
+    labels = sorted({label for label, _ in runs if "seq" in runs[(label, _)]},
+                    key=lambda s: (rate_order(s.split("-")[1]), s.startswith("cross"), s))
+    for label in labels:
+        rs = [r for (lb, _), r in sorted(runs.items()) if lb == label and "pp_ms" in r]
+        pp, tg = [r["seq"] / (r["pp_ms"] / 1e3) for r in rs], [r.get("tg", 0) for r in rs]
+        if not label.startswith("cross-"):
+            out.append("| %s | %s | %s | %d |" % (label, fmt(pp), fmt(tg), len(rs)))
             continue
-        ppp, tgp = [x[1] for x in v], [x[3] for x in v]
-        err = lambda m, p: 100 * (statistics.mean(p) - statistics.mean(m)) / statistics.mean(m)
+        _, rate, wire = label.split("-")
+        link, per, phases = links[rate], WIRE_BYTES[wire], 1 if wire == "f32" else 2
+        pp_t = pp_comp + n_ar * link.time(seq * H * per, phases) + n_small * link.lat
+        tg_t = tg_comp + n_ar * link.time(H * per, phases) + n_small * link.lat
+        err = lambda m, p: 100 * (p - statistics.mean(m)) / statistics.mean(m)
         out.append("| %s | %s (%.2f, %+.0f %%) | %s (%.2f, %+.0f %%) | %d |" % (
-            label, fmt(pp), statistics.mean(ppp), err(pp, ppp), fmt(tg), statistics.mean(tgp), err(tg, tgp), len(v)))
+            label, fmt(pp), seq / pp_t, err(pp, seq / pp_t), fmt(tg), 1 / tg_t, err(tg, 1 / tg_t), len(rs)))
     return "\n".join(out)
 
 
