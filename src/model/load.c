@@ -414,10 +414,14 @@ static int prepare_one(tpi_model *m, tpi_weight *w)
         return -1;
     if (!w->packed)
         return 0;
+    /* a tied lm_head reads the embedding's bytes, which may be its copy */
+    int shared = w == &m->lm_head && w->data == m->embed.data;
+    if (shared && m->embed.owned)
+        return 0;
     if (!w->owned) {
         int64_t bytes = plain_bytes(w);
         tpi_file_release(w->data, (size_t)bytes);
-        if (w != &m->lm_head || w->data != m->embed.data)
+        if (!shared)
             m->mapped_bytes -= bytes;
     } else if (tpi_dtype_is_quant(w->dtype)) {
         free(w->owned);
