@@ -14,8 +14,9 @@
  *    On AVX2, vpmaddubsw's int16 pairs would overflow with w + 128, so it
  *    multiplies |w| by a with w's signs (one vpsignb per activation row).
  *  - Q4_0: the nibbles are unsigned; the sum starts at nsum << 3 (the -8).
- * Activation rows use C integer chains (c = step % C) when there are one or
- * two of them: one chain alone would wait on vpdpbusd's latency. */
+ * Activation rows use C integer chains (c = step % C): four for one row,
+ * two for two rows and, with AVX-512's 32 registers, for up to eight rows:
+ * eight chains of eight vpdpbusd per block would wait on its latency. */
 
 /* The x8 block's step u (0..7): eight rows' quants 4u..4u+3 as bytes, and
  * where DOT_U8S8 takes them (unsigned operand, sign source for AVX2 Q8_0). */
@@ -45,15 +46,28 @@ QINLINE __m256i a_quad(const tpi_q8a8 *ag, int j, int u)
     return _mm256_set1_epi32(v);
 }
 
-/* acc + the eight rows' four products of step w with activation quad av. */
-QINLINE __m256i p_dot(tpi_dtype t, __m256i acc, __m256i w, __m256i av)
+typedef struct quad8 {
+    int8_t q[4];
+} quad8;
+
+/* acc + the eight rows' four products of step w with the activation quants
+ * 4u..4u+3 of block j of ag. VNNI takes them as vpdpbusd's embedded
+ * broadcast, one instruction where a broadcast and the dot are two: GCC 12
+ * does not fold _mm256_set1_epi32 into vpdpbusd, and the front end, not
+ * the dot's ports, bounds this loop otherwise. */
+QINLINE __m256i p_dot(tpi_dtype t, __m256i acc, __m256i w, const tpi_q8a8 *ag, int j, int u)
 {
-#if !QPACK_VNNI
+    (void)t;
+#if QPACK_VNNI
+    const quad8 *p = (const quad8 *)(const void *)(ag->qs + 32 * j + 4 * u);
+    __asm__("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*p));
+    return acc;
+#else
+    __m256i av = a_quad(ag, j, u);
     if (t == TPI_Q8_0)
         return DOT_U8S8(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(av, w));
-#endif
-    (void)t;
     return DOT_U8S8(acc, w, av);
+#endif
 }
 
 /* Where block j's integer sum of an activation row starts: minus the offset
@@ -85,7 +99,7 @@ QINLINE void p32_block(tpi_dtype t, const uint8_t *xb, int64_t b, const uint8_t 
     for (int u = 0; u < 8; u++) {
         __m256i w = t == TPI_Q8_0 ? p8_0_step(qs, u) : p4_0_step(qs, u);
         for (int r = 0; r < m; r++)
-            it[u % C][r] = p_dot(t, it[u % C][r], w, a_quad(AROW(tpi_q8a8, a + ag_off, r, as), j, u));
+            it[u % C][r] = p_dot(t, it[u % C][r], w, AROW(tpi_q8a8, a + ag_off, r, as), j, u);
     }
     __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)xb));
     for (int r = 0; r < m; r++) {
@@ -100,7 +114,7 @@ QINLINE void p32_block(tpi_dtype t, const uint8_t *xb, int64_t b, const uint8_t 
 QINLINE void p32_rows(tpi_dtype t, int64_t nb, const void *gv, const void *av, size_t as, const int m, float *y,
                       int64_t ys)
 {
-    const int C = m == 1 ? 4 : m == 2 ? 2 : 1;
+    const int C = m == 1 ? 4 : m == 2 || QPACK_VNNI ? 2 : 1;
     const size_t xbytes = 2 * TPI_QPACK_ROWS + TPI_QPACK_ROWS * (t == TPI_Q8_0 ? 32 : 16);
     const uint8_t *g = gv, *a = av;
     __m256 acc[QMAX_ROWS];
