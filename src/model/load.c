@@ -403,9 +403,10 @@ static int64_t plain_bytes(const tpi_weight *w)
  * are), so a rank's resident weights stay about its share, not twice it.
  * A block-type weight's own copy (a row-parallel slice, --quant) is freed
  * once packed: the backends read packed block types only from the packed
- * copy (the reference unpacks it), and the embedding never owns the
- * lm_head's bytes. A float weight keeps its copy: the reference backend
- * reads float weights' plain rows. */
+ * copy (the reference unpacks it). A tied lm_head owns nothing: its bytes
+ * are the embedding's, which looks rows up in them, so they stay. A float
+ * weight keeps its copy: the reference backend reads float weights' plain
+ * rows. */
 static int prepare_one(tpi_model *m, tpi_weight *w)
 {
     if (w->rows <= 0 || w->cols <= 0)
