@@ -6,9 +6,9 @@
  *    unpacked reference dot (quant_ref.c) of the same rows, on random bytes
  *    as quants (Q8_0's -128 included), random scales with zeros among them,
  *    nb a multiple of 8 and not, m = 1..8 and beyond, strided activation
- *    and output rows: the reference packed kernel bit for bit (the same
- *    operations in the same order), the SIMD ones within 1e-5 * max|ref|
- *    (the same integer sums, scaled in another fp32 order);
+ *    and output rows: the reference packed Q8_0/Q4_0 kernels bit for bit
+ *    (the same operations in the same order), the others within 1e-5 *
+ *    max|ref| (the same integer sums, scaled in another fp32 order);
  *  - the driver (tpi_qmatmul) on a packed weight with rows not a multiple of
  *    8, k_off != 0, decode and prefill row counts, its plain rows freed,
  *    against tpi_qmatmul_ref on the plain weight (1e-5); tpi_qmatmul_ref on
@@ -183,7 +183,9 @@ static void kernel_case(const pset *ps, tpi_dtype t, int rows, int64_t nb, int m
     tpi_qpdot_fn pdot = ps->pick(t);
     assert_non_null(pdot);
     pdot(nb, g, a, as, m, got, ys);
-    double tol = ps->pick == tpi_ref_qpdot ? 0 : 1e-5 * max_abs(want, (size_t)(m * ys));
+    /* quant_pack.c's reference kernels repeat quant_ref.c's operations */
+    int exact = ps->pick == tpi_ref_qpdot && (t == TPI_Q8_0 || t == TPI_Q4_0);
+    double tol = exact ? 0 : 1e-5 * max_abs(want, (size_t)(m * ys));
     for (int r = 0; r < m; r++) {
         for (int i = 0; i < TPI_QPACK_ROWS; i++) {
             float w = want[r * ys + i], x = got[r * ys + i];
