@@ -7,7 +7,12 @@
  * parts (default "dp"): d decode from memory, p prefill, k the dot kernels
  * alone, 1 thread, per set: one activation row against a weight in L2
  * (GB/s), and eight rows at once (GOP/s, the prefill's inner step): the
- * kernels' own ceilings.
+ * kernels' own ceilings, for the row kernels ("rows") and for the kernels
+ * of weights packed eight rows at a time ("packed", quant_pack.h), with
+ * GOP/s as a share of the int8 dot peak measured in the same process.
+ * Decode and prefill run each type twice, on the plain weight (the row
+ * kernels) and on the weight the backend prepared ("packed" where the type
+ * has a packed layout).
  *
  * Decode: `layers` copies (default 8) of the three shapes 2048x2048 (q/o),
  * 5632x2048 (gate/up), 2048x5632 (down), so the weights (122 MB for Q4_0,
@@ -25,6 +30,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/quant_pack.h"
 #include "core/clock.h"
 #include "core/quant.h"
 #include "peaks.h"
@@ -85,13 +91,33 @@ static double read_gbs(int threads, const float *buf, size_t bytes, int reps)
     return (double)bytes / best / 1e9;
 }
 
-static void decode(const tpi_backend *be, tpi_dtype t, int layers, int reps, const float *bw_buf, size_t bw_bytes)
+/* "packed" when the backend packs w (and drops its plain rows, as the
+ * loader does), else "rows". */
+static const char *prepare(const tpi_backend *be, tpi_weight *w, int packed)
+{
+    if (!packed || !be->prepare_weight || be->prepare_weight(w) || !w->packed)
+        return "rows";
+    free((void *)w->data);
+    w->data = NULL;
+    return "packed";
+}
+
+static void release(tpi_weight *w)
+{
+    free((void *)w->data);
+    free(w->packed);
+}
+
+static void decode(const tpi_backend *be, tpi_dtype t, int layers, int reps, const float *bw_buf, size_t bw_bytes,
+                   int packed)
 {
     tpi_weight *w = malloc((size_t)layers * 3 * sizeof *w);
     double bytes = 0;
+    const char *how = "rows";
     for (int l = 0; l < layers * 3; l++) {
         w[l] = make(t, shapes[l % 3][0], shapes[l % 3][1], 7u + (unsigned)l);
         bytes += (double)w[l].rows * (double)tpi_dtype_row_bytes(t, w[l].cols);
+        how = prepare(be, &w[l], packed);
     }
     float x[5632], y[5632];
     unsigned s = 1;
@@ -108,17 +134,17 @@ static void decode(const tpi_backend *be, tpi_dtype t, int layers, int reps, con
             if (r && dt < best) /* the first round faults the pages in */
                 best = dt;
         }
-        printf("decode %-4s %dT: %.1f MB/token (%d layers), predicted %.2f ms at %.1f GB/s read, measured %.2f ms: "
-               "%.1f GB/s = %.1f%% of read\n",
-               tpi_dtype_name(t), threads, bytes / 1e6, layers, bytes / bw / 1e6, bw, best * 1e3,
+        printf("decode %-4s %-6s %dT: %.1f MB/token (%d layers), predicted %.2f ms at %.1f GB/s read, measured "
+               "%.2f ms: %.1f GB/s = %.1f%% of read\n",
+               tpi_dtype_name(t), how, threads, bytes / 1e6, layers, bytes / bw / 1e6, bw, best * 1e3,
                bytes / best / 1e9, 100.0 * bytes / best / 1e9 / bw);
     }
     for (int l = 0; l < layers * 3; l++)
-        free((void *)w[l].data);
+        release(&w[l]);
     free(w);
 }
 
-static void prefill(const tpi_backend *be, tpi_dtype t, int64_t n, int reps)
+static void prefill(const tpi_backend *be, tpi_dtype t, int64_t n, int reps, int packed)
 {
     float *x = malloc((size_t)(n * 5632) * sizeof *x), *y = malloc((size_t)(n * 5632) * sizeof *y);
     unsigned s = 3;
@@ -126,9 +152,13 @@ static void prefill(const tpi_backend *be, tpi_dtype t, int64_t n, int reps)
         x[i] = frand(&s);
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);
-        printf("prefill %-4s %dT n=%lld:", tpi_dtype_name(t), threads, (long long)n);
+        tpi_weight probe = make(t, 8, 32, 1u);
+        printf("prefill %-4s %-6s %dT n=%lld:", tpi_dtype_name(t), prepare(be, &probe, packed), threads,
+               (long long)n);
+        release(&probe);
         for (int k = 0; k < 3; k++) {
             tpi_weight w = make(t, shapes[k][0], shapes[k][1], 11u);
+            prepare(be, &w, packed);
             double best = 1e30;
             for (int r = 0; r <= reps; r++) {
                 double t0 = now();
@@ -139,7 +169,7 @@ static void prefill(const tpi_backend *be, tpi_dtype t, int64_t n, int reps)
             }
             printf("  %lldx%lld %.1f GOP/s", (long long)w.rows, (long long)w.cols,
                    2.0 * (double)n * (double)w.rows * (double)w.cols / best / 1e9);
-            free((void *)w.data);
+            release(&w);
         }
         printf("\n");
     }
@@ -147,47 +177,77 @@ static void prefill(const tpi_backend *be, tpi_dtype t, int64_t n, int reps)
     free(y);
 }
 
-/* The dot kernel of `pick` over a 512 x 2048 weight (288 to 578 KB, in L2),
- * one activation row, many times: GB/s of weights processed. */
-static void kernel_only(const char *set, tpi_qdot_fn (*pick)(tpi_dtype), int reps)
+/* One kernel over a weight: the row kernel dot (rows rb bytes apart) or
+ * the packed one pdot (groups gb bytes apart). */
+typedef struct kbench {
+    tpi_qdot_fn dot;
+    tpi_qpdot_fn pdot;
+    const uint8_t *w;
+    size_t rb, gb, arb;
+    int64_t nb;
+} kbench;
+
+/* Best seconds of reps * 20 runs of the kernel over `rows` weight rows
+ * against m activation rows at a. */
+static double best_of(const kbench *k, int reps, int rows, const void *a, int m, float *y)
+{
+    double best = 1e30;
+    for (int r = 0; r < reps * 20; r++) {
+        double t0 = now();
+        if (k->pdot)
+            for (int o = 0; o < rows / TPI_QPACK_ROWS; o++)
+                k->pdot(k->nb, k->w + o * k->gb, a, k->arb, m, y + TPI_QPACK_ROWS * o, rows);
+        else
+            for (int o = 0; o < rows; o++)
+                k->dot(k->nb, k->w + o * k->rb, a, k->arb, m, y + o, rows);
+        double dt = now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
+/* The row kernel of `pick` (or with ppick the packed one) over a 512 x 2048
+ * weight (288 to 578 KB, in L2), one activation row, many times: GB/s of
+ * weights processed; then eight rows at once: GOP/s, and their share of
+ * the int8 dot peak `peak`. */
+static void kernel_only(const char *set, tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype), int reps,
+                        double peak)
 {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         tpi_dtype t = types[i];
         tpi_weight w = make(t, 512, 2048, 5u);
         int64_t nb = tpi_qweight_blocks(&w), rb = tpi_dtype_row_bytes(t, 2048);
-        float x[2048], y[512];
+        size_t gb = tpi_qpack_group_bytes(t, nb);
+        tpi_qpdot_fn pdot = ppick && gb ? ppick(t) : NULL;
+        tpi_qdot_fn dot = pick(t);
+        if (ppick && !pdot) {
+            free((void *)w.data);
+            continue;
+        }
+        uint8_t *g = pdot ? malloc(gb * 512 / TPI_QPACK_ROWS) : NULL;
+        if (g)
+            tpi_qpack(t, w.data, (size_t)rb, 512, nb, g);
+        float x[2048], y[512 * 8];
         unsigned s = 9;
         for (int c = 0; c < 2048; c++)
             x[c] = frand(&s);
         size_t arb = tpi_qact_row_bytes(t, nb);
         void *a = malloc(arb);
         tpi_qact_quantize(t, x, 2048, 0, nb, a);
-        tpi_qdot_fn dot = pick(t);
-        double best = 1e30;
-        for (int r = 0; r < reps * 20; r++) {
-            double t0 = now();
-            for (int o = 0; o < 512; o++)
-                dot(nb, (const uint8_t *)w.data + o * rb, a, arb, 1, y + o, 1);
-            double dt = now() - t0;
-            best = dt < best ? dt : best;
-        }
-        printf("kernel %-6s %-4s in L2, 1 row: %.1f GB/s (%.2f ns per block)", set, tpi_dtype_name(t),
-               512.0 * (double)rb / best / 1e9, best * 1e9 / 512.0 / (double)nb);
+        kbench k = {dot, pdot, g ? g : (const uint8_t *)w.data, (size_t)rb, gb, arb, nb};
+        double best = best_of(&k, reps, 512, a, 1, y);
+        printf("kernel %-6s %-6s %-4s in L2, 1 row: %.1f GB/s (%.2f ns per block)", set, pdot ? "packed" : "rows",
+               tpi_dtype_name(t), 512.0 * (double)rb / best / 1e9, best * 1e9 / 512.0 / (double)nb);
         /* eight activation rows (the same row eight times): the GEMM's group */
-        void *a4 = malloc(8 * arb);
+        void *a8 = malloc(8 * arb);
         for (int r = 0; r < 8; r++)
-            memcpy((uint8_t *)a4 + (size_t)r * arb, a, arb);
-        best = 1e30;
-        for (int r = 0; r < reps * 20; r++) {
-            double t0 = now();
-            for (int o = 0; o < 64; o++)
-                dot(nb, (const uint8_t *)w.data + o * rb, a4, arb, 8, y + o, 64);
-            double dt = now() - t0;
-            best = dt < best ? dt : best;
-        }
-        printf("; 8 rows: %.1f GOP/s\n", 2.0 * 8 * 64 * 2048 / best / 1e9);
-        free(a4);
+            memcpy((uint8_t *)a8 + (size_t)r * arb, a, arb);
+        best = best_of(&k, reps, 64, a8, 8, y);
+        double gops = 2.0 * 8 * 64 * 2048 / best / 1e9;
+        printf("; 8 rows: %.1f GOP/s = %.0f%% of the int8 dot peak\n", gops, peak > 0 ? 100.0 * gops / peak : 0.0);
+        free(a8);
         free(a);
+        free(g);
         free((void *)w.data);
     }
 }
@@ -200,25 +260,30 @@ int main(int argc, char **argv)
     use_cpu_time = argc > 5 && !strcmp(argv[5], "cpu");
     if (layers < 1 || reps < 1 || n < 1)
         return 2;
-    if (strchr(parts, 'k')) {
-        kernel_only("avx2", tpi_avx2_qdot, reps);
-        if (tpi_cpu_has_avx512_vnni())
-            kernel_only("avx512", tpi_avx512_qdot, reps);
-    }
     const tpi_backend *be = tpi_backend_cpu();
+    double peak1 = peak_best(PEAK_INT8_DOT, 1, 3);
+    printf("backend %s; int8 dot peak (%s): 1T %.0f GOP/s, 2T %.0f GOP/s\n", be->name,
+           peak_name(PEAK_INT8_DOT) ? peak_name(PEAK_INT8_DOT) : "none", peak1, peak_best(PEAK_INT8_DOT, 2, 3));
+    if (strchr(parts, 'k')) {
+        kernel_only("avx2", tpi_avx2_qdot, NULL, reps, peak1);
+        kernel_only("avx2", tpi_avx2_qdot, tpi_avx2_qpdot, reps, peak1);
+        if (tpi_cpu_has_avx512_vnni()) {
+            kernel_only("avx512", tpi_avx512_qdot, NULL, reps, peak1);
+            kernel_only("avx512", tpi_avx512_qdot, tpi_avx512_qpdot, reps, peak1);
+        }
+    }
     size_t bw_bytes = (size_t)512 << 20;
     float *bw_buf = malloc(bw_bytes);
     if (!bw_buf)
         return 1;
     for (size_t i = 0; i < bw_bytes / sizeof(float); i++)
         bw_buf[i] = 1.0f;
-    printf("backend %s; int8 dot peak (%s): 1T %.0f GOP/s, 2T %.0f GOP/s\n", be->name,
-           peak_name(PEAK_INT8_DOT) ? peak_name(PEAK_INT8_DOT) : "none", peak_best(PEAK_INT8_DOT, 1, 3),
-           peak_best(PEAK_INT8_DOT, 2, 3));
     for (size_t i = 0; i < sizeof types / sizeof types[0] && strchr(parts, 'd'); i++)
-        decode(be, types[i], layers, reps, bw_buf, bw_bytes);
+        for (int packed = 0; packed < 2; packed++)
+            decode(be, types[i], layers, reps, bw_buf, bw_bytes, packed);
     for (size_t i = 0; i < sizeof types / sizeof types[0] && strchr(parts, 'p'); i++)
-        prefill(be, types[i], n, reps);
+        for (int packed = 0; packed < 2; packed++)
+            prefill(be, types[i], n, reps, packed);
     free(bw_buf);
     return 0;
 }

@@ -388,21 +388,46 @@ static int check_no_extra_layer(tpi_model *m, tpi_error *err)
     return 0;
 }
 
+/* Bytes of w's rows as loaded (whole blocks for a block type). */
+static int64_t plain_bytes(const tpi_weight *w)
+{
+    if (!tpi_dtype_is_quant(w->dtype))
+        return w->rows * w->cols * (int64_t)tpi_dtype_size(w->dtype);
+    int64_t bs = tpi_dtype_block(w->dtype);
+    return w->rows * tpi_dtype_row_bytes(w->dtype, (w->k_off + w->cols + bs - 1) / bs * bs);
+}
+
 /* Repacks one matmul weight. A repacked weight read in place from the file
  * mapping is then a copy: its pages leave the process (they are re-read
  * from the file if anything reads them again, as the tied embedding's rows
- * are), so a rank's resident weights stay about its share, not twice it. */
+ * are), so a rank's resident weights stay about its share, not twice it.
+ * A block-type weight's own copy (a row-parallel slice, --quant) is freed
+ * once packed: the backends read packed block types only from the packed
+ * copy (the reference unpacks it). A tied lm_head owns nothing: its bytes
+ * are the embedding's, which looks rows up in them, so they stay. A float
+ * weight keeps its copy: the reference backend reads float weights' plain
+ * rows. */
 static int prepare_one(tpi_model *m, tpi_weight *w)
 {
     if (w->rows <= 0 || w->cols <= 0)
         return 0;
     if (m->be->prepare_weight(w))
         return -1;
-    if (w->packed && !w->owned && !tpi_dtype_is_quant(w->dtype)) {
-        int64_t bytes = w->rows * w->cols * (int64_t)tpi_dtype_size(w->dtype);
+    if (!w->packed)
+        return 0;
+    /* a tied lm_head reads the embedding's bytes, which may be its copy */
+    int shared = w == &m->lm_head && w->data == m->embed.data;
+    if (shared && m->embed.owned)
+        return 0;
+    if (!w->owned) {
+        int64_t bytes = plain_bytes(w);
         tpi_file_release(w->data, (size_t)bytes);
-        if (w != &m->lm_head || w->data != m->embed.data)
+        if (!shared)
             m->mapped_bytes -= bytes;
+    } else if (tpi_dtype_is_quant(w->dtype)) {
+        free(w->owned);
+        w->owned = NULL;
+        w->data = NULL;
     }
     return 0;
 }

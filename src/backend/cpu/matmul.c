@@ -21,6 +21,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/quant_pack.h"
 #include "backend/cpu/tuning.h"
 #include "core/mem.h"
 
@@ -74,11 +75,37 @@ static void pack(void *dst, const tpi_weight *w)
     }
 }
 
+/* A block-type weight whose type has a packed layout (quant_pack.h) is
+ * packed eight rows at a time, 64 groups per task; the others
+ * are computed where they lie (quant_matmul.c). Packing twice is a no-op:
+ * the plain rows may be gone after the first (model/load.c). */
+static int prepare_quant(tpi_weight *w)
+{
+    int64_t nb = tpi_qweight_blocks(w), groups = (w->rows + TPI_QPACK_ROWS - 1) / TPI_QPACK_ROWS;
+    size_t gb = tpi_qpack_group_bytes(w->dtype, nb);
+    if (!gb || w->rows <= 0 || (w->packed && w->packed_bytes == (int64_t)(gb * (size_t)groups)))
+        return 0;
+    size_t rb = (size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype), bytes = gb * (size_t)groups;
+    uint8_t *p = tpi_alloc_stream(bytes);
+    if (!p)
+        return -1;
+    const uint8_t *src = w->data;
+    enum { TASK = 64 };
+#pragma omp parallel for schedule(static) if ((int64_t)bytes >= TPI_PAR_MIN_PACK_ELEMS)
+    for (int64_t g = 0; g < groups; g += TASK) {
+        int64_t r0 = g * TPI_QPACK_ROWS, r1 = r0 + TASK * TPI_QPACK_ROWS < w->rows ? r0 + TASK * TPI_QPACK_ROWS : w->rows;
+        tpi_qpack(w->dtype, src + (size_t)r0 * rb, rb, r1 - r0, nb, p + (size_t)g * gb);
+    }
+    free(w->packed);
+    w->packed = p;
+    w->packed_bytes = (int64_t)bytes;
+    return 0;
+}
+
 int tpi_cpu_prepare_weight(tpi_weight *w)
 {
-    /* block types are computed where they lie (quant_matmul.c) */
     if (tpi_dtype_is_quant(w->dtype))
-        return 0;
+        return prepare_quant(w);
     size_t bytes = packed_size(w);
     /* streamed whole once per decode token: on 2 MB pages (core/mem.c) */
     void *p = tpi_alloc_stream(bytes);
@@ -165,6 +192,7 @@ typedef struct cpu_kernels {
     tpi_panel_fn (*quad)(tpi_dtype dt, int rows); /* NULL: pairs only */
     tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
     tpi_qdot_fn (*qdot)(tpi_dtype dt);            /* block-type weights' dot kernels */
+    tpi_qpdot_fn (*qpdot)(tpi_dtype dt);          /* and those of packed block-type weights */
     int bf16_dot; /* 1: bf16 weights' GEMM on bf16 activations (gemm_bf16_avx512.c) */
 } cpu_kernels;
 
@@ -262,11 +290,16 @@ static tpi_qdot_fn avx512_qdot(tpi_dtype dt)
     return tpi_cpu_has_avx512_vnni() ? tpi_avx512_qdot(dt) : tpi_avx2_qdot(dt);
 }
 
-static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL, tpi_avx2_qdot, 0},
+static tpi_qpdot_fn avx512_qpdot(tpi_dtype dt)
+{
+    return tpi_cpu_has_avx512_vnni() ? tpi_avx512_qpdot(dt) : tpi_avx2_qpdot(dt);
+}
+
+static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL, tpi_avx2_qdot, tpi_avx2_qpdot, 0},
                          avx512_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
-                                           tpi_avx512_gemm_pair_fn, avx512_qdot, 0},
+                                           tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 0},
                          avx512bf16_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
-                                               tpi_avx512_gemm_pair_fn, avx512_qdot, 1};
+                                               tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 1};
 
 /* One work unit of the GEMV: up to `per` panels of one weight, from unit u. */
 static void gemv_unit(const mm_out *outs, int count, const float *xi, int64_t i, int64_t m, int64_t K,
@@ -367,7 +400,7 @@ static void matmul_multi(int count, float *const *ys, const float *x, int64_t n,
             fys[nf] = ys[i], fws[nf++] = ws[i];
     }
     if (nq) {
-        tpi_qmatmul(nq, qys, x, n, qws, gk->qdot);
+        tpi_qmatmul(nq, qys, x, n, qws, gk->qdot, gk->qpdot);
         if (!nf)
             return;
         count = nf, ys = fys, ws = fws;

@@ -66,6 +66,7 @@ static void quant_q8a8(const float *x, int64_t cols, int64_t k_off, int64_t nb, 
         for (int i = 0; i < 32; i++)
             s += g->qs[32 * j + i];
         g->dsum[j] = g->d[j] * (float)(-8 * s);
+        g->nsum[j] = -s;
     }
 }
 

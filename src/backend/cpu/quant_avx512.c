@@ -7,4 +7,7 @@
 #define DOT_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #define DOT_PAIRS(acc, p, w) _mm256_dpwssd_epi32((acc), (p), (w))
 #define QMAX_ROWS 8
+#define QPACK_VNNI 1
 #include "backend/cpu/quant_simd.h"
+#include "backend/cpu/quant_pack.h"
+#include "backend/cpu/quant_pack_simd.h"

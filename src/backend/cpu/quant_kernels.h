@@ -9,7 +9,8 @@
  *    tpi_q8a8 so that the kernels load eight scales as one vector (the
  *    weights' eight scales are multiplied by them at once, not block by
  *    block); Q4_0's (q - 8) becomes q's unsigned dot plus dsum = -8 * d *
- *    sum(a), applied once per eight blocks.
+ *    sum(a), applied once per eight blocks. The packed kernels take the
+ *    offsets (Q8_0's 128 of w ^ 0x80, Q4_0's 8) in integers from nsum.
  *  - Q4_K and Q6_K read tpi_q8k blocks of 256 with the sums of each 16
  *    quants: Q4_K's mins and Q6_K's offset of 32 come out of those sums.
  * An activation row holds as many blocks as the weight row (k_off: x's
@@ -23,6 +24,7 @@
 typedef struct tpi_q8a8 {
     float d[8];       /* block j: x[32 j + i] ~ d[j] * qs[32 j + i] */
     float dsum[8];    /* -8 * d[j] * (sum of block j's qs) */
+    int32_t nsum[8];  /* -(sum of block j's qs): the packed kernels' offsets (quant_pack_simd.h) */
     int8_t qs[256];   /* -127..127 */
 } tpi_q8a8;
 
@@ -56,9 +58,14 @@ tpi_qdot_fn tpi_avx512_qdot(tpi_dtype t); /* plus AVX-512 F/BW/VL/VNNI (vpdpbusd
  * and one output at a time, no tiling. */
 void tpi_qmatmul_ref(float *y, const float *x, int64_t n, const tpi_weight *w);
 /* The threaded driver (quant_matmul.c): ys[i] = x @ ws[i]^T for block-type
- * weights that share cols, with dot kernels from pick. */
+ * weights that share cols, with dot kernels from pick, and for weights
+ * packed eight rows at a time (quant_pack.h) packed kernels from ppick
+ * (NULL, or NULL for a type: the reference's); quant_pack.h says what
+ * a tpi_qpdot_fn computes. */
+typedef void (*tpi_qpdot_fn)(int64_t nb, const void *g, const void *a, size_t a_stride, int m, float *y,
+                             int64_t y_stride);
 void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
-                 tpi_qdot_fn (*pick)(tpi_dtype));
+                 tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype));
 /* 1 where the processor runs tpi_avx512_qdot's instructions (select.c). */
 int tpi_cpu_has_avx512_vnni(void);
 #endif

@@ -4,27 +4,34 @@
  *  1. Each row of x is quantized once per activation format (tpi_q8a for
  *     Q8_0/Q4_0 weights, tpi_q8k for Q4_K/Q6_K) and k_off, for all the
  *     weights of a call.
- *  2. The weights' rows are cut into units of TPI_QMM_ROWS rows, handed out
- *     to the OpenMP threads dynamically. A unit runs its rows against the
- *     activation rows TPI_QMM_GROUP at a time: in decode (n <= 4) that reads
- *     each weight byte once; in prefill the unit's rows stay in L1/L2 while
- *     every group of activation rows passes, and each weight block is
- *     unpacked once per group (or per four rows, on AVX2).
+ *  2. The weights' rows are cut into units of TPI_QMM_ROWS rows (of
+ *     TPI_QMM_PACKED_ROWS for a weight packed eight rows at a time,
+ *     quant_pack.h), handed out to the OpenMP threads dynamically. A unit
+ *     runs its rows against the activation rows TPI_QMM_GROUP at a time: in
+ *     decode (n <= 4) that reads each weight byte once; in prefill the
+ *     unit's rows stay in L1/L2 while every group of activation rows
+ *     passes, and each weight block is unpacked once per group (or per four
+ *     rows, on AVX2).
+ *  3. A packed weight goes through the set's packed kernel for its type,
+ *     eight rows per call, or the reference's where the set has none (its
+ *     plain rows may be gone); an unpacked one through the row kernels.
  * The driver runs no vector instructions itself; the set's dot kernels do. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/quant_pack.h"
 #include "backend/cpu/tuning.h"
 
 /* One weight of the call, and the activation rows it reads. */
 typedef struct qm_out {
     float *y;
-    const uint8_t *w;
-    size_t row_bytes, act_row_bytes;
-    int64_t O, nb;
+    const uint8_t *w;  /* plain rows, or packed groups when pdot is set */
+    size_t row_bytes, act_row_bytes, group_bytes;
+    int64_t O, nb, unit_rows;
     tpi_qdot_fn dot;
+    tpi_qpdot_fn pdot;
     const uint8_t *act;
 } qm_out;
 
@@ -81,13 +88,30 @@ static int64_t find_unit(const qm_out *outs, int count, int64_t u, int *which)
 {
     int i = 0;
     for (; i < count - 1; i++) {
-        int64_t nu = (outs[i].O + TPI_QMM_ROWS - 1) / TPI_QMM_ROWS;
+        int64_t nu = (outs[i].O + outs[i].unit_rows - 1) / outs[i].unit_rows;
         if (u < nu)
             break;
         u -= nu;
     }
     *which = i;
-    return u * TPI_QMM_ROWS;
+    return u * outs[i].unit_rows;
+}
+
+/* Rows [r0, r1) (r0 a multiple of 8) of a packed weight against m activation
+ * rows at a: a group that the weight's end cuts short goes through tmp. */
+static void packed_rows(const qm_out *o, const uint8_t *a, int m, float *y, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r += TPI_QPACK_ROWS) {
+        const uint8_t *g = o->w + (size_t)(r / TPI_QPACK_ROWS) * o->group_bytes;
+        if (r + TPI_QPACK_ROWS <= o->O) {
+            o->pdot(o->nb, g, a, o->act_row_bytes, m, y + r, o->O);
+            continue;
+        }
+        float tmp[TPI_QMM_GROUP * TPI_QPACK_ROWS];
+        o->pdot(o->nb, g, a, o->act_row_bytes, m, tmp, TPI_QPACK_ROWS);
+        for (int i = 0; i < m; i++)
+            memcpy(y + i * o->O + r, tmp + i * TPI_QPACK_ROWS, (size_t)(o->O - r) * sizeof *tmp);
+    }
 }
 
 static void run_unit(const qm_out *outs, int count, int64_t n, int64_t u)
@@ -95,10 +119,14 @@ static void run_unit(const qm_out *outs, int count, int64_t n, int64_t u)
     int wi;
     int64_t r0 = find_unit(outs, count, u, &wi);
     const qm_out *o = &outs[wi];
-    int64_t r1 = r0 + TPI_QMM_ROWS < o->O ? r0 + TPI_QMM_ROWS : o->O;
+    int64_t r1 = r0 + o->unit_rows < o->O ? r0 + o->unit_rows : o->O;
     for (int64_t g = 0; g < n; g += TPI_QMM_GROUP) {
         int m = n - g < TPI_QMM_GROUP ? (int)(n - g) : TPI_QMM_GROUP;
         const uint8_t *a = o->act + (size_t)g * o->act_row_bytes;
+        if (o->pdot) {
+            packed_rows(o, a, m, o->y + g * o->O, r0, r1);
+            continue;
+        }
         for (int64_t r = r0; r < r1; r++)
             o->dot(o->nb, o->w + (size_t)r * o->row_bytes, a, o->act_row_bytes, m, o->y + g * o->O + r, o->O);
     }
@@ -120,7 +148,7 @@ static void run(const qm_out *outs, int count, const float *x, int64_t n, int64_
 {
     int64_t nu = 0;
     for (int i = 0; i < count; i++)
-        nu += (outs[i].O + TPI_QMM_ROWS - 1) / TPI_QMM_ROWS;
+        nu += (outs[i].O + outs[i].unit_rows - 1) / outs[i].unit_rows;
     int serial_quant = n <= TPI_GEMV_MAX_ROWS;
     if (serial_quant)
         for (int64_t i = 0; i < n; i++)
@@ -145,13 +173,36 @@ static void run(const qm_out *outs, int count, const float *x, int64_t n, int64_
     }
 }
 
+/* Output i of a call on weight w, whose activation rows are a: packed when
+ * w carries the packed groups of its type and block count. */
+static qm_out make_out(float *y, const tpi_weight *w, const qm_act *a, const uint8_t *act,
+                       tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype))
+{
+    size_t rb = (size_t)a->nb * (size_t)tpi_dtype_block_bytes(w->dtype);
+    qm_out o = {.y = y, .w = w->data, .row_bytes = rb, .act_row_bytes = a->row_bytes, .O = w->rows, .nb = a->nb,
+                .unit_rows = TPI_QMM_ROWS, .act = act};
+    size_t gb = tpi_qpack_group_bytes(w->dtype, a->nb);
+    int64_t groups = (w->rows + TPI_QPACK_ROWS - 1) / TPI_QPACK_ROWS;
+    if (w->packed && gb && w->packed_bytes == (int64_t)gb * groups) {
+        o.pdot = ppick ? ppick(w->dtype) : NULL;
+        if (!o.pdot)
+            o.pdot = tpi_ref_qpdot(w->dtype);
+        o.w = w->packed;
+        o.group_bytes = gb;
+        o.unit_rows = TPI_QMM_PACKED_ROWS;
+    } else {
+        o.dot = pick(w->dtype);
+    }
+    return o;
+}
+
 void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
-                 tpi_qdot_fn (*pick)(tpi_dtype))
+                 tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype))
 {
     if (n <= 0 || count <= 0)
         return;
     if (count > TPI_MATMUL_MAX) {
-        tpi_qmatmul(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX, pick);
+        tpi_qmatmul(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX, pick, ppick);
         count = TPI_MATMUL_MAX;
     }
     qm_act acts[TPI_MATMUL_MAX];
@@ -169,10 +220,8 @@ void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const t
     for (int i = 0; i < count; i++) {
         const tpi_weight *w = ws[i];
         const qm_act *a = &acts[acts_of[i]];
-        size_t rb = (size_t)a->nb * (size_t)tpi_dtype_block_bytes(w->dtype);
-        outs[i] = (qm_out){.y = ys[i], .w = w->data, .row_bytes = rb, .act_row_bytes = a->row_bytes, .O = w->rows,
-                           .nb = a->nb, .dot = pick(w->dtype), .act = abuf + a->offset};
-        work += (int64_t)rb * w->rows * ((n + TPI_QMM_GROUP - 1) / TPI_QMM_GROUP);
+        outs[i] = make_out(ys[i], w, a, abuf + a->offset, pick, ppick);
+        work += (int64_t)outs[i].row_bytes * w->rows * ((n + TPI_QMM_GROUP - 1) / TPI_QMM_GROUP);
     }
     run(outs, count, x, n, ws[0]->cols, acts, na, abuf, work);
 }

@@ -31,11 +31,11 @@ void tpi_qpack(tpi_dtype t, const void *src, size_t src_row_bytes, int64_t rows,
 /* Row i (< 8) of a packed group back as nb plain blocks (tests, tpi_qmatmul_ref). */
 void tpi_qunpack_row(tpi_dtype t, const void *group, int64_t nb, int i, void *dst);
 
-/* y[r * y_stride + i] = dot(row i of the packed group g (nb blocks), the
- * activation row r) for i < 8 and r < m (1..TPI_QMM_GROUP); activation rows
- * are tpi_qact_quantize's format for t, a_stride bytes apart. */
-typedef void (*tpi_qpdot_fn)(int64_t nb, const void *g, const void *a, size_t a_stride, int m, float *y,
-                             int64_t y_stride);
+/* The packed kernels are tpi_qpdot_fn (quant_kernels.h, which the driver's
+ * callers see): y[r * y_stride + i] = dot(row i of the packed group g (nb
+ * blocks), the activation row r) for i < 8 and r < m (1..TPI_QMM_GROUP);
+ * activation rows are tpi_qact_quantize's format for t, a_stride bytes
+ * apart. */
 
 /* Each set's packed kernels for weight type t (NULL for a type it lacks). */
 tpi_qpdot_fn tpi_ref_qpdot(tpi_dtype t);

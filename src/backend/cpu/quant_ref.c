@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/quant_pack.h"
 #include "core/quant.h"
 
 static float dot_q8_0(int64_t nb, const tpi_block_q8_0 *w, const tpi_q8a8 *a)
@@ -116,25 +117,42 @@ tpi_qdot_fn tpi_ref_qdot(tpi_dtype t)
     }
 }
 
+/* Row o of w as plain blocks: in place, or unpacked into buf from w's
+ * packed groups (quant_pack.h) when w was packed, whose plain rows the
+ * loader may have freed. */
+static const uint8_t *weight_row(const tpi_weight *w, int64_t nb, int64_t o, uint8_t *buf)
+{
+    size_t gb = tpi_qpack_group_bytes(w->dtype, nb);
+    if (!w->packed || !gb) {
+        size_t row_bytes = (size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype);
+        return (const uint8_t *)w->data + (size_t)o * row_bytes;
+    }
+    tpi_qunpack_row(w->dtype, (const uint8_t *)w->packed + (size_t)(o / TPI_QPACK_ROWS) * gb, nb,
+                    (int)(o % TPI_QPACK_ROWS), buf);
+    return buf;
+}
+
 /* Each x row is quantized, then dotted with every weight row: no tiling and
  * no threads, so that it shares nothing with the driver it checks. Out of
  * memory leaves y zero. */
 void tpi_qmatmul_ref(float *y, const float *x, int64_t n, const tpi_weight *w)
 {
     int64_t nb = tpi_qweight_blocks(w);
-    size_t row_bytes = (size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype);
-    void *act = malloc(tpi_qact_row_bytes(w->dtype, nb));
+    size_t arb = tpi_qact_row_bytes(w->dtype, nb);
+    uint8_t *act = malloc(arb * (size_t)(n > 0 ? n : 1));
+    uint8_t *row = malloc((size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype) + 1);
     tpi_qdot_fn dot = tpi_ref_qdot(w->dtype);
-    for (int64_t i = 0; i < n; i++) {
-        float *yi = y + i * w->rows;
-        if (!act || !dot) {
-            for (int64_t o = 0; o < w->rows; o++)
-                yi[o] = 0;
-            continue;
+    for (int64_t i = 0; i < n * w->rows; i++)
+        y[i] = 0;
+    if (act && row && dot) {
+        for (int64_t i = 0; i < n; i++)
+            tpi_qact_quantize(w->dtype, x + i * w->cols, w->cols, w->k_off, nb, act + (size_t)i * arb);
+        for (int64_t o = 0; o < w->rows; o++) {
+            const uint8_t *wr = weight_row(w, nb, o, row);
+            for (int64_t i = 0; i < n; i++)
+                dot(nb, wr, act + (size_t)i * arb, 0, 1, y + i * w->rows + o, 1);
         }
-        tpi_qact_quantize(w->dtype, x + i * w->cols, w->cols, w->k_off, nb, act);
-        for (int64_t o = 0; o < w->rows; o++)
-            dot(nb, (const uint8_t *)w->data + (size_t)o * row_bytes, act, 0, 1, yi + o, 1);
     }
+    free(row);
     free(act);
 }

@@ -65,6 +65,11 @@
  * 2048-row weight is 128 units, enough for the dynamic schedule to even out
  * threads. */
 #define TPI_QMM_ROWS 16
+/* The same for packed weights (a multiple of 8): 64 rows of 2048 Q8_0
+ * columns are 139 KB, still in L2, and each pass of a group of activation
+ * rows (22 KB, from L2 or L3) now feeds 64 rows; a 2048-row weight is 32
+ * units. */
+#define TPI_QMM_PACKED_ROWS 64
 /* Activation rows per kernel call: each weight block is unpacked once per
  * call, and AVX-512's 32 registers hold 8 rows' accumulators (AVX2's set
  * takes them in two passes of 4). More rows would spill. */
