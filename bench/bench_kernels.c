@@ -7,7 +7,9 @@
  * parts picks the sections (default "pda"): p prefill matmul (with sgemm; g
  * without),
  * d decode GEMV, a attention and the elementwise ops, k decode attention
- * with the KV cache in memory.
+ * with the KV cache in memory, b the bf16-dot GEMM on the prefill shapes and
+ * s on serve steps (8, 16, 32 rows) against the vdpbf16ps peak
+ * (bench_bf16dot.c).
  * Prints: OpenBLAS sgemm GFLOP/s (1 and 2 threads) on the prefill shapes,
  * the read bandwidth (sum over 1 GB), the FMA peak on registers (256- and
  * 512-bit) and the bf16 and int8 dot-product peaks where the CPU has them,
@@ -25,6 +27,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "bench_bf16dot.h"
 #include "core/clock.h"
 #include "core/mem.h"
 #include "peaks.h"
@@ -510,7 +513,7 @@ int main(int argc, char **argv)
         reps = atoi(argv[2]);
     const char *parts = argc > 3 ? argv[3] : "pda";
     if (batch < 1 || reps < 1) {
-        fprintf(stderr, "usage: bench_kernels [batch >= 1] [reps >= 1] [parts: p d a k]\n");
+        fprintf(stderr, "usage: bench_kernels [batch >= 1] [reps >= 1] [parts: p g d a k b s]\n");
         return 2;
     }
     int64_t m = SEQ * batch;
@@ -549,6 +552,8 @@ int main(int argc, char **argv)
         bench_attention(be, q, att, x, y);
     if (!rc && strchr(parts, 'k'))
         rc = bench_decode_attention(sets, q, att);
+    if (!rc && (strchr(parts, 'b') || strchr(parts, 's')))
+        rc = bench_bf16_dot(be, reps, strchr(parts, 'b') != NULL, strchr(parts, 's') != NULL);
     free(q);
     free(att);
     free(x);

@@ -3,7 +3,7 @@
 find_library(TPI_OPENBLAS openblas)
 find_path(TPI_CBLAS_DIR cblas.h PATH_SUFFIXES openblas)
 if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
-  add_executable(bench_kernels ${CMAKE_CURRENT_SOURCE_DIR}/bench_kernels.c)
+  add_executable(bench_kernels ${CMAKE_CURRENT_SOURCE_DIR}/bench_kernels.c ${CMAKE_CURRENT_SOURCE_DIR}/bench_bf16dot.c)
   target_include_directories(bench_kernels PRIVATE ${CMAKE_SOURCE_DIR}/src ${TPI_CBLAS_DIR})
   target_link_libraries(bench_kernels PRIVATE bench_probes tpi_backend_cpu tpi_core ${TPI_OPENBLAS})
   target_compile_options(bench_kernels PRIVATE -O3)

@@ -17,6 +17,7 @@
 
 typedef struct lt_row {
     int ranks, threads;
+    char kernels[64]; /* the worker's KERNELS line: the set, and whether bf16 activations were asked for */
     double pp_tps, tg_tps, gb_per_token, gbs, bw, pct_bw;
     int have_pp, have_tg, have_bw;
 } lt_row;
@@ -26,6 +27,10 @@ static void parse(const char *line, lt_row *r)
     int batch, seq, ctx;
     long long blk;
     double ms, flops;
+    if (!strncmp(line, "KERNELS ", 8)) {
+        snprintf(r->kernels, sizeof r->kernels, "%.*s", (int)strcspn(line + 8, "\n"), line + 8);
+        return;
+    }
     if (sscanf(line, "PREFILL %d %d %lf %lf", &batch, &seq, &ms, &flops) == 4 && ms > 0) {
         r->pp_tps = batch * seq / (ms / 1e3);
         r->have_pp = 1;
@@ -45,11 +50,12 @@ static void parse(const char *line, lt_row *r)
     }
 }
 
-static int run(const char *self, const char *model, int reps, lt_row *r)
+static int run(const char *self, const char *model, int reps, const char *bf16_act, lt_row *r)
 {
     char cmd[8192], args[6144];
-    snprintf(args, sizeof args, "'%s' worker -m '%s' --batches 1 --seq 512 --decode-ctx 128 --reps %d -t %d", self,
-             model, reps, r->threads);
+    snprintf(args, sizeof args,
+             "'%s' worker -m '%s' --batches 1 --seq 512 --decode-ctx 128 --reps %d -t %d --bf16-activations %s", self,
+             model, reps, r->threads, bf16_act);
     if (r->ranks > 1) /* Open MPI's flags, as sweep.c's */
         snprintf(cmd, sizeof cmd, "%s -np %d %s--bind-to none -x OMP_NUM_THREADS=%d %s", TPI_MPIEXEC, r->ranks,
                  geteuid() == 0 ? "--allow-run-as-root " : "", r->threads, args);
@@ -65,17 +71,21 @@ static int run(const char *self, const char *model, int reps, lt_row *r)
     return pclose(p) == 0 && r->have_pp && r->have_tg ? 0 : -1;
 }
 
-int bench_llama_table(const char *self, const char *model, int reps)
+int bench_llama_table(const char *self, const char *model, int reps, const char *bf16_act)
 {
     lt_row rows[] = {{.ranks = 1, .threads = 1}, {.ranks = 1, .threads = 2}, {.ranks = 2, .threads = 1}};
     int n = (int)(sizeof rows / sizeof rows[0]);
     for (int i = 0; i < n; i++)
-        if (run(self, model, reps, &rows[i])) {
+        if (run(self, model, reps, bf16_act, &rows[i])) {
             fprintf(stderr, "tpinfer-bench: the %d x %d run failed\n", rows[i].ranks, rows[i].threads);
             return 1;
         }
     const char *name = strrchr(model, '/');
     name = name && name[1] ? name + 1 : model;
+    printf("\nkernels:");
+    for (int i = 0; i < n; i++)
+        printf(" %dx%d %s;", rows[i].ranks, rows[i].threads, rows[i].kernels[0] ? rows[i].kernels : "?");
+    printf("\n");
     printf("\n| model | ranks x threads | test | t/s | GB read/token | GB/s | read bw GB/s | %% of read bw |\n"
            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     for (int i = 0; i < n; i++) {

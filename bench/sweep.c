@@ -36,6 +36,7 @@
 
 typedef struct sweep_opts {
     const char *dir, *shape, *dtype, *batches, *ranks, *csv, *png, *ctxs;
+    const char *bf16_act; /* --bf16-activations "0" or "1", passed to the workers */
     int seq, reps, threads, scaling, llama_table;
     char self[4096]; /* this program, re-executed as the workers */
     char made[512];  /* where --shape writes its model */
@@ -251,8 +252,9 @@ static int run_worker(const sweep_opts *o, const config *cf, const char *batches
 {
     char cmd[8192], args[6144];
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    snprintf(args, sizeof args, "'%s' worker -m '%s' --batches %s --seq %d --decode-ctx %s --reps %d -t %d", o->self,
-             o->dir, batches, o->seq, ctxs, o->reps, cf->threads);
+    snprintf(args, sizeof args,
+             "'%s' worker -m '%s' --batches %s --seq %d --decode-ctx %s --reps %d -t %d --bf16-activations %s", o->self,
+             o->dir, batches, o->seq, ctxs, o->reps, cf->threads, o->bf16_act);
     if (cf->ranks > 1) /* the flags are Open MPI's, Debian's MPI */
         snprintf(cmd, sizeof cmd, "%s -np %d %s%s -x OMP_NUM_THREADS=%d %s", TPI_MPIEXEC, cf->ranks,
                  geteuid() == 0 ? "--allow-run-as-root " : "", cf->ranks > cores ? "--oversubscribe" : "--bind-to none",
@@ -316,6 +318,8 @@ static void usage(FILE *f)
                "                      16 steps beyond one (the best is kept; default 2)\n"
                "  --threads T         threads per rank instead of cores / ranks\n"
                "  --scaling           also run 1 rank x 1 thread and print N x 1 vs 1 x 1 and vs 1 x N\n"
+               "  --bf16-activations B  1: prompts of bf16 weights on bf16 activations and the bf16 dot\n"
+               "                      product (AVX512_BF16), as llama.cpp computes BF16 files; 0: fp32 (default)\n"
                "  --llama-table       only pp512 and tg128 at 1x1, 1x2 and 2x1 (ranks x threads), as\n"
                "                      llama-bench names them; the default for -m FILE.gguf\n"
                "--shape writes the model (as tpinfer make-model does) into out/<shape>-<dtype> first.\n");
@@ -332,10 +336,10 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int *code)
         {"decode-ctx", required_argument, 0, 'x'}, {"reps", required_argument, 0, 'n'},
         {"threads", required_argument, 0, 't'}, {"scaling", no_argument, 0, 'S'},
         {"llama-table", no_argument, 0, 'L'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"bf16-activations", required_argument, 0, 'a'}, {0, 0, 0, 0},
     };
     *o = (sweep_opts){.dtype = "bf16", .batches = "1,2,4,8", .ranks = "1,2", .png = "bench.png",
-                      .ctxs = "128,1024", .seq = 512, .reps = 2};
+                      .ctxs = "128,1024", .bf16_act = "0", .seq = 512, .reps = 2};
     int c;
     *code = 2;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
@@ -353,9 +357,15 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int *code)
         case 't': o->threads = atoi(optarg); break;
         case 'S': o->scaling = 1; break;
         case 'L': o->llama_table = 1; break;
+        case 'a': o->bf16_act = optarg; break;
         case 'h': usage(stdout); *code = 0; return -1;
         default: usage(stderr); return -1;
         }
+    }
+    if (strcmp(o->bf16_act, "0") && strcmp(o->bf16_act, "1")) {
+        fprintf(stderr, "tpinfer-bench: --bf16-activations: expected 0 (fp32 activations) or 1 (bf16), got '%s'\n",
+                o->bf16_act);
+        return -1;
     }
     if ((!o->dir == !o->shape) || o->seq < 1 || o->reps < 1 || optind != argc) {
         fprintf(stderr, "tpinfer-bench: give exactly one of -m DIR or --shape NAME\n");
@@ -444,7 +454,7 @@ int bench_sweep(int argc, char **argv)
     size_t len = strlen(o.dir);
     if (o.llama_table || (len > 5 && !strcasecmp(o.dir + len - 5, ".gguf"))) {
         free(bs);
-        return bench_llama_table(o.self, o.dir, o.reps);
+        return bench_llama_table(o.self, o.dir, o.reps, o.bf16_act);
     }
     ceilings c = {0};
     ceilings_init(&c, o.seq);

@@ -420,6 +420,7 @@ typedef struct worker_opts {
     int32_t *kv_blocks;      /* --kv-block: positions per KV block, one decode cache each */
     int64_t n_kv_blocks;
     int seq, reps, threads;
+    const char *bf16_activations; /* --bf16-activations, as tpinfer's (NULL: not given) */
 } worker_opts;
 
 static int parse_worker_opts(int argc, char **argv, worker_opts *o)
@@ -428,7 +429,8 @@ static int parse_worker_opts(int argc, char **argv, worker_opts *o)
         {"model", required_argument, 0, 'm'}, {"batches", required_argument, 0, 'b'},
         {"seq", required_argument, 0, 'q'},   {"decode-ctx", required_argument, 0, 'x'},
         {"reps", required_argument, 0, 'n'},  {"threads", required_argument, 0, 't'},
-        {"kv-block", required_argument, 0, 'k'}, {0, 0, 0, 0},
+        {"kv-block", required_argument, 0, 'k'}, {"bf16-activations", required_argument, 0, 'a'},
+        {0, 0, 0, 0},
     };
     const char *batches = "1", *ctxs = "128", *kv_blocks = NULL;
     *o = (worker_opts){.seq = 512, .reps = 2};
@@ -442,12 +444,14 @@ static int parse_worker_opts(int argc, char **argv, worker_opts *o)
         case 'k': kv_blocks = optarg; break;
         case 'n': o->reps = atoi(optarg); break;
         case 't': o->threads = atoi(optarg); break;
+        case 'a': o->bf16_activations = optarg; break;
         default: return -1;
         }
     }
     if (!o->dir || o->seq < 1 || o->reps < 1 || optind != argc) {
         fprintf(stderr, "usage: tpinfer-bench worker -m DIR [--batches B,..|none] [--seq N] "
                         "[--decode-ctx C,..|none] [--kv-block N,..] [--reps N] [-t THREADS]\n"
+                        "       [--bf16-activations 0|1]\n"
                         "  --kv-block: positions per KV cache block, each a decode run of its own, the runs\n"
                         "  interleaved (default: the library's; the context or more: one block per sequence,\n"
                         "  the contiguous layout)\n");
@@ -481,6 +485,10 @@ static int worker_init(worker *w, const worker_opts *o, tpi_load_opts lo, tpi_er
         return -1;
     w->rank = w->comm->rank;
     w->size = w->comm->size;
+    tpi_model_info info;
+    tpi_model_get_info(w->m, &info);
+    if (w->rank == 0) /* what ran: "avx512+bf16" when the bf16 dot product took the bf16 weights */
+        printf("KERNELS %s bf16_activations=%d\n", info.kernels, lo.bf16_activations);
     w->seq = o->seq;
     w->reps = o->reps;
     w->kv_blocks = o->kv_blocks;
@@ -492,8 +500,6 @@ static int worker_init(worker *w, const worker_opts *o, tpi_load_opts lo, tpi_er
     if (!w->logits)
         return tpi_err(err, TPI_ENOMEM, "out of memory");
     w->bw_buf = o->n_ctxs > 0 ? bandwidth_buffer(w->size) : NULL;
-    tpi_model_info info;
-    tpi_model_get_info(w->m, &info);
     w->streamed = (float)info.streamed_bytes;
     return tpi_comm_allreduce_sum_f32(w->comm, &w->streamed, 1); /* all ranks' bytes per token */
 }
@@ -509,7 +515,9 @@ int bench_worker(int argc, char **argv)
     }
     worker w = {0};
     tpi_error err = {0};
-    engine_opts e = {0}; /* the kernel set, prefill chunk and all-reduce from the environment, as tpinfer's */
+    /* the kernel set, prefill chunk and all-reduce from the environment, as
+     * tpinfer's; --bf16-activations checked as tpinfer checks it */
+    engine_opts e = {.bf16_activations = o.bf16_activations};
     int rc = engine_resolve(&e, "bench worker") ? -1 : engine_comm(&e, &w.comm, &argc, &argv, "bench worker");
     if (!rc) {
         rc = worker_init(&w, &o, e.load, &err);

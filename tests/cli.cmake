@@ -95,6 +95,11 @@ if(TPI_OPENBLAS AND TPI_CBLAS_DIR)
   add_test(NAME cli_bench_scaling COMMAND sh -c "'${bench}' -m '${tiny}' --batches 1 --ranks 1,2 --seq 16 --decode-ctx 8 --reps 1 --scaling --csv bench-s.csv --png bench-s.png && cut -d, -f1-3 bench-s.csv")
   set_tests_properties(cli_bench_scaling PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120
                        PASS_REGULAR_EXPRESSION "batch 1: 2 ranks x 1 thread vs 1 x 1: [0-9.]+x \\(ideal 2\; 2 x the slowest core's GEMM over the fastest's, around the two runs: [0-9.]+x\\)\; vs 1 x 2 threads: [0-9.]+x.*ranks,threads,batch\n1,2,1\n2,1,1\n1,1,1\n$")
+  # --bf16-activations reaches the workers' load options (the kernel set they
+  # report says whether the bf16 dot product ran), and a bad value is refused.
+  add_test(NAME cli_bench_bf16_activations COMMAND sh -c "'${bench}' worker -m '${tiny}' --batches 1 --seq 16 --decode-ctx none --reps 1 -t 1 --bf16-activations 1 | head -1 && '${bench}' -m '${tiny}' --bf16-activations 2 2>&1 || echo exit=$?")
+  set_tests_properties(cli_bench_bf16_activations PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 60 PASS_REGULAR_EXPRESSION
+    "^KERNELS [a-z0-9+]+ bf16_activations=1\n.*--bf16-activations: expected 0 \\(fp32 activations\\) or 1 \\(bf16\\), got '2'.*exit=2\n$")
   # ... and splits N x 1 vs 1 x 1 into factors that multiply back to it.
   add_test(NAME cli_bench_scaling_split COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_split.sh ${bench} ${tiny})
   set_tests_properties(cli_bench_scaling_split PROPERTIES FIXTURES_REQUIRED tiny TIMEOUT 120)

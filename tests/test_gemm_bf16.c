@@ -11,7 +11,8 @@
  * Activations truncated instead of rounded, or a k pair misplaced, are off
  * by ~2^-9 relative, far outside it.
  *
- * Decode (n <= 4 rows) keeps fp32 activations; other dtypes are untouched. */
+ * Decode (n <= 4 rows) keeps fp32 activations; other dtypes are untouched.
+ * Every output starts as NaN, so one the GEMM leaves unwritten fails. */
 #include <math.h>
 #include <omp.h>
 #include <setjmp.h>
@@ -136,6 +137,26 @@ static void test_shapes(void **state)
     gemm_case(40, 1025, 390, 1, 1); /* several row-block units and k slices, ragged */
 }
 
+/* Few rows (a serve step's decode batch, n <= 32): each panel streamed once
+ * with all the rows in registers, two panels a tile up to 12 rows, passes
+ * of 18 rows beyond; n = 1..4 is the GEMV (fp32 activations). Outputs not
+ * a multiple of 16 or 32 (masked stores, a lone last panel), K odd and
+ * around the packing's 16-k chunks; n = 33 and 37 are the first prefill
+ * shapes past the streaming ones. */
+static void test_few_rows(void **state)
+{
+    (void)state;
+    static const int64_t rows[] = {1, 17, 40, 100};
+    static const int64_t cols[] = {1, 15, 16, 17, 33, 130};
+    static const int64_t more[] = {24, 31, 32, 33, 37};
+    int t = 0;
+    for (int64_t n = 1; n <= 25; n++, t++)
+        gemm_case(rows[t % 4], cols[t % 6], n <= 20 ? n : more[n - 21], (size_t)t % 3, t % 2);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++, t++)
+            gemm_case(rows[r], cols[c], 16, (size_t)t % 3, t % 2);
+}
+
 static void test_random(void **state)
 {
     (void)state;
@@ -203,6 +224,7 @@ int main(void)
     omp_set_num_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_few_rows),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_mixed),
         cmocka_unit_test(test_threads),

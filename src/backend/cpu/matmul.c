@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/quant_kernels.h"
@@ -132,25 +133,6 @@ static void pack_rows(float *ap, const float *x, int64_t n, int64_t K, int64_t b
     }
 }
 
-/* Packs the same rows rounded to bf16 (round to nearest even, as torch
- * does), k in pairs: ap[kp * MR + i] holds row i's k = 2kp in its low half
- * and 2kp + 1 in its high half (0 past K or n), as the bf16-dot kernel
- * (gemm_bf16_avx512.c) broadcasts them. Each activation is rounded once per
- * prefill, not once per weight panel. */
-static void pack_rows_bf16(uint32_t *ap, const float *x, int64_t n, int64_t K, int64_t blk)
-{
-    int64_t r0 = blk * MR, rows = n - r0 < MR ? n - r0 : MR, kp = (K + 1) / 2;
-    if (rows < MR || K % 2)
-        memset(ap, 0, (size_t)kp * MR * sizeof *ap);
-    for (int64_t i = 0; i < rows; i++) {
-        const float *xi = x + (r0 + i) * K;
-        for (int64_t k = 0; k + 1 < K; k += 2)
-            ap[k / 2 * MR + i] = tpi_f32_to_bf16(xi[k]) | (uint32_t)tpi_f32_to_bf16(xi[k + 1]) << 16;
-        if (K % 2)
-            ap[K / 2 * MR + i] = tpi_f32_to_bf16(xi[K - 1]);
-    }
-}
-
 /* One output of a call: a weight (all share K) and where its rows go. */
 typedef struct mm_out {
     float *y;
@@ -193,19 +175,15 @@ typedef struct cpu_kernels {
     tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
     tpi_qdot_fn (*qdot)(tpi_dtype dt);            /* block-type weights' dot kernels */
     tpi_qpdot_fn (*qpdot)(tpi_dtype dt);          /* and those of packed block-type weights */
-    int bf16_dot; /* 1: bf16 weights' GEMM on bf16 activations (gemm_bf16_avx512.c) */
+    int bf16_dot; /* 1: bf16 weights' GEMM on bf16 activations (gemm_bf16.c) */
 } cpu_kernels;
 
 /* One GEMM work unit: row blocks [b0, b1) of the packed x (ap) against
  * panels [p0, p1) of output o, slice by slice of K. Tiles at the edges (fewer
  * than MR rows, or than the kernel's columns) go through a scratch tile. */
-static void gemm_unit(const mm_out *o, const float *ap, const uint32_t *ap16, int64_t n, int64_t K, int64_t b0,
-                      int64_t b1, int64_t p0, int64_t p1, tpi_gemm_pair_fn kern2)
+static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, int64_t b0, int64_t b1, int64_t p0,
+                      int64_t p1, tpi_gemm_pair_fn kern2)
 {
-    /* bf16 activations (ap16, the bf16 pairs of pack_rows_bf16) take the
-     * bf16-dot kernels, which exist for one and two panels */
-    int pairs = ap16 || kern2;
-    int64_t Kp = (K + 1) / 2;
     float tmp[MR * 2 * NR] __attribute__((aligned(64)));
     int64_t O = o->O;
     size_t es = tpi_dtype_size(o->dt), panel_bytes = (size_t)K * NR * es;
@@ -214,7 +192,7 @@ static void gemm_unit(const mm_out *o, const float *ap, const uint32_t *ap16, in
         int64_t kc = K - pc < TPI_GEMM_KC ? K - pc : TPI_GEMM_KC;
         for (int64_t p = p0; p < p1;) {
             /* two panels at once where there is a pair kernel and a second panel */
-            int64_t w = pairs && p + 1 < p1 ? 2 : 1;
+            int64_t w = kern2 && p + 1 < p1 ? 2 : 1;
             const uint8_t *bp = o->packed + (size_t)p * panel_bytes + (size_t)pc * NR * es;
             int64_t cols = O - p * NR < w * NR ? O - p * NR : w * NR;
             for (int64_t b = b0; b < b1; b++) {
@@ -224,10 +202,7 @@ static void gemm_unit(const mm_out *o, const float *ap, const uint32_t *ap16, in
                 int full = rows == MR && cols == w * NR;
                 float *dst = full ? c : tmp;
                 int64_t ld = full ? O : w * NR;
-                if (ap16)
-                    tpi_avx512bf16_gemm_fn((int)w)(kc, ap16 + b * Kp * MR + pc / 2 * MR, bp, panel_bytes, dst, ld,
-                                                   full && pc > 0);
-                else if (w == 2)
+                if (w == 2)
                     kern2(kc, a, bp, panel_bytes, dst, ld, full && pc > 0);
                 else
                     kern(kc, a, bp, dst, ld, full && pc > 0);
@@ -251,25 +226,14 @@ static void gemm_unit(const mm_out *o, const float *ap, const uint32_t *ap16, in
 static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64_t K, float *ap, const cpu_kernels *ks)
 {
     const int64_t per = TPI_GEMM_PANELS, mc = TPI_GEMM_MC_BLOCKS;
-    int64_t nb = (n + MR - 1) / MR, n_pu = n_units(outs, count, per), n_mc = (nb + mc - 1) / mc;
-    /* with bf16_dot, bf16 weights read the bf16 rows after the fp32 ones
-     * (matmul_multi's scratch), the other dtypes the fp32 rows */
-    int any16 = 0, any32 = 0;
-    for (int i = 0; i < count; i++)
-        *(ks->bf16_dot && outs[i].dt == TPI_BF16 ? &any16 : &any32) = 1;
-    uint32_t *ap16 = (uint32_t *)(ap + nb * MR * K);
-    int64_t Kp = (K + 1) / 2, flops = 0;
+    int64_t nb = (n + MR - 1) / MR, n_pu = n_units(outs, count, per), n_mc = (nb + mc - 1) / mc, flops = 0;
     for (int i = 0; i < count; i++)
         flops += 2 * n * K * outs[i].O;
 #pragma omp parallel if (flops >= TPI_PAR_MIN_GEMM_FLOPS)
     {
 #pragma omp for schedule(static)
-        for (int64_t b = 0; b < nb; b++) {
-            if (any32)
-                pack_rows(ap + b * K * MR, x, n, K, b);
-            if (any16)
-                pack_rows_bf16(ap16 + b * Kp * MR, x, n, K, b);
-        }
+        for (int64_t b = 0; b < nb; b++)
+            pack_rows(ap + b * K * MR, x, n, K, b);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < n_mc * n_pu; u++) {
             int64_t b0 = u / n_pu * mc, b1 = b0 + mc < nb ? b0 + mc : nb;
@@ -277,10 +241,27 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
             int64_t p0 = find_unit(outs, count, u % n_pu, per, &wi);
             const mm_out *o = &outs[wi];
             int64_t p1 = p0 + per < o->np ? p0 + per : o->np;
-            gemm_unit(o, ap, ks->bf16_dot && o->dt == TPI_BF16 ? ap16 : NULL, n, K, b0, b1, p0, p1,
-                      ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL);
+            gemm_unit(o, ap, n, K, b0, b1, p0, p1, ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL);
         }
     }
+}
+
+/* With bf16_dot: runs the bf16 weights among outs on the bf16-dot GEMM
+ * (gemm_bf16.c, its packed rows at ap16), moves the others to the front of
+ * outs and returns how many they are. */
+static int gemm_bf16(mm_out *outs, int count, const float *x, int64_t n, int64_t K, uint32_t *ap16)
+{
+    tpi_bf16_out b16[TPI_MATMUL_MAX];
+    int nb = 0, rest = 0;
+    for (int i = 0; i < count; i++) {
+        if (outs[i].dt == TPI_BF16)
+            b16[nb++] = (tpi_bf16_out){.y = outs[i].y, .packed = outs[i].packed, .O = outs[i].O};
+        else
+            outs[rest++] = outs[i];
+    }
+    if (nb)
+        tpi_gemm_bf16(b16, nb, x, n, K, ap16);
+    return rest;
 }
 
 /* The AVX-512 set's quantized kernels need VNNI (and BW, VL) beyond its
@@ -432,14 +413,19 @@ static void matmul_multi(int count, float *const *ys, const float *x, int64_t n,
         outs[m++] = (mm_out){.y = ys[i], .packed = packed, .dt = w->dtype, .O = w->rows, .np = n_panels(w->rows)};
     }
     if (m) {
-        /* the fp32 rows, and room for the bf16 pairs after them (gemm) */
-        size_t ap_rows = (size_t)((n + MR - 1) / MR) * MR;
-        size_t ap_bytes = ap_rows * (size_t)(K + (gk->bf16_dot ? (K + 1) / 2 : 0)) * sizeof(float);
-        float *ap = n > TPI_GEMV_MAX_ROWS ? scratch(ap_bytes) : NULL;
-        if (ap)
-            gemm(outs, m, x, n, K, ap, gk);
-        else
-            gemv(outs, m, x, n, K, gk);
+        /* with bf16_dot, the bf16 weights' packed rows (gemm_bf16) first,
+         * then the fp32 rows where other dtypes need them */
+        int n16 = 0;
+        for (int i = 0; gk->bf16_dot && i < m; i++)
+            n16 += outs[i].dt == TPI_BF16;
+        size_t words = n16 ? tpi_gemm_bf16_scratch_words(n, K) : 0;
+        size_t floats = n16 < m ? (size_t)((n + MR - 1) / MR) * MR * (size_t)K : 0;
+        float *ap = n > TPI_GEMV_MAX_ROWS ? scratch((words + floats) * sizeof(float)) : NULL;
+        int left = ap && n16 ? gemm_bf16(outs, m, x, n, K, (uint32_t *)ap) : m;
+        if (ap && left)
+            gemm(outs, left, x, n, K, ap + words, gk);
+        else if (left)
+            gemv(outs, left, x, n, K, gk);
     }
     for (int i = 0; i < m; i++)
         free(tmpw[i].packed);

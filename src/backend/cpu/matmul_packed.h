@@ -65,16 +65,6 @@ tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows);
 tpi_panel_fn tpi_avx512_quad_fn(tpi_dtype dt, int rows);
 tpi_gemm_pair_fn tpi_avx512_gemm_pair_fn(tpi_dtype dt);
 
-/* A bf16-dot prefill micro-kernel for bf16 weights: c[MR, 16 * panels] (row
- * stride ldc) = (add ? c : 0) + the kc k-steps of the packed bf16 rows a
- * (a[kp * MR + i] holds row i's k = 2kp in its low half and 2kp + 1 in its
- * high half; 0 past K) times panel b (and b + panel_bytes). */
-typedef void (*tpi_gemm_bf16_fn)(int64_t kc, const uint32_t *a, const uint8_t *b, size_t panel_bytes, float *c,
-                                 int64_t ldc, int add);
-/* gemm_bf16_avx512.c: the 6x16 (panels 1) and 6x32 (panels 2) kernels.
- * AVX512_BF16/BW: call only where the processor has them. */
-tpi_gemm_bf16_fn tpi_avx512bf16_gemm_fn(int panels);
-
 #ifdef __AVX2__
 #include <immintrin.h>
 

@@ -42,6 +42,22 @@
 /* Prefill GEMM: output panels (of 16) per work unit, the grain of its
  * dynamic schedule. */
 #define TPI_GEMM_PANELS 8
+/* bf16-dot GEMM (gemm_bf16.c), prefill: k per slice, so that a panel
+ * pair's slice (32 x 512 bf16, 32 KB) stays in L1/L2 while the row blocks'
+ * slices pass it. */
+#define TPI_GEMM_BF16_KC 512
+/* bf16-dot GEMM, prefill: MR-row blocks per tile (1: 6 rows x 2 panels). */
+#define TPI_GEMM_BF16_TILE_BLOCKS 1
+/* bf16-dot GEMM, prefill: row blocks and panels per work unit. */
+#define TPI_GEMM_BF16_MC_BLOCKS 32
+#define TPI_GEMM_BF16_PANELS 8
+/* bf16-dot GEMM: up to this many rows each weight panel is streamed from
+ * memory once (a serve step's decode rows), in passes of up to 18 rows. */
+#define TPI_GEMM_BF16_STREAM_ROWS 32
+/* bf16-dot GEMM, few rows: panels per work unit. */
+#define TPI_GEMM_BF16_STREAM_PANELS 2
+/* bf16-dot tiles: bytes ahead each weight line is prefetched. */
+#define TPI_GEMM_BF16_PREFETCH 2048
 /* Up to this many rows of x a matmul is a GEMV: it streams every weight
  * byte once per group of rows without packing x (the GEMV kernels exist for
  * 1..4 rows); more rows go to the GEMM. */
