@@ -295,3 +295,6 @@ tpi_qdot_fn QS(qdot)(tpi_dtype t)
     default: return NULL;
     }
 }
+
+/* the packed Q4_K and Q6_K kernels, with the same macros */
+#include "backend/cpu/quant_pack_k_simd.h"
