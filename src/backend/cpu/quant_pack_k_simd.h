@@ -24,6 +24,10 @@
 #include "backend/cpu/quant_pack.h"
 #include "backend/cpu/quant_pack_k_layout.h"
 
+/* the loops over a super-block's chunks unrolled: their chunk, part and
+ * chain numbers become constants (rolled, the chains went to the stack) */
+#define QPK_UNROLL _Pragma("GCC unroll 8")
+
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 #define QPK_VNNI 1
 /* s (int32 per row) + the eight rows' sums of four u x a products */
@@ -122,10 +126,10 @@ QINLINE void qpk4_rows(int64_t nb, const uint8_t *x, const uint8_t *a, size_t as
             for (int c = 0; c < C; c++)
                 s[c][r] = _mm256_setzero_si256();
         }
-        for (int j = 0; j < 8; j++) {
+        QPK_UNROLL for (int j = 0; j < 8; j++) {
             /* sub-block j: the low (j even) or high nibbles of pair j / 2 */
             const uint8_t *q = x + QPK4_QS + 256 * (j / 2);
-            for (int t = 0; t < 8; t++) {
+            QPK_UNROLL for (int t = 0; t < 8; t++) {
                 __m256i v = loadu(q + 32 * t);
                 __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, m4);
                 for (int r = 0; r < m; r++) {
@@ -189,13 +193,13 @@ QINLINE void qpk6_rows(int64_t nb, const uint8_t *x, const uint8_t *a, size_t as
             for (int c = 0; c < C; c++)
                 s[c][r] = _mm256_setzero_si256();
         }
-        for (int h = 0; h < 2; h++)
-            for (int p = 0; p < 4; p++) {
+        QPK_UNROLL for (int h = 0; h < 2; h++)
+            QPK_UNROLL for (int p = 0; p < 4; p++) {
                 __m256i pairs = qpk_pairs_s8(x + QPK6_SC + 16 * (4 * h + p));
-                for (int uh = 0; uh < 2; uh++) {
+                QPK_UNROLL for (int uh = 0; uh < 2; uh++) {
                     /* group 8 h + 2 p + uh: l = 16 uh .. 16 uh + 15 */
                     __m256i sc = qpk_scale_of(pairs, uh, 1);
-                    for (int u4 = 0; u4 < 4; u4++) {
+                    QPK_UNROLL for (int u4 = 0; u4 < 4; u4++) {
                         int u = 4 * uh + u4;
                         __m256i l4 = loadu(x + QPK6_QL + 32 * (16 * h + 8 * (p % 2) + u));
                         __m256i q = qpk6_quant(l4, loadu(x + QPK6_QH + 32 * (8 * h + u)), p);
