@@ -227,22 +227,22 @@ QINLINE void qpk6_rows(int64_t nb, const uint8_t *x, const uint8_t *a, size_t as
 /* One entry per type, the row count a constant in each case (the loops
  * over rows unroll, the accumulators stay in registers); more than
  * QMAX_ROWS rows go in passes. */
-#define QPK_ENTRY(name)                                                                                    \
+#define QPK_ENTRY(name)                                                                                     \
     static void QS(name)(int64_t nb, const void *g, const void *a, size_t as, int m, float *y, int64_t ys)  \
-    {                                                                                                      \
-        const uint8_t *x = g, *av = a;                                                                     \
-        for (; m > QMAX_ROWS; m -= QMAX_ROWS, av += QMAX_ROWS * as, y += QMAX_ROWS * ys)                   \
-            name##_rows(nb, x, av, as, QMAX_ROWS, y, ys);                                                  \
-        switch (m) {                                                                                       \
-        case 1: name##_rows(nb, x, av, as, 1, y, ys); break;                                               \
-        case 2: name##_rows(nb, x, av, as, 2, y, ys); break;                                               \
-        case 3: name##_rows(nb, x, av, as, 3, y, ys); break;                                               \
-        case 4: name##_rows(nb, x, av, as, 4, y, ys); break;                                               \
-        case 5: name##_rows(nb, x, av, as, 5 < QMAX_ROWS ? 5 : QMAX_ROWS, y, ys); break;                   \
-        case 6: name##_rows(nb, x, av, as, 6 < QMAX_ROWS ? 6 : QMAX_ROWS, y, ys); break;                   \
-        case 7: name##_rows(nb, x, av, as, 7 < QMAX_ROWS ? 7 : QMAX_ROWS, y, ys); break;                   \
-        default: name##_rows(nb, x, av, as, QMAX_ROWS, y, ys); break;                                      \
-        }                                                                                                  \
+    {                                                                                                       \
+        const uint8_t *x = g, *av = a;                                                                      \
+        for (; m > QMAX_ROWS; m -= QMAX_ROWS, av += QMAX_ROWS * as, y += QMAX_ROWS * ys)                    \
+            name##_rows(nb, x, av, as, QMAX_ROWS, y, ys);                                                   \
+        switch (m) {                                                                                        \
+        case 1: name##_rows(nb, x, av, as, 1, y, ys); break;                                                \
+        case 2: name##_rows(nb, x, av, as, 2, y, ys); break;                                                \
+        case 3: name##_rows(nb, x, av, as, 3, y, ys); break;                                                \
+        case 4: name##_rows(nb, x, av, as, 4, y, ys); break;                                                \
+        case 5: name##_rows(nb, x, av, as, 5 < QMAX_ROWS ? 5 : QMAX_ROWS, y, ys); break;                    \
+        case 6: name##_rows(nb, x, av, as, 6 < QMAX_ROWS ? 6 : QMAX_ROWS, y, ys); break;                    \
+        case 7: name##_rows(nb, x, av, as, 7 < QMAX_ROWS ? 7 : QMAX_ROWS, y, ys); break;                    \
+        default: name##_rows(nb, x, av, as, QMAX_ROWS, y, ys); break;                                       \
+        }                                                                                                   \
     }
 QPK_ENTRY(qpk4)
 QPK_ENTRY(qpk6)
