@@ -14,7 +14,10 @@
  *
  * Q4_K x8 block, 1184 bytes for 8 x 256 weights (4.625 bits a weight, 2.8 %
  * above the file's 4.5: the 6-bit scales and mins are stored unpacked, one
- * byte each, so that a group unpacks none of them):
+ * byte each, so that a group unpacks none of them; the other choice, the
+ * eight rows' 12-byte forms unpacked and transposed per x8 block, would add
+ * roughly 5 % to the instructions of a decode (m = 1) kernel, an estimate,
+ * not measured):
  *   [0, 1024)     qs: 32 chunks; chunk 8 p + t holds each row's qs[32 p + 4 t
  *                 .. + 4): low nibbles are sub-block 2 p's quants 4 t .. 4 t
  *                 + 3, high nibbles sub-block 2 p + 1's
