@@ -51,4 +51,7 @@ size_t tpi_qpack_group_bytes_k(tpi_dtype t, int64_t nb);
 void tpi_qpack_k(tpi_dtype t, const void *src, size_t src_row_bytes, int64_t rows, int64_t nb, void *dst);
 void tpi_qunpack_row_k(tpi_dtype t, const void *group, int64_t nb, int i, void *dst);
 tpi_qpdot_fn tpi_ref_qpdot_k(tpi_dtype t);
+/* Each SIMD set's K kernels by name (QS(qpdot_k)), for tests and benches. */
+tpi_qpdot_fn tpi_avx2_qpdot_k(tpi_dtype t);
+tpi_qpdot_fn tpi_avx512_qpdot_k(tpi_dtype t);
 #endif
