@@ -240,6 +240,29 @@ typedef struct batch_arg {
     int64_t n[16], max_new[16];
 } batch_arg;
 
+/* The step counters account for every token fed to the model: each
+ * request's prompt less what was reused, and every generated token but the
+ * last (nothing runs after it), in steps whose phases took time. */
+static void check_step_stats(const srv_stats *st, int64_t n_req)
+{
+    int64_t fed = st->prompt_tokens - st->prompt_tokens_cached + st->generated_tokens - n_req;
+    int64_t tok = st->step_tokens[SRV_STEP_DECODE] + st->step_tokens[SRV_STEP_MIXED];
+    double secs = 0;
+    for (int k = 0; k < SRV_STEP_KINDS; k++)
+        for (int p = 0; p < SRV_PHASES; p++) {
+            if (!(st->step_seconds[k][p] >= 0))
+                g_fail(&G, "step stats: phase %s of kind %d took %g s", srv_phase_names[p], k, st->step_seconds[k][p]);
+            secs += st->step_seconds[k][p];
+        }
+    /* a decode step feeds one token per running sequence: at most 16 here, and at least one */
+    int64_t nd = st->steps[SRV_STEP_DECODE], td = st->step_tokens[SRV_STEP_DECODE];
+    if (tok != fed || nd < 1 || td < nd || td > 16 * nd || st->steps[SRV_STEP_MIXED] < 1 || !(secs > 0) ||
+        !(st->step_seconds[SRV_STEP_DECODE][SRV_PHASE_FORWARD] > 0))
+        g_fail(&G, "step stats: %lld tokens fed (expected %lld), %lld decode steps of %lld tokens, %lld mixed, %g s",
+               (long long)tok, (long long)fed, (long long)nd, (long long)td, (long long)st->steps[SRV_STEP_MIXED],
+               secs);
+}
+
 static void drive_batch16(scenario *sc)
 {
     batch_arg *a = sc->arg;
@@ -264,6 +287,7 @@ static void drive_batch16(scenario *sc)
                "running %lld queued %lld", (long long)st.requests, (long long)st.requests_ok,
                (long long)st.generated_tokens, (long long)gen, (long long)st.ttft_count[SRV_TTFT_BUCKETS - 1],
                st.ttft_sum, (long long)st.running, (long long)st.queued);
+    check_step_stats(&st, 16);
 }
 
 static void test_batch16(void **state)

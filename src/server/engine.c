@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "server/engine_int.h"
 
+const char *const srv_phase_names[SRV_PHASES] = {"plan", "share", "forward", "sample"};
 const double srv_ttft_bounds[SRV_TTFT_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, INFINITY};
 
 /* Tokens per step when opts.step_tokens is 0: one step's forward then
@@ -459,11 +460,36 @@ static void wait_for_work(srv_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Rank 0: counts one step of n_tok tokens over `rows` sequences before it
+ * samples (its events may tell a client it ended, whose next look at the
+ * statistics then sees this step), and returns its kind. */
+static int count_step(srv_engine *e, int64_t n_tok, int64_t rows)
+{
+    int kind = n_tok == rows ? SRV_STEP_DECODE : SRV_STEP_MIXED;
+    pthread_mutex_lock(&e->mu);
+    e->stats.steps[kind]++;
+    e->stats.step_tokens[kind] += n_tok;
+    pthread_mutex_unlock(&e->mu);
+    return kind;
+}
+
+/* Rank 0: adds a step's phase times (t[SRV_PHASES + 1]: marks from its
+ * start) to the statistics. */
+static void time_step(srv_engine *e, int kind, const double *t)
+{
+    pthread_mutex_lock(&e->mu);
+    for (int p = 0; p < SRV_PHASES; p++)
+        e->stats.step_seconds[kind][p] += t[p + 1] - t[p];
+    pthread_mutex_unlock(&e->mu);
+}
+
 /* Rank 0: one turn of the loop; with nothing to run it announces that to
  * the other ranks and, when `wait`, waits a little for work. Returns 1 once
  * stopped. */
 static int leader_step(srv_engine *e, int wait, tpi_error *err)
 {
+    double t[SRV_PHASES + 1];
+    t[SRV_PHASE_PLAN] = tpi_seconds();
     take_cancels(e);
     srv_plan_head h = {0};
     if (atomic_load(&e->stop)) {
@@ -473,22 +499,31 @@ static int leader_step(srv_engine *e, int wait, tpi_error *err)
         return rc ? rc : 1;
     }
     int argmax = 0, rc = srv_plan_admit(e);
-    int64_t n_tok = 0;
+    int64_t n_tok = 0, rows = 0;
     if (!rc)
-        rc = srv_plan_step(e, &n_tok, &argmax);
+        rc = srv_plan_step(e, &n_tok, &rows, &argmax);
     if (rc)
         return tpi_err(err, rc, "engine: planning a step failed");
     h.n_ops = e->n_ops;
     h.n_tok = n_tok;
     h.argmax = argmax;
     h.idle_after = n_tok == 0;
+    t[SRV_PHASE_SHARE] = tpi_seconds();
+    t[SRV_PHASE_FORWARD] = t[SRV_PHASE_SHARE];
     if (n_tok || e->n_ops || !e->idle) {
-        if ((rc = share_plan(e, &h, err)) || (rc = run_plan(e, &h, err)))
+        if ((rc = share_plan(e, &h, err)))
+            return rc;
+        t[SRV_PHASE_FORWARD] = tpi_seconds();
+        if ((rc = run_plan(e, &h, err)))
             return rc;
     }
     if (n_tok) {
+        t[SRV_PHASE_SAMPLE] = tpi_seconds();
+        int kind = count_step(e, n_tok, rows);
         srv_sample_step(e, argmax);
         e->step++;
+        t[SRV_PHASES] = tpi_seconds();
+        time_step(e, kind, t);
     }
     srv_stats_update(e);
     if (!n_tok && wait)

@@ -103,7 +103,9 @@ struct srv_engine {
 
 /* engine_plan.c (rank 0) */
 int srv_plan_admit(struct srv_engine *e);
-int srv_plan_step(struct srv_engine *e, int64_t *n_tok, int *argmax);
+/* The step's tokens (*n_tok), the rows it samples (*rows) and whether they
+ * are all plain greedy (*argmax). */
+int srv_plan_step(struct srv_engine *e, int64_t *n_tok, int64_t *rows, int *argmax);
 int srv_plan_add_op(struct srv_engine *e, int64_t kind, int64_t seq, int64_t src, int64_t len);
 /* Applies one operation to the KV (every rank, in plan order). */
 int srv_op_apply(tpi_kv *kv, const srv_op *op, tpi_error *err);
