@@ -290,9 +290,10 @@ static void drive_batch16(scenario *sc)
     check_step_stats(&st, 16);
 }
 
-static void test_batch16(void **state)
+/* parallel slots, the rest queued; 16-token steps chunk every prompt longer
+ * than that */
+static void batch16(int parallel)
 {
-    (void)state;
     batch_arg a;
     char *want[16];
     int64_t want_n[16];
@@ -302,8 +303,7 @@ static void test_batch16(void **state)
         a.max_new[i] = 6 + (i * 7) % 32;
         want[i] = reference(a.ids[i], a.n[i], a.max_new[i], &want_n[i], &want_stop[i]);
     }
-    /* 6 slots, the rest queued; 16-token steps chunk every prompt longer than that */
-    srv_engine_opts o = opts(6, 256, 16, 16);
+    srv_engine_opts o = opts(parallel, 256, 16, 16);
     run_scenario(&o, drive_batch16, &a);
     for (int i = 0; rank0() && i < 16; i++) {
         int fin = want_stop[i] == TPI_STOP_LENGTH ? SRV_FINISH_LENGTH : SRV_FINISH_STOP;
@@ -314,10 +314,24 @@ static void test_batch16(void **state)
                    (long long)want_n[i], fin, R[i].errmsg);
     }
     if (rank0() && !G.failures)
-        printf("ok: 16 requests batched (6 slots, 16-token steps) equal tpi_generate alone\n");
+        printf("ok: 16 requests batched (%d slots, 16-token steps) equal tpi_generate alone\n", parallel);
     for (int i = 0; i < 16; i++)
         free(a.ids[i]), free(want[i]);
     g_finish(&G);
+}
+
+static void test_batch16(void **state)
+{
+    (void)state;
+    batch16(6);
+}
+
+/* 600 slots: a step's n_new alone (8 bytes a slot) is over SRV_PLAN_INLINE,
+ * so every plan's body follows its head in broadcasts of its own. */
+static void test_batch16_long_plan(void **state)
+{
+    (void)state;
+    batch16(600);
 }
 
 /* ---- joining a running batch, chunked prefill ---- */
@@ -1049,6 +1063,7 @@ int main(int argc, char **argv)
         return rc0;
     const struct CMUnitTest stories[] = {
         cmocka_unit_test(test_batch16),
+        cmocka_unit_test(test_batch16_long_plan),
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_queue_and_stop),

@@ -383,28 +383,76 @@ static void cancel_all(srv_engine *e)
     take_cancels(e);
 }
 
-/* The head, then the body when there is one. The head travels through the
- * idle broadcast after rank 0 announced it had nothing to run (all ranks
- * know, so both sides of the broadcast use the same call). */
+/* The body's parts, in the order they travel: ops [n_ops], n_new
+ * [parallel], ids [n_tok]. */
+static void body_parts(srv_engine *e, const srv_plan_head *h, void *part[3], size_t bytes[3])
+{
+    part[0] = e->ops, bytes[0] = (size_t)h->n_ops * sizeof *e->ops;
+    part[1] = e->n_new, bytes[1] = (size_t)e->o.parallel * sizeof *e->n_new;
+    part[2] = e->ids, bytes[2] = (size_t)h->n_tok * sizeof *e->ids;
+}
+
+/* Rank 0: the head, with the body inline when it fits. */
+static void pack_plan(srv_engine *e, const srv_plan_head *h)
+{
+    void *part[3];
+    size_t bytes[3];
+    e->msg.h = *h;
+    e->msg.h.inline_body = 0;
+    if (h->stop || (!h->n_ops && !h->n_tok))
+        return;
+    body_parts(e, h, part, bytes);
+    if (bytes[0] + bytes[1] + bytes[2] > SRV_PLAN_INLINE)
+        return;
+    for (size_t k = 0, at = 0; k < 3; at += bytes[k], k++)
+        memcpy(e->msg.body + at, part[k], bytes[k]);
+    e->msg.h.inline_body = 1;
+}
+
+/* The body on every rank, from the message or in broadcasts of its own. */
+static int take_body(srv_engine *e, const srv_plan_head *h)
+{
+    void *part[3];
+    size_t bytes[3];
+    body_parts(e, h, part, bytes);
+    int rc = 0;
+    if (!h->inline_body) {
+        for (int k = 0; k < 3 && !rc; k++)
+            rc = tpi_comm_bcast(e->comm, part[k], bytes[k], 0);
+        return rc;
+    }
+    if (bytes[0] + bytes[1] + bytes[2] > SRV_PLAN_INLINE)
+        return TPI_EINVAL;
+    for (size_t k = 0, at = 0; k < 3 && e->rank != 0; at += bytes[k], k++)
+        memcpy(part[k], e->msg.body + at, bytes[k]);
+    return 0;
+}
+
+/* The head and the body, in one broadcast when the body fits
+ * (SRV_PLAN_INLINE). The head travels through the idle broadcast after rank
+ * 0 announced it had nothing to run (all ranks know, so both sides of the
+ * broadcast use the same call). */
 static int share_plan(srv_engine *e, srv_plan_head *h, tpi_error *err)
 {
-    int rc = e->idle ? tpi_comm_bcast_idle(e->comm, h, sizeof *h, 0) : tpi_comm_bcast(e->comm, h, sizeof *h, 0);
+    if (e->rank == 0)
+        pack_plan(e, h);
+    srv_plan_msg *m = &e->msg;
+    int rc = e->idle ? tpi_comm_bcast_idle(e->comm, m, sizeof *m, 0) : tpi_comm_bcast(e->comm, m, sizeof *m, 0);
+    *h = m->h;
     if (!rc && !h->stop && (h->n_ops || h->n_tok)) {
-        if (e->rank != 0 && h->n_ops) {
+        if (e->rank != 0 && h->n_ops > e->cap_ops) {
             srv_op *ops = realloc(e->ops, (size_t)h->n_ops * sizeof *ops);
             if (!ops)
                 return tpi_err(err, TPI_ENOMEM, "engine: out of memory for the plan");
             e->ops = ops;
             e->cap_ops = h->n_ops;
         }
-        if (h->n_tok > e->ids_cap)
-            return tpi_err(err, TPI_EINVAL, "engine: a plan of %lld tokens, more than %lld", (long long)h->n_tok,
-                           (long long)e->ids_cap);
-        rc = tpi_comm_bcast(e->comm, e->ops, (size_t)h->n_ops * sizeof *e->ops, 0);
-        if (!rc)
-            rc = tpi_comm_bcast(e->comm, e->n_new, (size_t)e->o.parallel * sizeof *e->n_new, 0);
-        if (!rc)
-            rc = tpi_comm_bcast(e->comm, e->ids, (size_t)h->n_tok * sizeof *e->ids, 0);
+        if (h->n_tok > e->ids_cap || h->n_ops < 0)
+            return tpi_err(err, TPI_EINVAL, "engine: a plan of %lld tokens and %d operations, more than %lld tokens",
+                           (long long)h->n_tok, h->n_ops, (long long)e->ids_cap);
+        rc = take_body(e, h);
+        if (rc == TPI_EINVAL)
+            return tpi_err(err, rc, "engine: a plan's inline body over %d bytes", SRV_PLAN_INLINE);
     }
     if (rc && rc != TPI_ENOMEM)
         return tpi_err(err, rc, "engine: broadcast of the step's plan failed (a rank died?)");
