@@ -405,7 +405,8 @@ static void pack_plan(srv_engine *e, const srv_plan_head *h)
     if (bytes[0] + bytes[1] + bytes[2] > SRV_PLAN_INLINE)
         return;
     for (size_t k = 0, at = 0; k < 3; at += bytes[k], k++)
-        memcpy(e->msg.body + at, part[k], bytes[k]);
+        if (bytes[k]) /* no ops: e->ops may be NULL */
+            memcpy(e->msg.body + at, part[k], bytes[k]);
     e->msg.h.inline_body = 1;
 }
 
@@ -424,7 +425,8 @@ static int take_body(srv_engine *e, const srv_plan_head *h)
     if (bytes[0] + bytes[1] + bytes[2] > SRV_PLAN_INLINE)
         return TPI_EINVAL;
     for (size_t k = 0, at = 0; k < 3 && e->rank != 0; at += bytes[k], k++)
-        memcpy(part[k], e->msg.body + at, bytes[k]);
+        if (bytes[k])
+            memcpy(part[k], e->msg.body + at, bytes[k]);
     return 0;
 }
 
