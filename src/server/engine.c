@@ -431,15 +431,20 @@ static int take_body(srv_engine *e, const srv_plan_head *h)
 }
 
 /* The head and the body, in one broadcast when the body fits
- * (SRV_PLAN_INLINE). The head travels through the idle broadcast after rank
- * 0 announced it had nothing to run (all ranks know, so both sides of the
- * broadcast use the same call). */
+ * (SRV_PLAN_INLINE). After rank 0 announced it had nothing to run (all ranks
+ * know, so both sides of the broadcast use the same call) the head travels
+ * alone through the idle broadcast: small enough for MPI to send it
+ * eagerly, so that rank 0 goes on to the body's broadcast, which has the
+ * comm time-out, even when another rank is stuck. */
 static int share_plan(srv_engine *e, srv_plan_head *h, tpi_error *err)
 {
-    if (e->rank == 0)
-        pack_plan(e, h);
     srv_plan_msg *m = &e->msg;
-    int rc = e->idle ? tpi_comm_bcast_idle(e->comm, m, sizeof *m, 0) : tpi_comm_bcast(e->comm, m, sizeof *m, 0);
+    if (e->rank == 0) {
+        pack_plan(e, h);
+        if (e->idle)
+            m->h.inline_body = 0;
+    }
+    int rc = e->idle ? tpi_comm_bcast_idle(e->comm, &m->h, sizeof m->h, 0) : tpi_comm_bcast(e->comm, m, sizeof *m, 0);
     *h = m->h;
     if (!rc && !h->stop && (h->n_ops || h->n_tok)) {
         if (e->rank != 0 && h->n_ops > e->cap_ops) {
