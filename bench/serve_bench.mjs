@@ -61,6 +61,25 @@ async function one() {
   return { ttft, itl, tokens };
 }
 
+// tpinfer's /metrics: rank 0's step counters, to break a decode step's time
+// into its phases over each run (other servers: no breakdown).
+async function steps() {
+  try {
+    const r = await fetch(`${url}/metrics`);
+    if (r.status !== 200) return null;
+    const m = {};
+    for (const line of (await r.text()).split('\n')) {
+      const k = line.match(/^tpinfer_step(s|_tokens|_seconds)_total\{kind="decode"(?:,phase="(\w+)")?\} (\S+)$/);
+      if (k) m[k[2] || (k[1] === 's' ? 'steps' : 'tokens')] = Number(k[3]);
+    }
+    return 'steps' in m ? m : null;
+  } catch {
+    return null;
+  }
+}
+const phases = ['plan', 'share', 'forward', 'sample'];
+const breakdown = [];
+
 const pct = (xs, p) => {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -69,11 +88,14 @@ const pct = (xs, p) => {
 
 console.log(`prompt ${promptLen} tokens, output ${outputLen} tokens, ${perClient} requests per client`);
 // output_tok_per_s counts every token over the whole run, prompts' prefill
-// included; decode_tok_per_s is the batch's decode rate alone: each stream
-// yields a token per mean inter-token gap, and the c streams run at once.
+// included; decode_tok_per_s is the batch's decode rate alone: each of the c
+// streams yields a token per median inter-token gap, one decode step. (The
+// mean gap is no measure of it: a stream that decodes while later requests'
+// prompts are prefilled waits a whole prefill step, seconds, for one token.)
 console.log('clients,requests,output_tok_per_s,decode_tok_per_s,ttft_p50_ms,ttft_p99_ms,itl_p50_ms,itl_p99_ms');
 await one(); // warm up
 for (const c of clients) {
+  const m0 = await steps();
   const t0 = performance.now();
   const results = (await Promise.all(Array.from({ length: c }, async () => {
     const mine = [];
@@ -83,8 +105,20 @@ for (const c of clients) {
   const secs = (performance.now() - t0) / 1000;
   const tokens = results.reduce((a, r) => a + r.tokens, 0);
   const ttft = results.map((r) => r.ttft), itl = results.flatMap((r) => r.itl);
-  const itlMean = itl.reduce((a, x) => a + x, 0) / (itl.length || 1);
-  console.log([c, results.length, (tokens / secs).toFixed(1), ((c * 1000) / itlMean).toFixed(1),
+  console.log([c, results.length, (tokens / secs).toFixed(1), ((c * 1000) / pct(itl, 50)).toFixed(1),
                pct(ttft, 50).toFixed(1), pct(ttft, 99).toFixed(1),
                pct(itl, 50).toFixed(2), pct(itl, 99).toFixed(2)].join(','));
+  const m1 = await steps();
+  if (m0 && m1 && m1.steps > m0.steps) {
+    const n = m1.steps - m0.steps, ms = (k) => ((1000 * (m1[k] - m0[k])) / n).toFixed(2);
+    const total = phases.reduce((a, k) => a + (m1[k] - m0[k]), 0);
+    breakdown.push([c, n, ((m1.tokens - m0.tokens) / n).toFixed(1), ...phases.map(ms), ((1000 * total) / n).toFixed(2),
+                    ((m1.tokens - m0.tokens) / total).toFixed(1)].join(','));
+  }
+}
+if (breakdown.length) {
+  // rank 0's decode-only steps (every running sequence one token): the mean
+  // ms of each phase, and the decode rate they give (tokens / step time).
+  console.log('clients,decode_steps,rows_per_step,plan_ms,share_ms,forward_ms,sample_ms,step_ms,step_decode_tok_per_s');
+  for (const line of breakdown) console.log(line);
 }

@@ -240,6 +240,29 @@ typedef struct batch_arg {
     int64_t n[16], max_new[16];
 } batch_arg;
 
+/* The step counters account for every token fed to the model: each
+ * request's prompt less what was reused, and every generated token but the
+ * last (nothing runs after it), in steps whose phases took time. */
+static void check_step_stats(const srv_stats *st, int64_t n_req)
+{
+    int64_t fed = st->prompt_tokens - st->prompt_tokens_cached + st->generated_tokens - n_req;
+    int64_t tok = st->step_tokens[SRV_STEP_DECODE] + st->step_tokens[SRV_STEP_MIXED];
+    double secs = 0;
+    for (int k = 0; k < SRV_STEP_KINDS; k++)
+        for (int p = 0; p < SRV_PHASES; p++) {
+            if (!(st->step_seconds[k][p] >= 0))
+                g_fail(&G, "step stats: phase %s of kind %d took %g s", srv_phase_names[p], k, st->step_seconds[k][p]);
+            secs += st->step_seconds[k][p];
+        }
+    /* a decode step feeds one token per running sequence: at most 16 here, and at least one */
+    int64_t nd = st->steps[SRV_STEP_DECODE], td = st->step_tokens[SRV_STEP_DECODE];
+    if (tok != fed || nd < 1 || td < nd || td > 16 * nd || st->steps[SRV_STEP_MIXED] < 1 || !(secs > 0) ||
+        !(st->step_seconds[SRV_STEP_DECODE][SRV_PHASE_FORWARD] > 0))
+        g_fail(&G, "step stats: %lld tokens fed (expected %lld), %lld decode steps of %lld tokens, %lld mixed, %g s",
+               (long long)tok, (long long)fed, (long long)nd, (long long)td, (long long)st->steps[SRV_STEP_MIXED],
+               secs);
+}
+
 static void drive_batch16(scenario *sc)
 {
     batch_arg *a = sc->arg;
@@ -264,11 +287,13 @@ static void drive_batch16(scenario *sc)
                "running %lld queued %lld", (long long)st.requests, (long long)st.requests_ok,
                (long long)st.generated_tokens, (long long)gen, (long long)st.ttft_count[SRV_TTFT_BUCKETS - 1],
                st.ttft_sum, (long long)st.running, (long long)st.queued);
+    check_step_stats(&st, 16);
 }
 
-static void test_batch16(void **state)
+/* parallel slots, the rest queued; 16-token steps chunk every prompt longer
+ * than that */
+static void batch16(int parallel)
 {
-    (void)state;
     batch_arg a;
     char *want[16];
     int64_t want_n[16];
@@ -278,8 +303,7 @@ static void test_batch16(void **state)
         a.max_new[i] = 6 + (i * 7) % 32;
         want[i] = reference(a.ids[i], a.n[i], a.max_new[i], &want_n[i], &want_stop[i]);
     }
-    /* 6 slots, the rest queued; 16-token steps chunk every prompt longer than that */
-    srv_engine_opts o = opts(6, 256, 16, 16);
+    srv_engine_opts o = opts(parallel, 256, 16, 16);
     run_scenario(&o, drive_batch16, &a);
     for (int i = 0; rank0() && i < 16; i++) {
         int fin = want_stop[i] == TPI_STOP_LENGTH ? SRV_FINISH_LENGTH : SRV_FINISH_STOP;
@@ -290,10 +314,24 @@ static void test_batch16(void **state)
                    (long long)want_n[i], fin, R[i].errmsg);
     }
     if (rank0() && !G.failures)
-        printf("ok: 16 requests batched (6 slots, 16-token steps) equal tpi_generate alone\n");
+        printf("ok: 16 requests batched (%d slots, 16-token steps) equal tpi_generate alone\n", parallel);
     for (int i = 0; i < 16; i++)
         free(a.ids[i]), free(want[i]);
     g_finish(&G);
+}
+
+static void test_batch16(void **state)
+{
+    (void)state;
+    batch16(6);
+}
+
+/* 600 slots: a step's n_new alone (8 bytes a slot) is over SRV_PLAN_INLINE,
+ * so every plan's body follows its head in broadcasts of its own. */
+static void test_batch16_long_plan(void **state)
+{
+    (void)state;
+    batch16(600);
 }
 
 /* ---- joining a running batch, chunked prefill ---- */
@@ -1025,6 +1063,7 @@ int main(int argc, char **argv)
         return rc0;
     const struct CMUnitTest stories[] = {
         cmocka_unit_test(test_batch16),
+        cmocka_unit_test(test_batch16_long_plan),
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_queue_and_stop),

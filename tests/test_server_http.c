@@ -316,6 +316,8 @@ static void metrics_text(void **state)
                    .running = 2, .queued = 1, .kv_positions_used = 77, .kv_positions_total = 2048, .ttft_sum = 0.75};
     for (int i = 0; i < SRV_TTFT_BUCKETS; i++)
         s.ttft_count[i] = i < 3 ? 1 : 4;
+    s.steps[SRV_STEP_DECODE] = 12, s.step_tokens[SRV_STEP_DECODE] = 30, s.steps[SRV_STEP_MIXED] = 2;
+    s.step_seconds[SRV_STEP_DECODE][SRV_PHASE_FORWARD] = 1.5, s.step_seconds[SRV_STEP_MIXED][SRV_PHASE_SAMPLE] = 0.25;
     srv_http_stats h = {.responses_2xx = 4, .responses_4xx = 7, .disconnects = 1};
     char *t = srv_metrics_text(&s, &h);
     assert_non_null(t);
@@ -326,6 +328,11 @@ static void metrics_text(void **state)
         "tpinfer_kv_positions_used 77\n", "# TYPE tpinfer_time_to_first_token_seconds histogram\n",
         "tpinfer_time_to_first_token_seconds_bucket{le=\"+Inf\"} 4\n", "tpinfer_time_to_first_token_seconds_count 4\n",
         "tpinfer_time_to_first_token_seconds_sum 0.750000\n", "tpinfer_http_disconnects_total 1\n",
+        "# TYPE tpinfer_step_seconds_total counter\n", "tpinfer_steps_total{kind=\"decode\"} 12\n",
+        "tpinfer_steps_total{kind=\"mixed\"} 2\n", "tpinfer_step_tokens_total{kind=\"decode\"} 30\n",
+        "tpinfer_step_seconds_total{kind=\"decode\",phase=\"forward\"} 1.500000\n",
+        "tpinfer_step_seconds_total{kind=\"decode\",phase=\"plan\"} 0.000000\n",
+        "tpinfer_step_seconds_total{kind=\"mixed\",phase=\"sample\"} 0.250000\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(t, want[i]))

@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "server/engine_int.h"
 
+const char *const srv_phase_names[SRV_PHASES] = {"plan", "share", "forward", "sample"};
 const double srv_ttft_bounds[SRV_TTFT_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, INFINITY};
 
 /* Tokens per step when opts.step_tokens is 0: one step's forward then
@@ -382,28 +383,83 @@ static void cancel_all(srv_engine *e)
     take_cancels(e);
 }
 
-/* The head, then the body when there is one. The head travels through the
- * idle broadcast after rank 0 announced it had nothing to run (all ranks
- * know, so both sides of the broadcast use the same call). */
+/* The body's parts, in the order they travel: ops [n_ops], n_new
+ * [parallel], ids [n_tok]. */
+static void body_parts(srv_engine *e, const srv_plan_head *h, void *part[3], size_t bytes[3])
+{
+    part[0] = e->ops, bytes[0] = (size_t)h->n_ops * sizeof *e->ops;
+    part[1] = e->n_new, bytes[1] = (size_t)e->o.parallel * sizeof *e->n_new;
+    part[2] = e->ids, bytes[2] = (size_t)h->n_tok * sizeof *e->ids;
+}
+
+/* Rank 0: the head, with the body inline when it fits. */
+static void pack_plan(srv_engine *e, const srv_plan_head *h)
+{
+    void *part[3];
+    size_t bytes[3];
+    e->msg.h = *h;
+    e->msg.h.inline_body = 0;
+    if (h->stop || (!h->n_ops && !h->n_tok))
+        return;
+    body_parts(e, h, part, bytes);
+    if (bytes[0] + bytes[1] + bytes[2] > SRV_PLAN_INLINE)
+        return;
+    for (size_t k = 0, at = 0; k < 3; at += bytes[k], k++)
+        if (bytes[k]) /* no ops: e->ops may be NULL */
+            memcpy(e->msg.body + at, part[k], bytes[k]);
+    e->msg.h.inline_body = 1;
+}
+
+/* The body on every rank, from the message or in broadcasts of its own. */
+static int take_body(srv_engine *e, const srv_plan_head *h)
+{
+    void *part[3];
+    size_t bytes[3];
+    body_parts(e, h, part, bytes);
+    int rc = 0;
+    if (!h->inline_body) {
+        for (int k = 0; k < 3 && !rc; k++)
+            rc = tpi_comm_bcast(e->comm, part[k], bytes[k], 0);
+        return rc;
+    }
+    if (bytes[0] + bytes[1] + bytes[2] > SRV_PLAN_INLINE)
+        return TPI_EINVAL;
+    for (size_t k = 0, at = 0; k < 3 && e->rank != 0; at += bytes[k], k++)
+        if (bytes[k])
+            memcpy(part[k], e->msg.body + at, bytes[k]);
+    return 0;
+}
+
+/* The head and the body, in one broadcast when the body fits
+ * (SRV_PLAN_INLINE). After rank 0 announced it had nothing to run (all ranks
+ * know, so both sides of the broadcast use the same call) the head travels
+ * alone through the idle broadcast: small enough for MPI to send it
+ * eagerly, so that rank 0 goes on to the body's broadcast, which has the
+ * comm time-out, even when another rank is stuck. */
 static int share_plan(srv_engine *e, srv_plan_head *h, tpi_error *err)
 {
-    int rc = e->idle ? tpi_comm_bcast_idle(e->comm, h, sizeof *h, 0) : tpi_comm_bcast(e->comm, h, sizeof *h, 0);
+    srv_plan_msg *m = &e->msg;
+    if (e->rank == 0) {
+        pack_plan(e, h);
+        if (e->idle)
+            m->h.inline_body = 0;
+    }
+    int rc = e->idle ? tpi_comm_bcast_idle(e->comm, &m->h, sizeof m->h, 0) : tpi_comm_bcast(e->comm, m, sizeof *m, 0);
+    *h = m->h;
     if (!rc && !h->stop && (h->n_ops || h->n_tok)) {
-        if (e->rank != 0 && h->n_ops) {
+        if (e->rank != 0 && h->n_ops > e->cap_ops) {
             srv_op *ops = realloc(e->ops, (size_t)h->n_ops * sizeof *ops);
             if (!ops)
                 return tpi_err(err, TPI_ENOMEM, "engine: out of memory for the plan");
             e->ops = ops;
             e->cap_ops = h->n_ops;
         }
-        if (h->n_tok > e->ids_cap)
-            return tpi_err(err, TPI_EINVAL, "engine: a plan of %lld tokens, more than %lld", (long long)h->n_tok,
-                           (long long)e->ids_cap);
-        rc = tpi_comm_bcast(e->comm, e->ops, (size_t)h->n_ops * sizeof *e->ops, 0);
-        if (!rc)
-            rc = tpi_comm_bcast(e->comm, e->n_new, (size_t)e->o.parallel * sizeof *e->n_new, 0);
-        if (!rc)
-            rc = tpi_comm_bcast(e->comm, e->ids, (size_t)h->n_tok * sizeof *e->ids, 0);
+        if (h->n_tok > e->ids_cap || h->n_ops < 0)
+            return tpi_err(err, TPI_EINVAL, "engine: a plan of %lld tokens and %d operations, more than %lld tokens",
+                           (long long)h->n_tok, h->n_ops, (long long)e->ids_cap);
+        rc = take_body(e, h);
+        if (rc == TPI_EINVAL)
+            return tpi_err(err, rc, "engine: a plan's inline body over %d bytes", SRV_PLAN_INLINE);
     }
     if (rc && rc != TPI_ENOMEM)
         return tpi_err(err, rc, "engine: broadcast of the step's plan failed (a rank died?)");
@@ -459,11 +515,36 @@ static void wait_for_work(srv_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Rank 0: counts one step of n_tok tokens over `rows` sequences before it
+ * samples (its events may tell a client it ended, whose next look at the
+ * statistics then sees this step), and returns its kind. */
+static int count_step(srv_engine *e, int64_t n_tok, int64_t rows)
+{
+    int kind = n_tok == rows ? SRV_STEP_DECODE : SRV_STEP_MIXED;
+    pthread_mutex_lock(&e->mu);
+    e->stats.steps[kind]++;
+    e->stats.step_tokens[kind] += n_tok;
+    pthread_mutex_unlock(&e->mu);
+    return kind;
+}
+
+/* Rank 0: adds a step's phase times (t[SRV_PHASES + 1]: marks from its
+ * start) to the statistics. */
+static void time_step(srv_engine *e, int kind, const double *t)
+{
+    pthread_mutex_lock(&e->mu);
+    for (int p = 0; p < SRV_PHASES; p++)
+        e->stats.step_seconds[kind][p] += t[p + 1] - t[p];
+    pthread_mutex_unlock(&e->mu);
+}
+
 /* Rank 0: one turn of the loop; with nothing to run it announces that to
  * the other ranks and, when `wait`, waits a little for work. Returns 1 once
  * stopped. */
 static int leader_step(srv_engine *e, int wait, tpi_error *err)
 {
+    double t[SRV_PHASES + 1];
+    t[SRV_PHASE_PLAN] = tpi_seconds();
     take_cancels(e);
     srv_plan_head h = {0};
     if (atomic_load(&e->stop)) {
@@ -473,22 +554,31 @@ static int leader_step(srv_engine *e, int wait, tpi_error *err)
         return rc ? rc : 1;
     }
     int argmax = 0, rc = srv_plan_admit(e);
-    int64_t n_tok = 0;
+    int64_t n_tok = 0, rows = 0;
     if (!rc)
-        rc = srv_plan_step(e, &n_tok, &argmax);
+        rc = srv_plan_step(e, &n_tok, &rows, &argmax);
     if (rc)
         return tpi_err(err, rc, "engine: planning a step failed");
     h.n_ops = e->n_ops;
     h.n_tok = n_tok;
     h.argmax = argmax;
     h.idle_after = n_tok == 0;
+    t[SRV_PHASE_SHARE] = tpi_seconds();
+    t[SRV_PHASE_FORWARD] = t[SRV_PHASE_SHARE];
     if (n_tok || e->n_ops || !e->idle) {
-        if ((rc = share_plan(e, &h, err)) || (rc = run_plan(e, &h, err)))
+        if ((rc = share_plan(e, &h, err)))
+            return rc;
+        t[SRV_PHASE_FORWARD] = tpi_seconds();
+        if ((rc = run_plan(e, &h, err)))
             return rc;
     }
     if (n_tok) {
+        t[SRV_PHASE_SAMPLE] = tpi_seconds();
+        int kind = count_step(e, n_tok, rows);
         srv_sample_step(e, argmax);
         e->step++;
+        t[SRV_PHASES] = tpi_seconds();
+        time_step(e, kind, t);
     }
     srv_stats_update(e);
     if (!n_tok && wait)

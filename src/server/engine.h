@@ -113,6 +113,13 @@ void srv_engine_cancel(srv_engine *e, uint64_t id);
  * (the last is +Inf). */
 extern const double srv_ttft_bounds[SRV_TTFT_BUCKETS];
 
+enum srv_step_kind { SRV_STEP_DECODE, SRV_STEP_MIXED, SRV_STEP_KINDS };
+/* The phases of a step on rank 0: cancels, admission and the plan; its
+ * broadcast; the forward (waits for the other ranks included); sampling,
+ * text and events (the HTTP side's share of the engine's thread). */
+enum srv_phase { SRV_PHASE_PLAN, SRV_PHASE_SHARE, SRV_PHASE_FORWARD, SRV_PHASE_SAMPLE, SRV_PHASES };
+extern const char *const srv_phase_names[SRV_PHASES];
+
 typedef struct srv_stats {
     int64_t requests, requests_ok, requests_cancelled, requests_failed;
     int64_t prompt_tokens, generated_tokens;
@@ -123,6 +130,10 @@ typedef struct srv_stats {
     int64_t kv_positions_total;
     int64_t ttft_count[SRV_TTFT_BUCKETS]; /* cumulative, as Prometheus' le buckets */
     double ttft_sum;
+    /* where rank 0's steps spend their time, by kind of step: SRV_STEP_DECODE
+     * (every token a decode token), SRV_STEP_MIXED (a prompt chunk in it) */
+    int64_t steps[SRV_STEP_KINDS], step_tokens[SRV_STEP_KINDS];
+    double step_seconds[SRV_STEP_KINDS][SRV_PHASES];
 } srv_stats;
 /* Rank 0, any thread: a consistent snapshot. */
 void srv_engine_stats(srv_engine *e, srv_stats *s);

@@ -60,7 +60,19 @@ typedef struct srv_plan_head {
     int32_t argmax;     /* 1: greedy rows only, tpi_model_forward_argmax */
     int32_t n_ops;
     int64_t n_tok;
+    int32_t inline_body; /* 1: the body travels in the same broadcast (srv_plan_msg) */
+    int32_t pad;
 } srv_plan_head;
+
+/* Bytes of a plan's body (ops, n_new, ids) that ride with its head: a decode
+ * step of a few dozen sequences then costs one broadcast, not four (every
+ * broadcast waits for every rank). A larger body follows the head. */
+#define SRV_PLAN_INLINE 4096
+
+typedef struct srv_plan_msg {
+    srv_plan_head h;
+    unsigned char body[SRV_PLAN_INLINE];
+} srv_plan_msg;
 
 struct srv_engine {
     tpi_model *m;
@@ -99,11 +111,14 @@ struct srv_engine {
     int32_t *ids;    /* [step capacity] */
     int32_t *next;   /* [parallel] argmax forward's picks */
     int64_t ids_cap;
+    srv_plan_msg msg; /* the step's broadcast */
 };
 
 /* engine_plan.c (rank 0) */
 int srv_plan_admit(struct srv_engine *e);
-int srv_plan_step(struct srv_engine *e, int64_t *n_tok, int *argmax);
+/* The step's tokens (*n_tok), the rows it samples (*rows) and whether they
+ * are all plain greedy (*argmax). */
+int srv_plan_step(struct srv_engine *e, int64_t *n_tok, int64_t *rows, int *argmax);
 int srv_plan_add_op(struct srv_engine *e, int64_t kind, int64_t seq, int64_t src, int64_t len);
 /* Applies one operation to the KV (every rank, in plan order). */
 int srv_op_apply(tpi_kv *kv, const srv_op *op, tpi_error *err);

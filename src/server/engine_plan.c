@@ -257,7 +257,7 @@ static void set_wants(srv_engine *e, const int *idx, int n)
     }
 }
 
-int srv_plan_step(srv_engine *e, int64_t *n_tok, int *argmax)
+int srv_plan_step(srv_engine *e, int64_t *n_tok, int64_t *n_rows, int *argmax)
 {
     int idx[e->o.parallel], n = 0;
     for (int i = 0; i < e->o.parallel; i++) {
@@ -302,6 +302,7 @@ int srv_plan_step(srv_engine *e, int64_t *n_tok, int *argmax)
         s->last_used = e->step;
     }
     *n_tok = t;
+    *n_rows = rows;
     *argmax = greedy;
     return 0;
 }

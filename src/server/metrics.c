@@ -59,6 +59,24 @@ static void ttft(mbuf *b, const srv_stats *s)
     put(b, "%s_sum %.6f\n%s_count %lld\n", n, s->ttft_sum, n, (long long)s->ttft_count[SRV_TTFT_BUCKETS - 1]);
 }
 
+/* The engine's steps by kind and where their time goes: what the step loop's
+ * overhead is made of (docs/SERVING.md). */
+static void steps(mbuf *b, const srv_stats *s)
+{
+    static const char *const kinds[SRV_STEP_KINDS] = {"decode", "mixed"};
+    const char *n = "tpinfer_steps_total", *t = "tpinfer_step_tokens_total", *p = "tpinfer_step_seconds_total";
+    put(b, "# HELP %s Engine steps, decode-only or with a prompt chunk.\n# TYPE %s counter\n", n, n);
+    for (int k = 0; k < SRV_STEP_KINDS; k++)
+        put(b, "%s{kind=\"%s\"} %lld\n", n, kinds[k], (long long)s->steps[k]);
+    put(b, "# HELP %s Tokens the engine's steps fed the model.\n# TYPE %s counter\n", t, t);
+    for (int k = 0; k < SRV_STEP_KINDS; k++)
+        put(b, "%s{kind=\"%s\"} %lld\n", t, kinds[k], (long long)s->step_tokens[k]);
+    put(b, "# HELP %s Seconds rank 0 spent in each phase of its steps.\n# TYPE %s counter\n", p, p);
+    for (int k = 0; k < SRV_STEP_KINDS; k++)
+        for (int ph = 0; ph < SRV_PHASES; ph++)
+            put(b, "%s{kind=\"%s\",phase=\"%s\"} %.6f\n", p, kinds[k], srv_phase_names[ph], s->step_seconds[k][ph]);
+}
+
 char *srv_metrics_text(const srv_stats *s, const srv_http_stats *h)
 {
     mbuf b = {0};
@@ -86,6 +104,7 @@ char *srv_metrics_text(const srv_stats *s, const srv_http_stats *h)
            s->kv_positions_cached);
     metric(&b, "tpinfer_kv_positions_total", "gauge", "KV positions of the pool.", s->kv_positions_total);
     ttft(&b, s);
+    steps(&b, s);
     if (b.oom) {
         free(b.p);
         return NULL;
