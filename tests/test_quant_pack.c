@@ -129,15 +129,9 @@ static int have_always(void)
     return 1;
 }
 
-static int have_avx2(void)
-{
-    const tpi_backend *be;
-    return tpi_backend_cpu_select("avx2", &be) == 0 && !strcmp(tpi_backend_cpu_set(be), "avx2");
-}
-
 static const pset psets[] = {
     {"ref", tpi_ref_qpdot, have_always},
-    {"avx2", tpi_avx2_qpdot, have_avx2},
+    {"avx2", tpi_avx2_qpdot, tpi_cpu_has_avx2},
     {"avx512-vnni", tpi_avx512_qpdot, tpi_cpu_has_avx512_vnni},
 };
 

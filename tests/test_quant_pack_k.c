@@ -220,13 +220,7 @@ typedef struct kset {
     int (*have)(void);
 } kset;
 
-static int have_avx2(void)
-{
-    const tpi_backend *be;
-    return tpi_backend_cpu_select("avx2", &be) == 0 && !strcmp(tpi_backend_cpu_set(be), "avx2");
-}
-
-static const kset ksets[] = {{"avx2", tpi_avx2_qpdot_k, have_avx2},
+static const kset ksets[] = {{"avx2", tpi_avx2_qpdot_k, tpi_cpu_has_avx2},
                              {"avx512-vnni", tpi_avx512_qpdot_k, tpi_cpu_has_avx512_vnni}};
 
 /* Activations: random, or (extreme) every x equal to +1 or -1, so that

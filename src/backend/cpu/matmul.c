@@ -82,11 +82,11 @@ static void pack(void *dst, const tpi_weight *w)
  * the plain rows may be gone after the first (model/load.c). */
 static int prepare_quant(tpi_weight *w)
 {
-    int64_t nb = tpi_qweight_blocks(w), groups = (w->rows + TPI_QPACK_ROWS - 1) / TPI_QPACK_ROWS;
-    size_t gb = tpi_qpack_group_bytes(w->dtype, nb);
-    if (!gb || w->rows <= 0 || (w->packed && w->packed_bytes == (int64_t)(gb * (size_t)groups)))
+    size_t bytes = tpi_qpack_weight_bytes(w);
+    if (!bytes || tpi_qpack_is_packed(w))
         return 0;
-    size_t rb = (size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype), bytes = gb * (size_t)groups;
+    int64_t nb = tpi_qweight_blocks(w), groups = (w->rows + TPI_QPACK_ROWS - 1) / TPI_QPACK_ROWS;
+    size_t gb = tpi_qpack_group_bytes(w->dtype, nb), rb = (size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype);
     uint8_t *p = tpi_alloc_stream(bytes);
     if (!p)
         return -1;

@@ -66,6 +66,8 @@ typedef void (*tpi_qpdot_fn)(int64_t nb, const void *g, const void *a, size_t a_
                              int64_t y_stride);
 void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
                  tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype));
-/* 1 where the processor runs tpi_avx512_qdot's instructions (select.c). */
+/* 1 where the processor runs tpi_avx2_qdot's and tpi_avx512_qdot's
+ * instructions (select.c). */
+int tpi_cpu_has_avx2(void);
 int tpi_cpu_has_avx512_vnni(void);
 #endif

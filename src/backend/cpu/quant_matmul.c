@@ -181,14 +181,12 @@ static qm_out make_out(float *y, const tpi_weight *w, const qm_act *a, const uin
     size_t rb = (size_t)a->nb * (size_t)tpi_dtype_block_bytes(w->dtype);
     qm_out o = {.y = y, .w = w->data, .row_bytes = rb, .act_row_bytes = a->row_bytes, .O = w->rows, .nb = a->nb,
                 .unit_rows = TPI_QMM_ROWS, .act = act};
-    size_t gb = tpi_qpack_group_bytes(w->dtype, a->nb);
-    int64_t groups = (w->rows + TPI_QPACK_ROWS - 1) / TPI_QPACK_ROWS;
-    if (w->packed && gb && w->packed_bytes == (int64_t)gb * groups) {
+    if (tpi_qpack_is_packed(w)) {
         o.pdot = ppick ? ppick(w->dtype) : NULL;
         if (!o.pdot)
             o.pdot = tpi_ref_qpdot(w->dtype);
         o.w = w->packed;
-        o.group_bytes = gb;
+        o.group_bytes = tpi_qpack_group_bytes(w->dtype, a->nb);
         o.unit_rows = TPI_QMM_PACKED_ROWS;
     } else {
         o.dot = pick(w->dtype);

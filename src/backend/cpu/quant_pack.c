@@ -41,6 +41,18 @@ size_t tpi_qpack_group_bytes(tpi_dtype t, int64_t nb)
     return (size_t)nb * (2 * TPI_QPACK_ROWS + TPI_QPACK_ROWS * quant_bytes(t));
 }
 
+size_t tpi_qpack_weight_bytes(const tpi_weight *w)
+{
+    int64_t groups = (w->rows + TPI_QPACK_ROWS - 1) / TPI_QPACK_ROWS;
+    return tpi_qpack_group_bytes(w->dtype, tpi_qweight_blocks(w)) * (size_t)(groups > 0 ? groups : 0);
+}
+
+int tpi_qpack_is_packed(const tpi_weight *w)
+{
+    size_t bytes = tpi_qpack_weight_bytes(w);
+    return w->packed && bytes && w->packed_bytes == (int64_t)bytes;
+}
+
 /* Row i's block (scale at its start, quants after) into x8 block xb. */
 static void put_block(uint8_t *xb, int i, const uint8_t *blk, size_t qb)
 {

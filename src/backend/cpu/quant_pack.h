@@ -25,6 +25,12 @@
 /* Bytes of one group of TPI_QPACK_ROWS rows of nb blocks of type t; 0 when
  * t has no packed layout. */
 size_t tpi_qpack_group_bytes(tpi_dtype t, int64_t nb);
+/* Bytes of weight w packed (its tpi_qweight_blocks per row, ceil(rows / 8)
+ * groups); 0 when its type has no packed layout. */
+size_t tpi_qpack_weight_bytes(const tpi_weight *w);
+/* 1 where w->packed holds w packed: the one test of the backend's
+ * preparation, the driver and the reference alike. */
+int tpi_qpack_is_packed(const tpi_weight *w);
 /* Packs rows [0, rows) of nb blocks each (row r at src + r * src_row_bytes)
  * into ceil(rows / 8) groups at dst. */
 void tpi_qpack(tpi_dtype t, const void *src, size_t src_row_bytes, int64_t rows, int64_t nb, void *dst);

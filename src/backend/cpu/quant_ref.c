@@ -122,11 +122,11 @@ tpi_qdot_fn tpi_ref_qdot(tpi_dtype t)
  * loader may have freed. */
 static const uint8_t *weight_row(const tpi_weight *w, int64_t nb, int64_t o, uint8_t *buf)
 {
-    size_t gb = tpi_qpack_group_bytes(w->dtype, nb);
-    if (!w->packed || !gb) {
+    if (!tpi_qpack_is_packed(w)) {
         size_t row_bytes = (size_t)nb * (size_t)tpi_dtype_block_bytes(w->dtype);
         return (const uint8_t *)w->data + (size_t)o * row_bytes;
     }
+    size_t gb = tpi_qpack_group_bytes(w->dtype, nb);
     tpi_qunpack_row(w->dtype, (const uint8_t *)w->packed + (size_t)(o / TPI_QPACK_ROWS) * gb, nb,
                     (int)(o % TPI_QPACK_ROWS), buf);
     return buf;

@@ -37,7 +37,8 @@ static int has_f16c(void)
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
-static int has_avx2(void)
+/* the avx2 set: AVX2, FMA and F16C */
+int tpi_cpu_has_avx2(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
@@ -46,7 +47,7 @@ static int has_avx2(void)
 /* libgcc's check includes the OS's support for the zmm state (XCR0). */
 static int has_avx512(void)
 {
-    return has_avx2() && __builtin_cpu_supports("avx512f");
+    return tpi_cpu_has_avx2() && __builtin_cpu_supports("avx512f");
 }
 
 /* quant_avx512.c's vpdpbusd/vpdpwssd on ymm registers, and its byte ops */
@@ -70,7 +71,7 @@ const tpi_backend *tpi_backend_cpu_bf16(const tpi_backend *be)
 
 const tpi_backend *tpi_backend_cpu(void)
 {
-    return has_avx512() ? &avx512 : has_avx2() ? &avx2 : tpi_backend_cpu_ref();
+    return has_avx512() ? &avx512 : tpi_cpu_has_avx2() ? &avx2 : tpi_backend_cpu_ref();
 }
 
 int tpi_backend_cpu_select(const char *set, const tpi_backend **out)
@@ -82,7 +83,7 @@ int tpi_backend_cpu_select(const char *set, const tpi_backend **out)
     if (!strcmp(set, "ref"))
         *out = tpi_backend_cpu_ref();
     else if (!strcmp(set, "avx2"))
-        *out = has_avx2() ? &avx2 : best;
+        *out = tpi_cpu_has_avx2() ? &avx2 : best;
     else if (!strcmp(set, "avx512"))
         *out = has_avx512() ? &avx512 : best;
     else
