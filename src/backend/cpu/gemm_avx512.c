@@ -4,7 +4,11 @@
  * work of two ymm FMAs in the same slot, so the loop structure of the AVX2
  * 6x16 kernel does twice the FLOPs per cycle: this kernel does 6 rows x two
  * adjacent 16-wide panels, one zmm per row and panel (12 accumulators),
- * widening each panel's 16 weights of a k into one zmm. */
+ * widening each panel's 16 weights of a k into one zmm.
+ * A work unit with several row blocks widens a panel pair's slice once
+ * (tpi_avx512_gemm_widen_pair) and runs the f32 kernel on it: on a core
+ * whose 512-bit FMAs share their two ports with the widening's shifts and
+ * shuffles (Intel), widening in the loop costs 4 of every 16 slots. */
 #include <immintrin.h>
 
 #include "backend/cpu/matmul_packed.h"
@@ -99,6 +103,14 @@ KERNEL_FN(BF16)
 KERNEL_FN(F16)
 KERNEL_FN(F32)
 #undef KERNEL_FN
+
+void tpi_avx512_gemm_widen_pair(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst)
+{
+    const size_t step = NR * esize(dt);
+    for (int h = 0; h < 2; h++, b += panel_bytes, dst += kc * NR)
+        for (int64_t k = 0; k < kc; k++)
+            _mm512_store_ps(dst + k * NR, unpermute(widen16(b + (size_t)k * step, dt), dt));
+}
 
 tpi_gemm_pair_fn tpi_avx512_gemm_pair_fn(tpi_dtype dt)
 {

@@ -176,25 +176,49 @@ typedef struct cpu_kernels {
     tpi_qdot_fn (*qdot)(tpi_dtype dt);            /* block-type weights' dot kernels */
     tpi_qpdot_fn (*qpdot)(tpi_dtype dt);          /* and those of packed block-type weights */
     int bf16_dot; /* 1: bf16 weights' GEMM on bf16 activations (gemm_bf16.c) */
+    /* NULL: the pair kernel widens bf16/f16 weights in its loop */
+    void (*widen_pair)(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst);
 } cpu_kernels;
+
+/* The widened panel pair of a GEMM unit (cpu_kernels.widen_pair), one per
+ * thread, allocated on first use. */
+static float *wide_scratch(void)
+{
+    static _Thread_local float *buf;
+    if (!buf)
+        buf = aligned_alloc(64, (size_t)2 * TPI_GEMM_WIDE_KC * NR * sizeof *buf);
+    return buf;
+}
 
 /* One GEMM work unit: row blocks [b0, b1) of the packed x (ap) against
  * panels [p0, p1) of output o, slice by slice of K. Tiles at the edges (fewer
  * than MR rows, or than the kernel's columns) go through a scratch tile. */
 static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, int64_t b0, int64_t b1, int64_t p0,
-                      int64_t p1, tpi_gemm_pair_fn kern2)
+                      int64_t p1, const cpu_kernels *ks)
 {
     float tmp[MR * 2 * NR] __attribute__((aligned(64)));
     int64_t O = o->O;
     size_t es = tpi_dtype_size(o->dt), panel_bytes = (size_t)K * NR * es;
     tpi_gemm_fn kern = tpi_avx2_gemm_fn(o->dt);
-    for (int64_t pc = 0; pc < K; pc += TPI_GEMM_KC) {
-        int64_t kc = K - pc < TPI_GEMM_KC ? K - pc : TPI_GEMM_KC;
+    tpi_gemm_pair_fn kern2 = ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL;
+    /* several row blocks: widen each panel pair's slice once for all */
+    float *wide = ks->widen_pair && o->dt != TPI_F32 && b1 - b0 >= TPI_GEMM_WIDE_MIN_BLOCKS ? wide_scratch() : NULL;
+    const int64_t slice = wide ? TPI_GEMM_WIDE_KC : TPI_GEMM_KC;
+    for (int64_t pc = 0; pc < K; pc += slice) {
+        int64_t kc = K - pc < slice ? K - pc : slice;
         for (int64_t p = p0; p < p1;) {
             /* two panels at once where there is a pair kernel and a second panel */
             int64_t w = kern2 && p + 1 < p1 ? 2 : 1;
             const uint8_t *bp = o->packed + (size_t)p * panel_bytes + (size_t)pc * NR * es;
             int64_t cols = O - p * NR < w * NR ? O - p * NR : w * NR;
+            tpi_gemm_pair_fn k2 = kern2;
+            size_t pb = panel_bytes;
+            if (w == 2 && wide) {
+                ks->widen_pair(kc, bp, panel_bytes, o->dt, wide);
+                k2 = ks->gemm_pair(TPI_F32);
+                bp = (const uint8_t *)wide;
+                pb = (size_t)kc * NR * sizeof *wide;
+            }
             for (int64_t b = b0; b < b1; b++) {
                 const float *a = ap + b * K * MR + pc * MR;
                 int64_t rows = n - b * MR < MR ? n - b * MR : MR;
@@ -203,7 +227,7 @@ static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, in
                 float *dst = full ? c : tmp;
                 int64_t ld = full ? O : w * NR;
                 if (w == 2)
-                    kern2(kc, a, bp, panel_bytes, dst, ld, full && pc > 0);
+                    k2(kc, a, bp, pb, dst, ld, full && pc > 0);
                 else
                     kern(kc, a, bp, dst, ld, full && pc > 0);
                 if (full)
@@ -241,7 +265,7 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
             int64_t p0 = find_unit(outs, count, u % n_pu, per, &wi);
             const mm_out *o = &outs[wi];
             int64_t p1 = p0 + per < o->np ? p0 + per : o->np;
-            gemm_unit(o, ap, n, K, b0, b1, p0, p1, ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL);
+            gemm_unit(o, ap, n, K, b0, b1, p0, p1, ks);
         }
     }
 }
@@ -276,11 +300,13 @@ static tpi_qpdot_fn avx512_qpdot(tpi_dtype dt)
     return tpi_cpu_has_avx512_vnni() ? tpi_avx512_qpdot(dt) : tpi_avx2_qpdot(dt);
 }
 
-static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL, tpi_avx2_qdot, tpi_avx2_qpdot, 0},
+static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL, tpi_avx2_qdot, tpi_avx2_qpdot, 0, NULL},
                          avx512_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
-                                           tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 0},
+                                           tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 0,
+                                           tpi_avx512_gemm_widen_pair},
                          avx512bf16_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
-                                               tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 1};
+                                               tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 1,
+                                               tpi_avx512_gemm_widen_pair};
 
 /* One work unit of the GEMV: up to `per` panels of one weight, from unit u. */
 static void gemv_unit(const mm_out *outs, int count, const float *xi, int64_t i, int64_t m, int64_t K,

@@ -64,6 +64,11 @@ tpi_gemm_fn tpi_avx2_gemm_fn(tpi_dtype dt);
 tpi_panel_fn tpi_avx512_pair_fn(tpi_dtype dt, int rows);
 tpi_panel_fn tpi_avx512_quad_fn(tpi_dtype dt, int rows);
 tpi_gemm_pair_fn tpi_avx512_gemm_pair_fn(tpi_dtype dt);
+/* Widens kc k-steps of two adjacent bf16 or f16 panels (b, b + panel_bytes)
+ * to fp32 in column order: panel 0 at dst[k * 16 + j], panel 1 kc * 16
+ * floats further, which the f32 pair kernel takes with panel_bytes
+ * kc * 64. AVX-512F. */
+void tpi_avx512_gemm_widen_pair(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst);
 
 #ifdef __AVX2__
 #include <immintrin.h>

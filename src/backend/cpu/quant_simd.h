@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/tuning.h"
 #include "core/quant.h"
 
 #define QINLINE static inline __attribute__((always_inline))
@@ -41,6 +42,18 @@ QINLINE float h2f(uint16_t h)
 QINLINE __m256i loadu(const void *p)
 {
     return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* Prefetches the lines of [p + dist, p + dist + bytes): a decode kernel
+ * calls it once per block of packed weights it is about to read, so that
+ * the lines arrive before the loads reach them (tuning.h,
+ * TPI_QPACK_PREFETCH). One core's read rate from memory is bound by the
+ * misses it keeps in flight, and the hardware prefetcher alone left the
+ * packed GEMV at 48-68 % of it on a Xeon. */
+QINLINE void qprefetch(const uint8_t *p, const size_t bytes, const size_t dist)
+{
+    for (size_t o = 0; o < bytes; o += 64)
+        _mm_prefetch((const char *)p + dist + o, _MM_HINT_T0);
 }
 
 /* Activation row r of a (rows a_stride bytes apart). */

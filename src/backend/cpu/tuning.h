@@ -36,6 +36,15 @@
 /* Prefill GEMM: k per slice, so that a 16 x 512 bf16 weight slice (16 KB)
  * and the 6 x 512 activation slice (12 KB) stay in a 48 KB L1 together. */
 #define TPI_GEMM_KC 512
+/* Prefill GEMM on bf16/f16 weights where the set widens a panel pair once
+ * per unit (gemm_avx512.c): k per slice, so that the pair's widened slice
+ * (32 x 256 fp32, 32 KB) stays in L1 while the unit's row blocks pass; and
+ * the fewest row blocks a unit has for it to widen (with one, the kernel
+ * widens in its loop as cheaply). On the Xeon the bf16 layer went from 86
+ * to 112 GFLOP/s on one thread and from 160 to 239 on two
+ * (`bench_kernels 1 2 p`). */
+#define TPI_GEMM_WIDE_KC 256
+#define TPI_GEMM_WIDE_MIN_BLOCKS 2
 /* Prefill GEMM: blocks of MR = 6 rows per work unit, so that 192 rows x KC
  * of packed activations (384 KB) stay in L2 while the weights stream by. */
 #define TPI_GEMM_MC_BLOCKS 32
@@ -86,6 +95,13 @@
  * rows (22 KB, from L2 or L3) now feeds 64 rows; a 2048-row weight is 32
  * units. */
 #define TPI_QMM_PACKED_ROWS 64
+/* Packed quantized kernels in decode (one or two activation rows): bytes
+ * ahead of each block its lines are prefetched (quant_simd.h, qprefetch).
+ * On the Xeon, one thread's decode GEMV read 13.5 / 11.9 / 10.7 / 11.4 GB/s
+ * (Q8_0 / Q4_0 / Q4_K / Q6_K) at 2 KB, against 10.2 / 7.6 / 8.3 / 9.0
+ * without, and no better at 1, 3 or 4 KB or into L2 only
+ * (`bench_quant 24 3 128 d`). */
+#define TPI_QPACK_PREFETCH 2048
 /* Activation rows per kernel call: each weight block is unpacked once per
  * call, and AVX-512's 32 registers hold 8 rows' accumulators (AVX2's set
  * takes them in two passes of 4). More rows would spill. */
