@@ -180,21 +180,12 @@ typedef struct cpu_kernels {
     void (*widen_pair)(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst);
 } cpu_kernels;
 
-/* The widened panel pair of a GEMM unit (cpu_kernels.widen_pair), one per
- * thread, allocated on first use. */
-static float *wide_scratch(void)
-{
-    static _Thread_local float *buf;
-    if (!buf)
-        buf = aligned_alloc(64, (size_t)2 * TPI_GEMM_WIDE_KC * NR * sizeof *buf);
-    return buf;
-}
 
 /* One GEMM work unit: row blocks [b0, b1) of the packed x (ap) against
  * panels [p0, p1) of output o, slice by slice of K. Tiles at the edges (fewer
  * than MR rows, or than the kernel's columns) go through a scratch tile. */
 static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, int64_t b0, int64_t b1, int64_t p0,
-                      int64_t p1, const cpu_kernels *ks)
+                      int64_t p1, const cpu_kernels *ks, float *wide_buf)
 {
     float tmp[MR * 2 * NR] __attribute__((aligned(64)));
     int64_t O = o->O;
@@ -202,7 +193,7 @@ static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, in
     tpi_gemm_fn kern = tpi_avx2_gemm_fn(o->dt);
     tpi_gemm_pair_fn kern2 = ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL;
     /* several row blocks: widen each panel pair's slice once for all */
-    float *wide = ks->widen_pair && o->dt != TPI_F32 && b1 - b0 >= TPI_GEMM_WIDE_MIN_BLOCKS ? wide_scratch() : NULL;
+    float *wide = wide_buf && o->dt != TPI_F32 && b1 - b0 >= TPI_GEMM_WIDE_MIN_BLOCKS ? wide_buf : NULL;
     const int64_t slice = wide ? TPI_GEMM_WIDE_KC : TPI_GEMM_KC;
     for (int64_t pc = 0; pc < K; pc += slice) {
         int64_t kc = K - pc < slice ? K - pc : slice;
@@ -255,6 +246,9 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
         flops += 2 * n * K * outs[i].O;
 #pragma omp parallel if (flops >= TPI_PAR_MIN_GEMM_FLOPS)
     {
+        /* each thread's widened panel pair (cpu_kernels.widen_pair); without
+         * it, the kernel widens in its loop */
+        float *wide = ks->widen_pair ? aligned_alloc(64, (size_t)2 * TPI_GEMM_WIDE_KC * NR * sizeof *wide) : NULL;
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < nb; b++)
             pack_rows(ap + b * K * MR, x, n, K, b);
@@ -265,8 +259,9 @@ static void gemm(const mm_out *outs, int count, const float *x, int64_t n, int64
             int64_t p0 = find_unit(outs, count, u % n_pu, per, &wi);
             const mm_out *o = &outs[wi];
             int64_t p1 = p0 + per < o->np ? p0 + per : o->np;
-            gemm_unit(o, ap, n, K, b0, b1, p0, p1, ks);
+            gemm_unit(o, ap, n, K, b0, b1, p0, p1, ks, wide);
         }
+        free(wide);
     }
 }
 
