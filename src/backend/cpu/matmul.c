@@ -180,7 +180,6 @@ typedef struct cpu_kernels {
     void (*widen_pair)(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst);
 } cpu_kernels;
 
-
 /* One GEMM work unit: row blocks [b0, b1) of the packed x (ap) against
  * panels [p0, p1) of output o, slice by slice of K. Tiles at the edges (fewer
  * than MR rows, or than the kernel's columns) go through a scratch tile. */
@@ -194,6 +193,7 @@ static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, in
     tpi_gemm_pair_fn kern2 = ks->gemm_pair ? ks->gemm_pair(o->dt) : NULL;
     /* several row blocks: widen each panel pair's slice once for all */
     float *wide = wide_buf && o->dt != TPI_F32 && b1 - b0 >= TPI_GEMM_WIDE_MIN_BLOCKS ? wide_buf : NULL;
+    tpi_gemm_pair_fn kwide = wide ? ks->gemm_pair(TPI_F32) : NULL;
     const int64_t slice = wide ? TPI_GEMM_WIDE_KC : TPI_GEMM_KC;
     for (int64_t pc = 0; pc < K; pc += slice) {
         int64_t kc = K - pc < slice ? K - pc : slice;
@@ -206,7 +206,7 @@ static void gemm_unit(const mm_out *o, const float *ap, int64_t n, int64_t K, in
             size_t pb = panel_bytes;
             if (w == 2 && wide) {
                 ks->widen_pair(kc, bp, panel_bytes, o->dt, wide);
-                k2 = ks->gemm_pair(TPI_F32);
+                k2 = kwide;
                 bp = (const uint8_t *)wide;
                 pb = (size_t)kc * NR * sizeof *wide;
             }

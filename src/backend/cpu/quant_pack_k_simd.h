@@ -120,8 +120,7 @@ QINLINE void qpk4_rows(int64_t nb, const uint8_t *x, const uint8_t *a, size_t as
     for (int r = 0; r < m; r++)
         acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, x += QPK4_BYTES) {
-        if (m <= 2)
-            qprefetch(x, QPK4_BYTES, TPI_QPACK_PREFETCH);
+        qprefetch(x, QPK4_BYTES, m);
         __m256i tot[QMAX_ROWS], s[2][QMAX_ROWS];
         for (int r = 0; r < m; r++) {
             tot[r] = _mm256_setzero_si256();
@@ -189,8 +188,7 @@ QINLINE void qpk6_rows(int64_t nb, const uint8_t *x, const uint8_t *a, size_t as
     for (int r = 0; r < m; r++)
         acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, x += QPK6_BYTES) {
-        if (m <= 2)
-            qprefetch(x, QPK6_BYTES, TPI_QPACK_PREFETCH);
+        qprefetch(x, QPK6_BYTES, m);
         __m256i tot[QMAX_ROWS], s[2][QMAX_ROWS];
         for (int r = 0; r < m; r++) {
             tot[r] = _mm256_setzero_si256();

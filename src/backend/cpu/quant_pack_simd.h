@@ -121,8 +121,7 @@ QINLINE void p32_rows(tpi_dtype t, int64_t nb, const void *gv, const void *av, s
     for (int r = 0; r < m; r++)
         acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        if (m <= 2)
-            qprefetch(g + (size_t)b * xbytes, xbytes, TPI_QPACK_PREFETCH);
+        qprefetch(g + (size_t)b * xbytes, xbytes, m);
         p32_block(t, g + (size_t)b * xbytes, b, a, as, m, C, acc);
     }
     for (int r = 0; r < m; r++)

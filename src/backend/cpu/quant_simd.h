@@ -44,16 +44,20 @@ QINLINE __m256i loadu(const void *p)
     return _mm256_loadu_si256((const __m256i *)p);
 }
 
-/* Prefetches the lines of [p + dist, p + dist + bytes): a decode kernel
- * calls it once per block of packed weights it is about to read, so that
- * the lines arrive before the loads reach them (tuning.h,
- * TPI_QPACK_PREFETCH). One core's read rate from memory is bound by the
- * misses it keeps in flight, and the hardware prefetcher alone left the
- * packed GEMV at 48-68 % of it on a Xeon. */
-QINLINE void qprefetch(const uint8_t *p, const size_t bytes, const size_t dist)
+/* A packed kernel on m activation rows calls this once per block of
+ * weights p (bytes long) it is about to read. In decode (m at most
+ * TPI_QPACK_PREFETCH_ROWS) it prefetches the lines TPI_QPACK_PREFETCH bytes
+ * ahead (tuning.h), so that they arrive before the loads reach them: one
+ * core's read rate from memory is bound by the misses it keeps in flight,
+ * and the hardware prefetcher alone left the packed GEMV at 48-68 % of it
+ * on a Xeon. Prefill reads each block from cache many times over and
+ * prefetches nothing. */
+QINLINE void qprefetch(const uint8_t *p, const size_t bytes, const int m)
 {
+    if (m > TPI_QPACK_PREFETCH_ROWS)
+        return;
     for (size_t o = 0; o < bytes; o += 64)
-        _mm_prefetch((const char *)p + dist + o, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + TPI_QPACK_PREFETCH + o, _MM_HINT_T0);
 }
 
 /* Activation row r of a (rows a_stride bytes apart). */

@@ -102,6 +102,7 @@
  * without, and no better at 1, 3 or 4 KB or into L2 only
  * (`bench_quant 24 3 128 d`). */
 #define TPI_QPACK_PREFETCH 2048
+#define TPI_QPACK_PREFETCH_ROWS 2
 /* Activation rows per kernel call: each weight block is unpacked once per
  * call, and AVX-512's 32 registers hold 8 rows' accumulators (AVX2's set
  * takes them in two passes of 4). More rows would spill. */
