@@ -5,6 +5,7 @@
  * is there too. The caller may ask for one set (to compare them, or to rule
  * one out); tpi_load_opts carries the request. */
 #include <cpuid.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "tpinfer.h"
@@ -37,31 +38,64 @@ static int has_f16c(void)
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
+enum { F_AVX2 = 1, F_AVX512 = 2, F_VNNI = 4, F_BF16 = 8, F_KNOWN = 16 };
+
+/* libgcc's checks include the OS's support for the ymm and zmm state
+ * (XCR0). */
+static int detect(void)
+{
+    __builtin_cpu_init();
+    int f = F_KNOWN;
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()))
+        return f;
+    f |= F_AVX2;
+    if (!__builtin_cpu_supports("avx512f"))
+        return f;
+    f |= F_AVX512;
+    int bwvl = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    if (bwvl && __builtin_cpu_supports("avx512vnni"))
+        f |= F_VNNI;
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16"))
+        f |= F_BF16;
+    return f;
+}
+
+/* The features, detected once: the quantized matmul asks on every call,
+ * and under a hypervisor each CPUID is a VM exit of microseconds (2 % of a
+ * decode step's samples before this cache). Racing first calls store the
+ * same value. */
+static int features(void)
+{
+    static _Atomic int cached;
+    int f = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!f) {
+        f = detect();
+        atomic_store_explicit(&cached, f, memory_order_relaxed);
+    }
+    return f;
+}
+
 /* the avx2 set: AVX2, FMA and F16C */
 int tpi_cpu_has_avx2(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
+    return (features() & F_AVX2) != 0;
 }
 
-/* libgcc's check includes the OS's support for the zmm state (XCR0). */
 static int has_avx512(void)
 {
-    return tpi_cpu_has_avx2() && __builtin_cpu_supports("avx512f");
+    return (features() & F_AVX512) != 0;
 }
 
 /* quant_avx512.c's vpdpbusd/vpdpwssd on ymm registers, and its byte ops */
 int tpi_cpu_has_avx512_vnni(void)
 {
-    return has_avx512() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw");
+    return (features() & F_VNNI) != 0;
 }
 
-/* gemm_bf16_avx512.c's vpermw is AVX512BW; libgcc sets the AVX-512
- * features only where the OS saves the zmm state (XCR0). */
+/* gemm_bf16_avx512.c's vpermw is AVX512BW */
 static int has_avx512bf16(void)
 {
-    return has_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+    return (features() & F_BF16) != 0;
 }
 
 const tpi_backend *tpi_backend_cpu_bf16(const tpi_backend *be)
