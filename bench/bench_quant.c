@@ -185,6 +185,7 @@ typedef struct kbench {
     const uint8_t *w;
     size_t rb, gb, arb;
     int64_t nb;
+    int per; /* rows a packed call computes: 8, or 16 (two groups) */
 } kbench;
 
 /* Best seconds of reps * 20 runs of the kernel over `rows` weight rows
@@ -195,7 +196,7 @@ static double best_of(const kbench *k, int reps, int rows, const void *a, int m,
     for (int r = 0; r < reps * 20; r++) {
         double t0 = now();
         if (k->pdot)
-            for (int o = 0; o < rows / TPI_QPACK_ROWS; o++)
+            for (int o = 0; o < rows / TPI_QPACK_ROWS; o += k->per / TPI_QPACK_ROWS)
                 k->pdot(k->nb, k->w + o * k->gb, a, k->arb, m, y + TPI_QPACK_ROWS * o, rows);
         else
             for (int o = 0; o < rows; o++)
@@ -206,12 +207,12 @@ static double best_of(const kbench *k, int reps, int rows, const void *a, int m,
     return best;
 }
 
-/* The row kernel of `pick` (or with ppick the packed one) over a 512 x 2048
- * weight (288 to 578 KB, in L2), one activation row, many times: GB/s of
- * weights processed; then eight rows at once: GOP/s, and their share of
- * the int8 dot peak `peak`. */
-static void kernel_only(const char *set, tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype), int reps,
-                        double peak)
+/* The row kernel of `pick` (or with ppick the packed one, on `per` rows a
+ * call) over a 512 x 2048 weight (288 to 578 KB, in L2), one activation
+ * row, many times: GB/s of weights processed; then eight rows at once:
+ * GOP/s, and their share of the int8 dot peak `peak`. */
+static void kernel_only(const char *set, tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype), int per,
+                        int reps, double peak)
 {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         tpi_dtype t = types[i];
@@ -234,9 +235,10 @@ static void kernel_only(const char *set, tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpd
         size_t arb = tpi_qact_row_bytes(t, nb);
         void *a = malloc(arb);
         tpi_qact_quantize(t, x, 2048, 0, nb, a);
-        kbench k = {dot, pdot, g ? g : (const uint8_t *)w.data, (size_t)rb, gb, arb, nb};
+        kbench k = {dot, pdot, g ? g : (const uint8_t *)w.data, (size_t)rb, gb, arb, nb, per};
         double best = best_of(&k, reps, 512, a, 1, y);
-        printf("kernel %-6s %-6s %-4s in L2, 1 row: %.1f GB/s (%.2f ns per block)", set, pdot ? "packed" : "rows",
+        printf("kernel %-6s %-8s %-4s in L2, 1 row: %.1f GB/s (%.2f ns per block)", set,
+               !pdot ? "rows" : per == 16 ? "packed16" : "packed",
                tpi_dtype_name(t), 512.0 * (double)rb / best / 1e9, best * 1e9 / 512.0 / (double)nb);
         /* eight activation rows (the same row eight times): the GEMM's group */
         void *a8 = malloc(8 * arb);
@@ -265,11 +267,12 @@ int main(int argc, char **argv)
     printf("backend %s; int8 dot peak (%s): 1T %.0f GOP/s, 2T %.0f GOP/s\n", be->name,
            peak_name(PEAK_INT8_DOT) ? peak_name(PEAK_INT8_DOT) : "none", peak1, peak_best(PEAK_INT8_DOT, 2, 3));
     if (strchr(parts, 'k')) {
-        kernel_only("avx2", tpi_avx2_qdot, NULL, reps, peak1);
-        kernel_only("avx2", tpi_avx2_qdot, tpi_avx2_qpdot, reps, peak1);
+        kernel_only("avx2", tpi_avx2_qdot, NULL, 8, reps, peak1);
+        kernel_only("avx2", tpi_avx2_qdot, tpi_avx2_qpdot, 8, reps, peak1);
         if (tpi_cpu_has_avx512_vnni()) {
-            kernel_only("avx512", tpi_avx512_qdot, NULL, reps, peak1);
-            kernel_only("avx512", tpi_avx512_qdot, tpi_avx512_qpdot, reps, peak1);
+            kernel_only("avx512", tpi_avx512_qdot, NULL, 8, reps, peak1);
+            kernel_only("avx512", tpi_avx512_qdot, tpi_avx512_qpdot, 8, reps, peak1);
+            kernel_only("avx512", tpi_avx512_qdot, tpi_avx512_qpdot16, 16, reps, peak1);
         }
     }
     size_t bw_bytes = (size_t)512 << 20;

@@ -332,7 +332,7 @@ static void fast_case(const kset *ks, tpi_dtype t, int64_t rows, int64_t cols, i
     }
     const tpi_weight *ws[1] = {&w};
     float *ys[1] = {got};
-    tpi_qmatmul(1, ys, x, n, ws, ks->pick, NULL); /* unpacked: the row kernels */
+    tpi_qmatmul(1, ys, x, n, ws, ks->pick, NULL, NULL); /* unpacked: the row kernels */
     char what[128];
     snprintf(what, sizeof what, "%s %s [%lld, %lld] k_off %lld n %lld", ks->name, tpi_dtype_name(t), (long long)rows,
              (long long)cols, (long long)k_off, (long long)n);

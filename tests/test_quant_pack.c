@@ -9,6 +9,9 @@
  *    and output rows: the reference packed Q8_0/Q4_0 kernels bit for bit
  *    (the same operations in the same order), the others within 1e-5 *
  *    max|ref| (the same integer sums, scaled in another fp32 order);
+ *  - AVX-512's kernels on two groups at once (prefill's) against its
+ *    eight-row kernels on each group, bit for bit (the same lane
+ *    operations), the second group's padding rows included;
  *  - the driver (tpi_qmatmul) on a packed weight with rows not a multiple of
  *    8, k_off != 0, decode and prefill row counts, its plain rows freed,
  *    against tpi_qmatmul_ref on the plain weight (1e-5); tpi_qmatmul_ref on
@@ -122,6 +125,7 @@ typedef struct pset {
     const char *name;
     tpi_qpdot_fn (*pick)(tpi_dtype);
     int (*have)(void);
+    tpi_qpdot_fn (*pick16)(tpi_dtype); /* the driver's kernels on two groups, or NULL */
 } pset;
 
 static int have_always(void)
@@ -130,9 +134,9 @@ static int have_always(void)
 }
 
 static const pset psets[] = {
-    {"ref", tpi_ref_qpdot, have_always},
-    {"avx2", tpi_avx2_qpdot, tpi_cpu_has_avx2},
-    {"avx512-vnni", tpi_avx512_qpdot, tpi_cpu_has_avx512_vnni},
+    {"ref", tpi_ref_qpdot, have_always, NULL},
+    {"avx2", tpi_avx2_qpdot, tpi_cpu_has_avx2, NULL},
+    {"avx512-vnni", tpi_avx512_qpdot, tpi_cpu_has_avx512_vnni, tpi_avx512_qpdot16},
 };
 
 /* m activation rows of nb blocks for type t (x at block position k_off),
@@ -232,6 +236,55 @@ static void test_kernels_avx512(void **state)
     kernel_set(&psets[2]);
 }
 
+/* AVX-512's kernel on two groups (rows 8 + rows2 < 16 of them real, the
+ * rest padding) against its eight-row kernel on each group: the same
+ * operations per lane, so the same bits; columns past 16 untouched. */
+static void x16_case(tpi_dtype t, int rows2, int64_t nb, int m)
+{
+    int rows = TPI_QPACK_ROWS + rows2;
+    int64_t rb = nb * tpi_dtype_block_bytes(t);
+    size_t gb = tpi_qpack_group_bytes(t, nb), as = tpi_qact_row_bytes(t, nb) + 64;
+    uint8_t *src = rand_blocks(t, rows, nb), *g = xmalloc(2 * gb), *a = rand_acts(t, nb, 0, m, as);
+    tpi_qpack(t, src, (size_t)rb, rows, nb, g);
+    const int64_t ys = 2 * TPI_QPACK_ROWS + 3;
+    float *got = xmalloc((size_t)(m * ys) * sizeof *got), *want = xmalloc((size_t)(m * ys) * sizeof *want);
+    for (int64_t i = 0; i < m * ys; i++)
+        got[i] = want[i] = NAN;
+    tpi_avx512_qpdot(t)(nb, g, a, as, m, want, ys);
+    tpi_avx512_qpdot(t)(nb, g + gb, a, as, m, want + TPI_QPACK_ROWS, ys);
+    tpi_avx512_qpdot16(t)(nb, g, a, as, m, got, ys);
+    for (int r = 0; r < m; r++)
+        for (int64_t i = 0; i < ys; i++) {
+            float w = want[r * ys + i], x = got[r * ys + i];
+            if (memcmp(&w, &x, sizeof w)) { /* the NaNs past 16 compare equal */
+                print_error("x16 %s rows %d nb %lld m %d: y[%d][%lld] = %.9g, eight-row kernel %.9g\n",
+                            tpi_dtype_name(t), rows, (long long)nb, m, r, (long long)i, x, w);
+                fail();
+            }
+        }
+    free(src), free(g), free(a), free(got), free(want);
+}
+
+static void test_kernels_avx512_x16(void **state)
+{
+    (void)state;
+    if (!tpi_cpu_has_avx512_vnni()) {
+        printf("skipped: this processor lacks the avx512-vnni set\n");
+        skip();
+    }
+    static const int64_t nb_list[] = {1, 5, 8, 9, 17};
+    for (size_t ti = 0; ti < 4; ti++) {
+        tpi_dtype t = qtypes[ti];
+        assert_non_null(tpi_avx512_qpdot16(t));
+        for (size_t ni = 0; ni < 5; ni++)
+            for (int m = 1; m <= 12; m++)
+                x16_case(t, m % 3 ? 8 : 3, nb_list[ni], m);
+        x16_case(t, 8, 3, 16);
+        x16_case(t, 1, 2, 20);
+    }
+    assert_null(tpi_avx512_qpdot16(TPI_F32));
+}
+
 /* ---- the driver ---- */
 
 /* A weight [rows, cols] of type t at k_off, of random blocks (data owned by
@@ -280,7 +333,7 @@ static void driver_case(const pset *ps, tpi_dtype t, int64_t rows, int64_t cols,
     assert_memory_equal(refp, want, (size_t)(n * rows) * sizeof *want);
     const tpi_weight *ws[1] = {&p};
     float *ys[1] = {got};
-    tpi_qmatmul(1, ys, x, n, ws, tpi_ref_qdot, ps->pick);
+    tpi_qmatmul(1, ys, x, n, ws, tpi_ref_qdot, ps->pick, ps->pick16);
     char what[128];
     snprintf(what, sizeof what, "%s %s [%lld, %lld] k_off %lld n %lld", ps->name, tpi_dtype_name(t),
              (long long)rows, (long long)cols, (long long)k_off, (long long)n);
@@ -377,6 +430,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),     cmocka_unit_test(test_kernels_ref),
         cmocka_unit_test(test_kernels_avx2),  cmocka_unit_test(test_kernels_avx512),
+        cmocka_unit_test(test_kernels_avx512_x16),
         cmocka_unit_test(test_driver_ref),    cmocka_unit_test(test_driver_avx2),
         cmocka_unit_test(test_driver_avx512), cmocka_unit_test(test_backend),
     };

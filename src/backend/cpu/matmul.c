@@ -175,6 +175,7 @@ typedef struct cpu_kernels {
     tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
     tpi_qdot_fn (*qdot)(tpi_dtype dt);            /* block-type weights' dot kernels */
     tpi_qpdot_fn (*qpdot)(tpi_dtype dt);          /* and those of packed block-type weights */
+    tpi_qpdot_fn (*qpdot16)(tpi_dtype dt);        /* NULL, or prefill's on two packed groups at once */
     int bf16_dot; /* 1: bf16 weights' GEMM on bf16 activations (gemm_bf16.c) */
     /* NULL: the pair kernel widens bf16/f16 weights in its loop */
     void (*widen_pair)(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst);
@@ -295,12 +296,18 @@ static tpi_qpdot_fn avx512_qpdot(tpi_dtype dt)
     return tpi_cpu_has_avx512_vnni() ? tpi_avx512_qpdot(dt) : tpi_avx2_qpdot(dt);
 }
 
-static const cpu_kernels avx2_kernels = {1, tpi_avx2_pair_fn, NULL, NULL, tpi_avx2_qdot, tpi_avx2_qpdot, 0, NULL},
+static tpi_qpdot_fn avx512_qpdot16(tpi_dtype dt)
+{
+    return tpi_cpu_has_avx512_vnni() ? tpi_avx512_qpdot16(dt) : NULL;
+}
+
+static const cpu_kernels avx2_kernels = {1,    tpi_avx2_pair_fn, NULL, NULL, tpi_avx2_qdot, tpi_avx2_qpdot,
+                                         NULL, 0,                NULL},
                          avx512_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
-                                           tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 0,
+                                           tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, avx512_qpdot16, 0,
                                            tpi_avx512_gemm_widen_pair},
                          avx512bf16_kernels = {TPI_GEMV_MAX_ROWS, tpi_avx512_pair_fn, tpi_avx512_quad_fn,
-                                               tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, 1,
+                                               tpi_avx512_gemm_pair_fn, avx512_qdot, avx512_qpdot, avx512_qpdot16, 1,
                                                tpi_avx512_gemm_widen_pair};
 
 /* One work unit of the GEMV: up to `per` panels of one weight, from unit u. */
@@ -402,7 +409,7 @@ static void matmul_multi(int count, float *const *ys, const float *x, int64_t n,
             fys[nf] = ys[i], fws[nf++] = ws[i];
     }
     if (nq) {
-        tpi_qmatmul(nq, qys, x, n, qws, gk->qdot, gk->qpdot);
+        tpi_qmatmul(nq, qys, x, n, qws, gk->qdot, gk->qpdot, gk->qpdot16);
         if (!nf)
             return;
         count = nf, ys = fys, ws = fws;

@@ -11,3 +11,4 @@
 #include "backend/cpu/quant_simd.h"
 #include "backend/cpu/quant_pack.h"
 #include "backend/cpu/quant_pack_simd.h"
+#include "backend/cpu/quant_pack_x16.h"

@@ -60,12 +60,14 @@ void tpi_qmatmul_ref(float *y, const float *x, int64_t n, const tpi_weight *w);
 /* The threaded driver (quant_matmul.c): ys[i] = x @ ws[i]^T for block-type
  * weights that share cols, with dot kernels from pick, and for weights
  * packed eight rows at a time (quant_pack.h) packed kernels from ppick
- * (NULL, or NULL for a type: the reference's); quant_pack.h says what
- * a tpi_qpdot_fn computes. */
+ * (NULL, or NULL for a type: the reference's), and in prefill those on
+ * two groups at once from ppick16 where it gives one (NULL: none);
+ * quant_pack.h says what a tpi_qpdot_fn computes. */
 typedef void (*tpi_qpdot_fn)(int64_t nb, const void *g, const void *a, size_t a_stride, int m, float *y,
                              int64_t y_stride);
 void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
-                 tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype));
+                 tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype),
+                 tpi_qpdot_fn (*ppick16)(tpi_dtype));
 /* 1 where the processor runs tpi_avx2_qdot's and tpi_avx512_qdot's
  * instructions (select.c). */
 int tpi_cpu_has_avx2(void);

@@ -31,7 +31,7 @@ typedef struct qm_out {
     size_t row_bytes, act_row_bytes, group_bytes;
     int64_t O, nb, unit_rows;
     tpi_qdot_fn dot;
-    tpi_qpdot_fn pdot;
+    tpi_qpdot_fn pdot, pdot16; /* pdot16: NULL, or the kernel on two groups */
     const uint8_t *act;
 } qm_out;
 
@@ -98,11 +98,18 @@ static int64_t find_unit(const qm_out *outs, int count, int64_t u, int *which)
 }
 
 /* Rows [r0, r1) (r0 a multiple of 8) of a packed weight against m activation
- * rows at a: a group that the weight's end cuts short goes through tmp. */
+ * rows at a: in prefill two whole groups at a time where the set has that
+ * kernel (decode keeps one stream for the prefetch), then one; a group
+ * that the weight's end cuts short goes through tmp. */
 static void packed_rows(const qm_out *o, const uint8_t *a, int m, float *y, int64_t r0, int64_t r1)
 {
     for (int64_t r = r0; r < r1; r += TPI_QPACK_ROWS) {
         const uint8_t *g = o->w + (size_t)(r / TPI_QPACK_ROWS) * o->group_bytes;
+        if (o->pdot16 && m > TPI_QPACK_PREFETCH_ROWS && r + 2 * TPI_QPACK_ROWS <= r1) {
+            o->pdot16(o->nb, g, a, o->act_row_bytes, m, y + r, o->O);
+            r += TPI_QPACK_ROWS;
+            continue;
+        }
         if (r + TPI_QPACK_ROWS <= o->O) {
             o->pdot(o->nb, g, a, o->act_row_bytes, m, y + r, o->O);
             continue;
@@ -176,13 +183,15 @@ static void run(const qm_out *outs, int count, const float *x, int64_t n, int64_
 /* Output i of a call on weight w, whose activation rows are a: packed when
  * w carries the packed groups of its type and block count. */
 static qm_out make_out(float *y, const tpi_weight *w, const qm_act *a, const uint8_t *act,
-                       tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype))
+                       tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype),
+                       tpi_qpdot_fn (*ppick16)(tpi_dtype))
 {
     size_t rb = (size_t)a->nb * (size_t)tpi_dtype_block_bytes(w->dtype);
     qm_out o = {.y = y, .w = w->data, .row_bytes = rb, .act_row_bytes = a->row_bytes, .O = w->rows, .nb = a->nb,
                 .unit_rows = TPI_QMM_ROWS, .act = act};
     if (tpi_qpack_is_packed(w)) {
         o.pdot = ppick ? ppick(w->dtype) : NULL;
+        o.pdot16 = o.pdot && ppick16 ? ppick16(w->dtype) : NULL;
         if (!o.pdot)
             o.pdot = tpi_ref_qpdot(w->dtype);
         o.w = w->packed;
@@ -195,12 +204,13 @@ static qm_out make_out(float *y, const tpi_weight *w, const qm_act *a, const uin
 }
 
 void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const tpi_weight *const *ws,
-                 tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype))
+                 tpi_qdot_fn (*pick)(tpi_dtype), tpi_qpdot_fn (*ppick)(tpi_dtype),
+                 tpi_qpdot_fn (*ppick16)(tpi_dtype))
 {
     if (n <= 0 || count <= 0)
         return;
     if (count > TPI_MATMUL_MAX) {
-        tpi_qmatmul(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX, pick, ppick);
+        tpi_qmatmul(count - TPI_MATMUL_MAX, ys + TPI_MATMUL_MAX, x, n, ws + TPI_MATMUL_MAX, pick, ppick, ppick16);
         count = TPI_MATMUL_MAX;
     }
     qm_act acts[TPI_MATMUL_MAX];
@@ -218,7 +228,7 @@ void tpi_qmatmul(int count, float *const *ys, const float *x, int64_t n, const t
     for (int i = 0; i < count; i++) {
         const tpi_weight *w = ws[i];
         const qm_act *a = &acts[acts_of[i]];
-        outs[i] = make_out(ys[i], w, a, abuf + a->offset, pick, ppick);
+        outs[i] = make_out(ys[i], w, a, abuf + a->offset, pick, ppick, ppick16);
         work += (int64_t)outs[i].row_bytes * w->rows * ((n + TPI_QMM_GROUP - 1) / TPI_QMM_GROUP);
     }
     run(outs, count, x, n, ws[0]->cols, acts, na, abuf, work);
