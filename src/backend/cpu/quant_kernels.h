@@ -60,8 +60,8 @@ void tpi_qmatmul_ref(float *y, const float *x, int64_t n, const tpi_weight *w);
 /* The threaded driver (quant_matmul.c): ys[i] = x @ ws[i]^T for block-type
  * weights that share cols, with dot kernels from pick, and for weights
  * packed eight rows at a time (quant_pack.h) packed kernels from ppick
- * (NULL, or NULL for a type: the reference's), and in prefill those on
- * two groups at once from ppick16 where it gives one (NULL: none);
+ * (NULL, or NULL for a type: the reference's), and those on two groups
+ * at once from ppick16 where it gives one (NULL: none);
  * quant_pack.h says what a tpi_qpdot_fn computes. */
 typedef void (*tpi_qpdot_fn)(int64_t nb, const void *g, const void *a, size_t a_stride, int m, float *y,
                              int64_t y_stride);

@@ -13,8 +13,10 @@
  *     passes, and each weight block is unpacked once per group (or per four
  *     rows, on AVX2).
  *  3. A packed weight goes through the set's packed kernel for its type,
- *     eight rows per call, or the reference's where the set has none (its
- *     plain rows may be gone); an unpacked one through the row kernels.
+ *     sixteen rows (two groups) per call where the set has that kernel and
+ *     the unit two whole groups left, else eight, or the reference's where
+ *     the set has none (its plain rows may be gone); an unpacked one
+ *     through the row kernels.
  * The driver runs no vector instructions itself; the set's dot kernels do. */
 #include <omp.h>
 #include <stdlib.h>
@@ -98,14 +100,14 @@ static int64_t find_unit(const qm_out *outs, int count, int64_t u, int *which)
 }
 
 /* Rows [r0, r1) (r0 a multiple of 8) of a packed weight against m activation
- * rows at a: in prefill two whole groups at a time where the set has that
- * kernel (decode keeps one stream for the prefetch), then one; a group
- * that the weight's end cuts short goes through tmp. */
+ * rows at a: two whole groups at a time where the set has that kernel
+ * (quant_pack_x16.h), then one; a group that the weight's end cuts short
+ * goes through tmp. */
 static void packed_rows(const qm_out *o, const uint8_t *a, int m, float *y, int64_t r0, int64_t r1)
 {
     for (int64_t r = r0; r < r1; r += TPI_QPACK_ROWS) {
         const uint8_t *g = o->w + (size_t)(r / TPI_QPACK_ROWS) * o->group_bytes;
-        if (o->pdot16 && m > TPI_QPACK_PREFETCH_ROWS && r + 2 * TPI_QPACK_ROWS <= r1) {
+        if (o->pdot16 && r + 2 * TPI_QPACK_ROWS <= r1) {
             o->pdot16(o->nb, g, a, o->act_row_bytes, m, y + r, o->O);
             r += TPI_QPACK_ROWS;
             continue;

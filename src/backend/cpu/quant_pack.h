@@ -47,7 +47,7 @@ void tpi_qunpack_row(tpi_dtype t, const void *group, int64_t nb, int i, void *ds
 tpi_qpdot_fn tpi_ref_qpdot(tpi_dtype t);
 tpi_qpdot_fn tpi_avx2_qpdot(tpi_dtype t);
 tpi_qpdot_fn tpi_avx512_qpdot(tpi_dtype t);
-/* AVX-512's prefill kernels on sixteen rows (quant_pack_x16.h): groups g
+/* AVX-512's kernels on sixteen rows (quant_pack_x16.h): groups g
  * and g + 1 (tpi_qpack_group_bytes on), written to y[r * y_stride + i]
  * for i < 16; the caller makes sure both groups exist. */
 tpi_qpdot_fn tpi_avx512_qpdot16(tpi_dtype t);
