@@ -3,7 +3,10 @@
  * and 2 x 1, named as llama-bench names its tests so that the two tables
  * line up (bench/compare_llamacpp.sh prints them side by side). Each
  * configuration is one `tpinfer-bench worker` job (worker.c); decode is
- * judged against the read bandwidth the worker measures around it. */
+ * judged against the read bandwidth the worker measures around it (the
+ * best window of steps against the faster probe), and paired (the median
+ * step against the probe pass just before it), which a VM's moving read
+ * rate sways less. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +21,8 @@
 typedef struct lt_row {
     int ranks, threads;
     char kernels[64]; /* the worker's KERNELS line: the set, and whether bf16 activations were asked for */
-    double pp_tps, tg_tps, gb_per_token, gbs, bw, pct_bw;
-    int have_pp, have_tg, have_bw;
+    double pp_tps, tg_tps, gb_per_token, gbs, bw, pct_bw, pct_paired;
+    int have_pp, have_tg, have_bw, have_paired;
 } lt_row;
 
 static void parse(const char *line, lt_row *r)
@@ -36,7 +39,13 @@ static void parse(const char *line, lt_row *r)
         r->have_pp = 1;
         return;
     }
-    /* the first DECODE line of a run; the "paired" one after it is skipped */
+    /* the "paired" line: the median of single steps, each against a probe
+     * pass just before it (worker.c, paired_ratio) */
+    if (!r->have_paired && sscanf(line, "DECODE ranks=%*d ctx=%d paired: %lf%%", &ctx, &r->pct_paired) == 2) {
+        r->have_paired = 1;
+        return;
+    }
+    /* the first DECODE line of a run: the best window of steps */
     if (!r->have_tg && sscanf(line, "DECODE ranks=%*d ctx=%d kv_block=%lld %lf tokens/s, %lf GB/s of weights (%lf GB",
                               &ctx, &blk, &r->tg_tps, &r->gbs, &r->gb_per_token) == 5) {
         r->have_tg = 1;
@@ -86,17 +95,21 @@ int bench_llama_table(const char *self, const char *model, int reps, const char 
     for (int i = 0; i < n; i++)
         printf(" %dx%d %s;", rows[i].ranks, rows[i].threads, rows[i].kernels[0] ? rows[i].kernels : "?");
     printf("\n");
-    printf("\n| model | ranks x threads | test | t/s | GB read/token | GB/s | read bw GB/s | %% of read bw |\n"
-           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    printf("\n| model | ranks x threads | test | t/s | GB read/token | GB/s | read bw GB/s | %% of read bw | paired |\n"
+           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int i = 0; i < n; i++) {
         const lt_row *r = &rows[i];
-        printf("| %s | %dx%d | pp512 | %.2f | | | | |\n", name, r->ranks, r->threads, r->pp_tps);
+        printf("| %s | %dx%d | pp512 | %.2f | | | | | |\n", name, r->ranks, r->threads, r->pp_tps);
         printf("| %s | %dx%d | tg128 | %.2f | %.4g | %.2f |", name, r->ranks, r->threads, r->tg_tps, r->gb_per_token,
                r->gbs);
         if (r->have_bw)
-            printf(" %.1f | %.1f%% |\n", r->bw, r->pct_bw);
+            printf(" %.1f | %.1f%% |", r->bw, r->pct_bw);
         else
-            printf(" - | - |\n");
+            printf(" - | - |");
+        if (r->have_paired)
+            printf(" %.1f%% |\n", r->pct_paired);
+        else
+            printf(" - |\n");
     }
     /* one line per figure for scripts (bench/compare_llamacpp.sh) */
     for (int i = 0; i < n; i++)
