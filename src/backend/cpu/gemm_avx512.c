@@ -104,12 +104,30 @@ KERNEL_FN(F16)
 KERNEL_FN(F32)
 #undef KERNEL_FN
 
+/* bf16's interleaved order puts columns j and j + 8 in one dword (j low):
+ * a shift and an AND give both as fp32, in order, with no shuffle (the
+ * 512-bit widening and unpermute take two port-5 shuffles a k on Intel). */
+static void widen_bf16(int64_t kc, const uint8_t *b, float *dst)
+{
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    for (int64_t k = 0; k < kc; k++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(b + (size_t)k * NR * 2));
+        _mm256_store_ps(dst + k * NR, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+        _mm256_store_ps(dst + k * NR + 8, _mm256_castsi256_ps(_mm256_and_si256(v, hi)));
+    }
+}
+
 void tpi_avx512_gemm_widen_pair(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst)
 {
     const size_t step = NR * esize(dt);
-    for (int h = 0; h < 2; h++, b += panel_bytes, dst += kc * NR)
+    for (int h = 0; h < 2; h++, b += panel_bytes, dst += kc * NR) {
+        if (dt == TPI_BF16) {
+            widen_bf16(kc, b, dst);
+            continue;
+        }
         for (int64_t k = 0; k < kc; k++)
             _mm512_store_ps(dst + k * NR, unpermute(widen16(b + (size_t)k * step, dt), dt));
+    }
 }
 
 tpi_gemm_pair_fn tpi_avx512_gemm_pair_fn(tpi_dtype dt)
