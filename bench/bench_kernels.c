@@ -234,12 +234,10 @@ static void sgemm_ceiling(int64_t m, const float *x, float *const *wf, float *y,
            sg[1], sg[2]);
 }
 
-/* One weight dtype's rows of the prefill table, at 1 and 2 threads.
- * Returns nonzero when packing the weights runs out of memory. */
-static int prefill_rows(const tpi_backend *be, const char *label, tpi_dtype dt, int64_t m, const float *x,
-                        float *const *wf, float *y, const double *peak, const double *sg)
+/* The layer's weights in dtype dt from the fp32 wf, prepared for be.
+ * Returns nonzero when packing runs out of memory. */
+static int make_layer(const tpi_backend *be, tpi_dtype dt, float *const *wf, tpi_weight *w)
 {
-    tpi_weight w[N_SHAPES];
     for (int s = 0; s < N_SHAPES; s++) {
         w[s] = make_weight(dt, wf[s], shapes[s].rows, shapes[s].cols);
         if (be->prepare_weight && be->prepare_weight(&w[s])) {
@@ -247,6 +245,17 @@ static int prefill_rows(const tpi_backend *be, const char *label, tpi_dtype dt, 
             return 1;
         }
     }
+    return 0;
+}
+
+/* One weight dtype's rows of the prefill table, at 1 and 2 threads.
+ * Returns nonzero when packing the weights runs out of memory. */
+static int prefill_rows(const tpi_backend *be, const char *label, tpi_dtype dt, int64_t m, const float *x,
+                        float *const *wf, float *y, const double *peak, const double *sg)
+{
+    tpi_weight w[N_SHAPES];
+    if (make_layer(be, dt, wf, w))
+        return 1;
     for (int t = 1; t <= 2; t++) {
         double per[N_SHAPES];
         our_layer(be, t, m, x, w, y, per); /* warm-up */
@@ -278,13 +287,8 @@ static int prefill_paired(const tpi_backend *be, const char *label, tpi_dtype dt
                           float *const *wf, float *y)
 {
     tpi_weight w[N_SHAPES];
-    for (int s = 0; s < N_SHAPES; s++) {
-        w[s] = make_weight(dt, wf[s], shapes[s].rows, shapes[s].cols);
-        if (be->prepare_weight && be->prepare_weight(&w[s])) {
-            fprintf(stderr, "out of memory packing\n");
-            return 1;
-        }
-    }
+    if (make_layer(be, dt, wf, w))
+        return 1;
     int saved = reps;
     reps = 1;
     for (int t = 1; t <= 2; t++) {
