@@ -100,7 +100,8 @@
  * On the Xeon, one thread's decode GEMV read 13.5 / 11.9 / 10.7 / 11.4 GB/s
  * (Q8_0 / Q4_0 / Q4_K / Q6_K) at 2 KB, against 10.2 / 7.6 / 8.3 / 9.0
  * without, and no better at 1, 3 or 4 KB or into L2 only
- * (`bench_quant 24 3 128 d`). */
+ * (`bench_quant 24 3 128 d`); with the sixteen-row kernels' two streams
+ * (quant_pack_x16.h), 1 and 4 KB again measured within the noise of 2. */
 #define TPI_QPACK_PREFETCH 2048
 #define TPI_QPACK_PREFETCH_ROWS 2
 /* Activation rows per kernel call: each weight block is unpacked once per
