@@ -175,7 +175,7 @@ typedef struct cpu_kernels {
     tpi_gemm_pair_fn (*gemm_pair)(tpi_dtype dt); /* NULL: the 6x16 kernel panel by panel */
     tpi_qdot_fn (*qdot)(tpi_dtype dt);            /* block-type weights' dot kernels */
     tpi_qpdot_fn (*qpdot)(tpi_dtype dt);          /* and those of packed block-type weights */
-    tpi_qpdot_fn (*qpdot16)(tpi_dtype dt);        /* NULL, or prefill's on two packed groups at once */
+    tpi_qpdot_fn (*qpdot16)(tpi_dtype dt);        /* NULL, or those on two packed groups at once */
     int bf16_dot; /* 1: bf16 weights' GEMM on bf16 activations (gemm_bf16.c) */
     /* NULL: the pair kernel widens bf16/f16 weights in its loop */
     void (*widen_pair)(int64_t kc, const uint8_t *b, size_t panel_bytes, tpi_dtype dt, float *dst);

@@ -62,9 +62,10 @@ QINLINE __m512i x16_p32_step(tpi_dtype t, const uint8_t *qs, size_t gb, int u)
     return _mm512_and_si512(w, _mm512_set1_epi8(15));
 }
 
-QINLINE void x16_p32_rows(tpi_dtype t, int64_t nb, const uint8_t *g, size_t gb, const uint8_t *a, size_t as,
-                          const int m, float *y, int64_t ys)
+QINLINE void x16_p32_rows(tpi_dtype t, int64_t nb, const uint8_t *g, const uint8_t *a, size_t as, const int m,
+                          float *y, int64_t ys)
 {
+    const size_t gb = tpi_qpack_group_bytes(t, nb);
     const size_t xbytes = 2 * TPI_QPACK_ROWS + TPI_QPACK_ROWS * (t == TPI_Q8_0 ? 32 : 16);
     const int shift = t == TPI_Q8_0 ? 7 : 3;
     __m512 acc[QMAX_ROWS];
@@ -97,16 +98,16 @@ QINLINE void x16_p32_rows(tpi_dtype t, int64_t nb, const uint8_t *g, size_t gb, 
         _mm512_storeu_ps(y + r * ys, acc[r]);
 }
 
-QINLINE void x16_p8_0_rows(int64_t nb, const uint8_t *g, size_t gb, const uint8_t *a, size_t as, const int m,
-                           float *y, int64_t ys)
+QINLINE void x16_p8_0_rows(int64_t nb, const uint8_t *g, const uint8_t *a, size_t as, const int m, float *y,
+                           int64_t ys)
 {
-    x16_p32_rows(TPI_Q8_0, nb, g, gb, a, as, m, y, ys);
+    x16_p32_rows(TPI_Q8_0, nb, g, a, as, m, y, ys);
 }
 
-QINLINE void x16_p4_0_rows(int64_t nb, const uint8_t *g, size_t gb, const uint8_t *a, size_t as, const int m,
-                           float *y, int64_t ys)
+QINLINE void x16_p4_0_rows(int64_t nb, const uint8_t *g, const uint8_t *a, size_t as, const int m, float *y,
+                           int64_t ys)
 {
-    x16_p32_rows(TPI_Q4_0, nb, g, gb, a, as, m, y, ys);
+    x16_p32_rows(TPI_Q4_0, nb, g, a, as, m, y, ys);
 }
 
 /* ---- Q4_K and Q6_K (quant_pack_k_simd.h's kernels, sixteen rows) ---- */
@@ -148,9 +149,10 @@ QINLINE __m512i x16_qpk4_mins(const uint8_t *x, size_t gb, const tpi_q8k *ar)
     return ms;
 }
 
-QINLINE void x16_qpk4_rows(int64_t nb, const uint8_t *x, size_t gb, const uint8_t *a, size_t as, const int m,
-                           float *y, int64_t ys)
+QINLINE void x16_qpk4_rows(int64_t nb, const uint8_t *x, const uint8_t *a, size_t as, const int m, float *y,
+                           int64_t ys)
 {
+    const size_t gb = tpi_qpack_group_bytes(TPI_Q4_K, nb);
     const __m512i m4 = _mm512_set1_epi8(15);
     __m512 acc[QMAX_ROWS];
     for (int r = 0; r < m; r++)
@@ -210,9 +212,10 @@ QINLINE __m512i x16_qpk6_offset(const uint8_t *x, size_t gb, const tpi_q8k *ar)
     return _mm512_slli_epi32(off, 5);
 }
 
-QINLINE void x16_qpk6_rows(int64_t nb, const uint8_t *x, size_t gb, const uint8_t *a, size_t as, const int m,
-                           float *y, int64_t ys)
+QINLINE void x16_qpk6_rows(int64_t nb, const uint8_t *x, const uint8_t *a, size_t as, const int m, float *y,
+                           int64_t ys)
 {
+    const size_t gb = tpi_qpack_group_bytes(TPI_Q6_K, nb);
     __m512 acc[QMAX_ROWS];
     for (int r = 0; r < m; r++)
         acc[r] = _mm512_setzero_ps();
@@ -248,38 +251,20 @@ QINLINE void x16_qpk6_rows(int64_t nb, const uint8_t *x, size_t gb, const uint8_
         _mm512_storeu_ps(y + r * ys, acc[r]);
 }
 
-/* One entry per type, as QPK_ENTRY: the row count a constant in each case;
- * the second group lies tpi_qpack_group_bytes on. */
-#define X16_ENTRY(name, type)                                                                               \
-    static void QS(name##_x16)(int64_t nb, const void *g, const void *a, size_t as, int m, float *y, int64_t ys) \
-    {                                                                                                       \
-        const uint8_t *x = g, *av = a;                                                                      \
-        const size_t gb = tpi_qpack_group_bytes(type, nb);                                                  \
-        for (; m > QMAX_ROWS; m -= QMAX_ROWS, av += QMAX_ROWS * as, y += QMAX_ROWS * ys)                    \
-            x16_##name##_rows(nb, x, gb, av, as, QMAX_ROWS, y, ys);                                         \
-        switch (m) {                                                                                        \
-        case 1: x16_##name##_rows(nb, x, gb, av, as, 1, y, ys); break;                                      \
-        case 2: x16_##name##_rows(nb, x, gb, av, as, 2, y, ys); break;                                      \
-        case 3: x16_##name##_rows(nb, x, gb, av, as, 3, y, ys); break;                                      \
-        case 4: x16_##name##_rows(nb, x, gb, av, as, 4, y, ys); break;                                      \
-        case 5: x16_##name##_rows(nb, x, gb, av, as, 5, y, ys); break;                                      \
-        case 6: x16_##name##_rows(nb, x, gb, av, as, 6, y, ys); break;                                      \
-        case 7: x16_##name##_rows(nb, x, gb, av, as, 7, y, ys); break;                                      \
-        default: x16_##name##_rows(nb, x, gb, av, as, 8, y, ys); break;                                     \
-        }                                                                                                   \
-    }
-X16_ENTRY(p8_0, TPI_Q8_0)
-X16_ENTRY(p4_0, TPI_Q4_0)
-X16_ENTRY(qpk4, TPI_Q4_K)
-X16_ENTRY(qpk6, TPI_Q6_K)
+/* One entry per type (quant_pack_k_simd.h's QPK_ENTRY); each kernel finds
+ * the second group tpi_qpack_group_bytes on. */
+QPK_ENTRY(x16_p8_0)
+QPK_ENTRY(x16_p4_0)
+QPK_ENTRY(x16_qpk4)
+QPK_ENTRY(x16_qpk6)
 
 tpi_qpdot_fn QS(qpdot16)(tpi_dtype t)
 {
     switch (t) {
-    case TPI_Q8_0: return QS(p8_0_x16);
-    case TPI_Q4_0: return QS(p4_0_x16);
-    case TPI_Q4_K: return QS(qpk4_x16);
-    case TPI_Q6_K: return QS(qpk6_x16);
+    case TPI_Q8_0: return QS(x16_p8_0);
+    case TPI_Q4_0: return QS(x16_p4_0);
+    case TPI_Q4_K: return QS(x16_qpk4);
+    case TPI_Q6_K: return QS(x16_qpk6);
     default: return NULL;
     }
 }
